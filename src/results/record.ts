@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * One evaluated point of a sweep: the row every report is drawn from. Appended as one JSON line
+ * to reports/EXP/results.jsonl; results.csv and results.json are derived from those lines.
+ */
+export const SuiteMetrics = z.record(z.string(), z.number());
+
+export const Sample = z.object({
+  suite: z.string(),
+  id: z.string(),
+  prompt: z.string(),
+  output: z.string(),
+  correct: z.boolean().optional(),
+});
+
+export const ResultRecord = z.object({
+  experiment: z.string(),
+  /** Stable id of the point within the experiment (same across runs with the same file). */
+  point: z.string(),
+  /** 'base' | 'parent' reference models, or 'merge' for a swept point. */
+  role: z.enum(['base', 'parent', 'merge']),
+  /** Named variant (e.g. 'chained', 'single_dare_ties'); for references the model's name. */
+  variant: z.string(),
+  /** Values of the sweep axes at this point (density, weight, rescale, ...). */
+  axes: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
+  seed: z.number().int().nullable(),
+  /** The resolved multi-stage recipe that was merged (YAML text); null for references. */
+  recipe: z.string().nullable(),
+  backend: z.string(),
+  engineVersion: z.string(),
+  status: z.enum(['ok', 'failed']),
+  error: z.string().optional(),
+  /** metrics[suite][metric], e.g. metrics.math.exact_match_strict, metrics.lm.perplexity. */
+  metrics: z.record(z.string(), SuiteMetrics),
+  timings: z.record(z.string(), z.number()),
+  /** Per-stage merge diagnostics (see src/merge/diagnostics.ts); empty for references. */
+  diagnostics: z.array(z.any()),
+  samples: z.array(Sample),
+});
+export type ResultRecord = z.infer<typeof ResultRecord>;
+export type Sample = z.infer<typeof Sample>;

@@ -1,0 +1,39 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Write a file so readers never see it half-written: temp file in the same folder, then rename. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Build a folder under a temporary sibling name and rename it into place only when `build`
+ * succeeds; on failure nothing is left behind. An existing `target` is replaced.
+ */
+export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
+  await fs.mkdir(path.dirname(path.resolve(target)), { recursive: true });
+  const tmp = tempSibling(path.resolve(target));
+  await fs.mkdir(tmp, { recursive: true });
+  try {
+    const result = await build(tmp);
+    await fs.rm(target, { recursive: true, force: true });
+    await fs.rename(tmp, target);
+    return result;
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
