@@ -1,0 +1,294 @@
+import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../util/errors.js';
+import { dtypeByteSize, fromF32, torchDtypeName, type DType, type OutDType } from './dtype.js';
+import { encodeSafetensorsHeader } from './safetensors.js';
+import { INDEX_FILE, SINGLE_FILE } from './reader.js';
+
+export const DEFAULT_SHARD_SIZE = 5e9;
+
+/** Files copied from the base model's folder next to the merged weights. */
+export function isTokenizerFile(name: string): boolean {
+  return (
+    /^tokenizer.*\.(json|model)$/.test(name) ||
+    /^vocab(\..+)?$/.test(name) ||
+    /\.tiktoken$/.test(name) ||
+    /^chat_template.*\.(jinja|json)$/.test(name) ||
+    ['special_tokens_map.json', 'added_tokens.json', 'merges.txt', 'generation_config.json',
+      'spiece.model', 'sentencepiece.bpe.model'].includes(name)
+  );
+}
+
+export interface WriterOptions {
+  /** Most tensor bytes in one shard (default 5e9, mergekit's); a larger tensor gets a shard of its own. */
+  shardSize?: number;
+  dtype: OutDType;
+  /** Stored as each shard's `__metadata__`; `format: pt` is always set because transformers requires it. */
+  metadata?: Record<string, string>;
+}
+
+export interface FinishOptions {
+  /** Usually the base model's config; written as config.json with `torch_dtype` set to the output dtype. */
+  config?: Record<string, unknown> | null;
+  /** Folder to copy the tokenizer files and generation_config.json from. */
+  tokenizerFrom?: string;
+  /** The recipe text, saved as mergekit_config.yml. */
+  recipe?: string;
+  /** More files for the output folder: name -> contents. */
+  extraFiles?: Record<string, string>;
+}
+
+interface PendingTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+interface OpenShard {
+  tmpName: string;
+  fh: FileHandle;
+  /** Bytes reserved in front of the data for the header (8-byte length + padded JSON). */
+  reserved: number;
+  tensors: PendingTensor[];
+  dataBytes: number;
+}
+
+/** Initial header reservation; a 7B Llama shard's header is ~20 KB. Overflow is handled by shifting the data. */
+const INITIAL_HEADER_RESERVE = 64 * 1024;
+const MOVE_CHUNK = 64 * 1024 * 1024;
+
+/**
+ * Streams a Hugging Face checkpoint to disk tensor by tensor. Each tensor's bytes go straight to
+ * the current shard file behind a reserved header area, so memory never holds more than one
+ * tensor; the header is written into that area when the shard closes. Everything is built in a
+ * hidden sibling folder that finish() renames onto `outDir`: a failure, abort() or crash never
+ * leaves a half-written `outDir`.
+ */
+export class CheckpointWriter {
+  private shard: OpenShard | null = null;
+  private readonly done: Array<{ tmpName: string; tensors: PendingTensor[]; dataBytes: number }> = [];
+  private readonly names = new Set<string>();
+  private headerReserve = INITIAL_HEADER_RESERVE;
+  private state: 'open' | 'finished' | 'aborted' = 'open';
+  /** Serializes operations so callers that don't await each add still get a consistent file. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly metadata: Record<string, string>;
+
+  private constructor(
+    readonly outDir: string,
+    readonly tmpDir: string,
+    readonly dtype: OutDType,
+    readonly shardSize: number,
+    metadata: Record<string, string> | undefined,
+  ) {
+    this.metadata = { ...(metadata ?? {}), format: 'pt' };
+  }
+
+  static async create(outDir: string, opts: WriterOptions): Promise<CheckpointWriter> {
+    const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
+    if (!(Number.isFinite(shardSize) && shardSize > 0)) {
+      throw new UserError(`shard size ${shardSize} is invalid; expected a positive number of bytes`, { field: 'out-shard-size' });
+    }
+    if (!['F32', 'F16', 'BF16'].includes(opts.dtype)) {
+      throw new UserError(`output dtype ${JSON.stringify(opts.dtype)} is not supported; expected F32, F16 or BF16`, { field: 'out_dtype' });
+    }
+    const target = path.resolve(outDir);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmpDir = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await fs.mkdir(tmpDir);
+    return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata);
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(op);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new Error(`CheckpointWriter for ${this.outDir} is already ${this.state}`);
+  }
+
+  /** Add a float tensor, converted to the writer's dtype. */
+  addF32(name: string, shape: number[], data: Float32Array): Promise<void> {
+    return this.enqueue(async () => {
+      const numel = this.checkTensor(name, shape);
+      if (data.length !== numel) throw new Error(`tensor "${name}": shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`);
+      await this.append(name, this.dtype, shape, fromF32(this.dtype, data));
+    });
+  }
+
+  /** Add a tensor as-is (integer tensors, or floats that must not be converted). */
+  addRaw(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Promise<void> {
+    return this.enqueue(async () => {
+      const numel = this.checkTensor(name, shape);
+      const need = numel * dtypeByteSize(dtype);
+      if (bytes.byteLength !== need) throw new Error(`tensor "${name}": ${dtype} [${shape.join(', ')}] needs ${need} bytes, got ${bytes.byteLength}`);
+      await this.append(name, dtype, shape, bytes);
+    });
+  }
+
+  private checkTensor(name: string, shape: number[]): number {
+    this.checkOpen();
+    if (name === '' || name === '__metadata__') throw new Error(`invalid tensor name ${JSON.stringify(name)}`);
+    if (this.names.has(name)) throw new Error(`tensor "${name}" was already written to ${this.outDir}`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor "${name}": bad shape ${JSON.stringify(shape)}`);
+    return shape.reduce((a, b) => a * b, 1);
+  }
+
+  private async append(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Promise<void> {
+    if (this.shard && this.shard.tensors.length > 0 && this.shard.dataBytes + bytes.byteLength > this.shardSize) {
+      await this.closeShard();
+    }
+    if (!this.shard) {
+      const tmpName = `shard-${String(this.done.length + 1).padStart(5, '0')}.partial`;
+      // Read access too: an overgrown header shifts the data within the file.
+      const fh = await fs.open(path.join(this.tmpDir, tmpName), 'w+');
+      this.shard = { tmpName, fh, reserved: this.headerReserve, tensors: [], dataBytes: 0 };
+    }
+    const s = this.shard;
+    let written = 0;
+    while (written < bytes.byteLength) {
+      const { bytesWritten } = await s.fh.write(bytes, written, Math.min(bytes.byteLength - written, 1 << 30), s.reserved + s.dataBytes + written);
+      written += bytesWritten;
+    }
+    s.tensors.push({ name, dtype, shape: [...shape], begin: s.dataBytes, end: s.dataBytes + bytes.byteLength });
+    s.dataBytes += bytes.byteLength;
+    this.names.add(name);
+  }
+
+  private async closeShard(): Promise<void> {
+    const s = this.shard;
+    if (!s) return;
+    this.shard = null;
+    try {
+      let header = encodeSafetensorsHeader(s.tensors, this.metadata);
+      if (header.byteLength <= s.reserved) {
+        // Pad the JSON with spaces to fill the reserved area exactly; the data then follows with no gap.
+        header = encodeSafetensorsHeader(s.tensors, this.metadata, s.reserved - 8);
+      } else {
+        // Header outgrew the reservation: move the data up (from the end, so nothing is overwritten
+        // before it is read), and reserve more for the next shards.
+        await shiftUp(s.fh, s.reserved, s.dataBytes, header.byteLength - s.reserved);
+        this.headerReserve = Math.ceil((header.byteLength * 1.5) / 8) * 8;
+      }
+      await s.fh.write(header, 0, header.byteLength, 0);
+    } finally {
+      await s.fh.close();
+    }
+    this.done.push({ tmpName: s.tmpName, tensors: s.tensors, dataBytes: s.dataBytes });
+  }
+
+  /**
+   * Close the last shard, name the shards `model-0000k-of-0000N.safetensors` (or
+   * `model.safetensors` when there is one), write the index when there are several, config,
+   * tokenizer files and recipe, then rename the folder onto `outDir` (replacing an old one).
+   */
+  finish(opts: FinishOptions = {}): Promise<{ files: string[]; totalSize: number }> {
+    return this.enqueue(async () => {
+      this.checkOpen();
+      try {
+        await this.closeShard();
+        if (this.done.length === 0) throw new Error(`CheckpointWriter for ${this.outDir}: no tensors were added`);
+        const n = this.done.length;
+        const files: string[] = [];
+        const weightMap: Record<string, string> = {};
+        let totalSize = 0;
+        for (let k = 0; k < n; k++) {
+          const shard = this.done[k];
+          const final = n === 1 ? SINGLE_FILE : `model-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+          await fs.rename(path.join(this.tmpDir, shard.tmpName), path.join(this.tmpDir, final));
+          files.push(final);
+          for (const t of shard.tensors) weightMap[t.name] = final;
+          totalSize += shard.dataBytes;
+        }
+        if (n > 1) {
+          await fs.writeFile(path.join(this.tmpDir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+          files.push(INDEX_FILE);
+        }
+        if (opts.tokenizerFrom !== undefined) {
+          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir)) files.push(f);
+        }
+        const extra: Record<string, string> = { ...(opts.extraFiles ?? {}) };
+        if (opts.config) extra['config.json'] = JSON.stringify({ ...opts.config, torch_dtype: torchDtypeName(this.dtype) }, null, 2) + '\n';
+        if (opts.recipe !== undefined) extra['mergekit_config.yml'] = opts.recipe;
+        for (const [name, text] of Object.entries(extra)) {
+          if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
+            throw new Error(`extra file name ${JSON.stringify(name)} must be a plain file name`);
+          }
+          await fs.writeFile(path.join(this.tmpDir, name), text);
+          if (!files.includes(name)) files.push(name);
+        }
+        await fs.rm(this.outDir, { recursive: true, force: true });
+        await fs.rename(this.tmpDir, this.outDir);
+        this.state = 'finished';
+        return { files, totalSize };
+      } catch (e) {
+        await this.cleanup();
+        throw e;
+      }
+    });
+  }
+
+  /** Discard everything written so far; `outDir` is left untouched. */
+  abort(): Promise<void> {
+    // Not queued behind pending writes' results: abort must work even after a failed add.
+    return this.enqueue(async () => {
+      if (this.state !== 'open') return;
+      await this.cleanup();
+    });
+  }
+
+  private async cleanup(): Promise<void> {
+    this.state = 'aborted';
+    const s = this.shard;
+    this.shard = null;
+    if (s) await s.fh.close().catch(() => undefined);
+    await fs.rm(this.tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** Move `length` bytes at `from` forward by `by` bytes within one file, last chunk first. */
+async function shiftUp(fh: FileHandle, from: number, length: number, by: number): Promise<void> {
+  const buf = new Uint8Array(Math.min(MOVE_CHUNK, Math.max(length, 1)));
+  let end = length;
+  while (end > 0) {
+    const start = Math.max(0, end - buf.byteLength);
+    const len = end - start;
+    let got = 0;
+    while (got < len) {
+      const { bytesRead } = await fh.read(buf, got, len - got, from + start + got);
+      if (bytesRead === 0) throw new Error('shard temp file shrank while moving data');
+      got += bytesRead;
+    }
+    let put = 0;
+    while (put < len) {
+      const { bytesWritten } = await fh.write(buf, put, len - put, from + by + start + put);
+      put += bytesWritten;
+    }
+    end = start;
+  }
+}
+
+async function copyTokenizer(fromDir: string, toDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(fromDir);
+  } catch (e) {
+    throw new UserError(`${fromDir}: cannot list the folder to copy tokenizer files from (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected the base model's folder`, { file: fromDir, cause: e });
+  }
+  const copied: string[] = [];
+  for (const name of names.sort()) {
+    if (!isTokenizerFile(name)) continue;
+    const src = path.join(fromDir, name);
+    // Hugging Face caches hold symlinks into a blob store; stat follows them.
+    if (!(await fs.stat(src)).isFile()) continue;
+    await fs.copyFile(src, path.join(toDir, name));
+    copied.push(name);
+  }
+  return copied;
+}
