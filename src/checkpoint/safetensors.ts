@@ -136,7 +136,7 @@ export async function readSafetensorsHeader(fh: FileHandle, file: string): Promi
     const end = begin + e.byteLength;
     if (end > dataSize) {
       throw new UserError(
-        `${file}: tensor "${e.name}" has data_offsets [${begin}, ${end}] but the data section is only ${dataSize} bytes (file ${fileSize} bytes); the file is truncated`,
+        `${file}: tensor "${e.name}" has data_offsets [${begin}, ${end}] but the data section is only ${dataSize} bytes (file ${fileSize} bytes); the file is truncated or its header is corrupt`,
         { file, field: e.name },
       );
     }
