@@ -1,0 +1,128 @@
+/**
+ * The one kernel interface every merge method computes through. Two implementations cover it:
+ * `typed.ts` (fused typed-array loops, split over worker threads for big tensors) and `tfjs.ts`
+ * (TensorFlow.js ops on whichever tfjs backend loads). The same tests run against both.
+ *
+ * The primitives are shaped around the task-arithmetic family so the fast path reads each input
+ * once per pass: deltas `d_i = X_i - B` are never materialised by the caller; kernels compute them
+ * on the fly from the model and base arrays.
+ *
+ * Conventions:
+ * - All arrays are float32 and the same length unless stated; results are float32, accumulations
+ *   (norms, dots) are returned as JS numbers.
+ * - A keep mask is a `Uint8Array` of 0/1. A `Float32Array` "scale mask" is a per-element
+ *   multiplier (0 where dropped), used for della's per-element inverse-probability rescale.
+ * - Random masks are never drawn by a backend's own RNG: they come from `rng.ts` so both backends
+ *   (and every worker split) draw the same mask for the same key.
+ * - Arrays may be backed by a SharedArrayBuffer (see `allocShared` in `typed.ts`); the typed
+ *   backend only splits work over threads when every array of a call is shared, because copying
+ *   into shared memory costs as much as the pass it would speed up.
+ */
+
+/** 64-bit key of one random stream, as two unsigned 32-bit halves (see rng.ts `maskKey`). */
+export interface RngKey {
+  readonly k0: number;
+  readonly k1: number;
+}
+
+/** A per-model mask: 0/1 keep flags, or a per-element multiplier (0 = dropped). `null` = keep all. */
+export type Mask = Uint8Array | Float32Array | null;
+
+/** Sums over the task vectors `d_i = X_i - B` (or over `X_i` themselves when `base` is null). */
+export interface Gram {
+  /** ||d_i||_1 per model. */
+  l1: number[];
+  /** ||d_i||_2^2 per model. */
+  l2sq: number[];
+  /** dot(d_i, d_j), a symmetric n x n matrix in row-major order (diagonal = l2sq). */
+  dot: number[];
+}
+
+export interface CombineSpec {
+  base: Float32Array;
+  models: Float32Array[];
+  /** Per model: which elements of d_i survive sparsification (and their per-element scale). */
+  masks: Mask[];
+  /**
+   * Per model: scalar applied to the kept delta, `e_i = coeff_i * mask_i ⊙ d_i`.
+   * The method folds the weight and any scalar rescale in here (w_i * ||d||_1/||d⊙m||_1, w_i/rho, w_i).
+   */
+  coeffs: number[];
+  /** Per model: the plain weight w_i, summed into the divisor. */
+  weights: number[];
+  /** TIES sign consensus (elected sign of sum e_i, 0 counted as +1; a zero e_i never matches). */
+  consensus: boolean;
+  normalize: boolean;
+  lambda: number;
+  /** Also accumulate the Gram of the raw deltas (before masks) in the same pass, for diagnostics. */
+  gram?: boolean;
+}
+
+export interface CombineResult {
+  /** B + lambda * mixed (/ divisor when normalize). */
+  out: Float32Array;
+  /** Elements where two of the e_i are non-zero with opposite signs. */
+  signConflicts: number;
+  /** ||out - B||_2^2 computed before the final rounding (lambda and divisor applied). */
+  mergedDeltaL2sq: number;
+  /** Gram of the unmasked deltas X_i - B when `spec.gram` was set, else null. */
+  gram: Gram | null;
+}
+
+export interface DellaMaskResult {
+  /** 0/1 mask, or with `inverseProbability` a Float32Array holding 1/p where kept and 0 where dropped. */
+  mask: Uint8Array | Float32Array;
+  kept: number;
+  /** Mean of 1/p over kept elements (diagnostics); 1 when nothing was kept. */
+  meanInvP: number;
+}
+
+export interface Kernels {
+  /** The backend actually running: 'typed', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node', 'tfjs-node-gpu'. */
+  readonly name: string;
+
+  /** l1, squared l2 and pairwise dots of `X_i - B` (of `X_i` when base is null), one pass. */
+  gram(models: Float32Array[], base: Float32Array | null): Promise<Gram>;
+
+  /**
+   * Keep the elements of |x - base| whose position in ascending order lies in [lo, hi).
+   * Order is total: ascending |d|, and at equal |d| the element with the HIGHER flat index comes
+   * first (so "the k largest" keeps the lower indices among ties). Exactly hi - lo elements kept.
+   * Magnitude top-k is rankBand(N-k, N); breadcrumbs is rankBand(n_bot, N-n_top).
+   * Uses radix selection on float bit patterns, never a sort.
+   */
+  rankBandMask(x: Float32Array, base: Float32Array, lo: number, hi: number): Promise<Uint8Array>;
+
+  /** Bernoulli(p) keep mask for elements [0, n) of the stream `key` (uniform u < p keeps). */
+  bernoulliMask(key: RngKey, p: number, n: number): Promise<Uint8Array>;
+
+  /**
+   * della's magnitude-ranked Bernoulli mask over rows of length `rowLen` (last dimension):
+   * p = (rho - eps) + 2 eps (r - r_min)/(r_max - r_min) with r the ascending rank of |x - base|
+   * in its row (ties: lower index ranks lower). With `inverseProbability` the mask holds 1/p.
+   */
+  dellaMask(
+    x: Float32Array,
+    base: Float32Array,
+    rowLen: number,
+    rho: number,
+    eps: number,
+    key: RngKey,
+    inverseProbability: boolean,
+  ): Promise<DellaMaskResult>;
+
+  /**
+   * One pass: ||x - base||_1 (full), ||mask ⊙ (x - base)||_1 (kept; a scale mask multiplies) and
+   * the number of elements with a non-zero mask.
+   */
+  maskedL1(x: Float32Array, base: Float32Array, mask: Mask): Promise<{ full: number; kept: number; count: number }>;
+
+  /** The fused weight / consensus / normalize / lambda / add-base pass of the task-arithmetic family. */
+  combine(spec: CombineSpec): Promise<CombineResult>;
+
+  /** sum_i coeffs_i * arrays_i (linear, slerp, model_stock, passthrough scale). */
+  weightedSum(arrays: Float32Array[], coeffs: number[]): Promise<Float32Array>;
+
+  /** Release threads / backend memory. Kernels stay usable (they restart lazily). */
+  dispose(): Promise<void>;
+}
