@@ -1,0 +1,402 @@
+import type { DType, OutDType } from '../checkpoint/dtype.js';
+import { isFloatDType } from '../checkpoint/dtype.js';
+import type { MergeMethod } from '../methods/types.js';
+import { isEmbeddingTensor, layerIndex } from '../methods/names.js';
+import { gradientT, lookupParam } from '../recipe/params.js';
+import { stageLabel, type ResolvedStage, type StageSlice, type StageSource } from '../recipe/recipe.js';
+import type { ParamBlock } from '../recipe/schema.js';
+import type { FieldPath } from '../recipe/source.js';
+
+/**
+ * Everything about a stage that can be decided from safetensors headers alone: which output
+ * tensors exist, which input tensor each model contributes, and every parameter resolved to a
+ * number for that tensor. `validate` stops here; `merge` then streams the plan tensor by tensor.
+ */
+
+/** What the planner needs of an input model: an opened checkpoint, or a planned stage output. */
+export interface HeaderView {
+  config: Record<string, unknown> | null;
+  tensorNames(): string[];
+  has(name: string): boolean;
+  info(name: string): { dtype: DType; shape: number[]; numel: number; byteLength?: number };
+}
+
+export interface PlannedSource {
+  ref: string;
+  /** Tensor name inside that model (differs from the output name when slices renumber layers). */
+  tensor: string;
+  params: Record<string, number>;
+}
+
+export interface PlannedTensor {
+  /** Output tensor name. */
+  name: string;
+  /** Output decoder layer, null outside the layers. */
+  layer: number | null;
+  /** Expected output shape. */
+  shape: number[];
+  /** Dtype the output tensor is written in. */
+  dtype: DType;
+  isEmbedding: boolean;
+  /** 'copy': a non-float tensor (position ids, masks) passed through from `copyFrom` byte for byte. */
+  kind: 'merge' | 'copy';
+  copyFrom: { ref: string; tensor: string } | null;
+  base: { ref: string; tensor: string } | null;
+  /** The `models` of TensorMergeInput: non-base models for needsBase methods, else every listed model. */
+  models: PlannedSource[];
+  /** Global parameters resolved for this tensor, unparsed (the method parses them). */
+  global: Record<string, unknown>;
+  /** Bytes read from the inputs for this tensor (progress and throughput). */
+  bytesIn: number;
+}
+
+export interface StagePlan {
+  stage: ResolvedStage;
+  method: MergeMethod;
+  tensors: PlannedTensor[];
+  /** Dtype the writer converts to (tensors with another `dtype` are converted one by one). */
+  outDtype: OutDType;
+  /** Reference model whose config and tokenizer the output takes (base, else the first source). */
+  configFrom: string;
+  config: Record<string, unknown> | null;
+  rescaleRule: string;
+  problems: string[];
+  warnings: string[];
+}
+
+export interface PlanOptions {
+  /** Treat a shape mismatch that the method would skip with a warning as a problem (validate). */
+  strictShapes?: boolean;
+}
+
+const GLOBAL_KEYS = ['normalize', 'rescale', 'lambda', 'int8_mask', 't'];
+
+function keysOf(schema: { shape?: Record<string, unknown> }): string[] {
+  return Object.keys(schema.shape ?? {});
+}
+
+function isRequired(schema: { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }, key: string): boolean {
+  const s = schema.shape?.[key];
+  return !!s && !s.safeParse(undefined).success;
+}
+
+/** Replace the layer index in a tensor name (`model.layers.7.mlp...` -> `model.layers.2.mlp...`). */
+export function withLayer(name: string, layer: number): string {
+  return name.replace(/((?:^|\.)(?:layers|h|blocks|layer|block)\.)(\d+)(?=\.|$)/, `$1${layer}`);
+}
+
+/** Embeddings come before the layers, norms and heads after: it picks whose slice parameters apply. */
+function isPreLayer(name: string): boolean {
+  return isEmbeddingTensor(name) && !/(^|\.)(lm_head|embed_out|output)(\.|$)/.test(name);
+}
+
+function numLayers(view: HeaderView): number {
+  let n = 0;
+  for (const t of view.tensorNames()) {
+    const l = layerIndex(t);
+    if (l !== null && l + 1 > n) n = l + 1;
+  }
+  return n;
+}
+
+function shapeStr(s: readonly number[]): string {
+  return `[${s.join(', ')}]`;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Problems are keyed by their text so one missing parameter is reported once, not once per tensor. */
+class ProblemSet {
+  private readonly map = new Map<string, { where: string; tensors: string[] }>();
+  add(where: string, msg: string, tensor: string | null): void {
+    let e = this.map.get(msg);
+    if (!e) this.map.set(msg, (e = { where, tensors: [] }));
+    if (tensor !== null) e.tensors.push(tensor);
+  }
+  list(totalTensors: number): string[] {
+    return [...this.map.entries()].map(([msg, { where, tensors }]) => {
+      const scope = tensors.length === 0 || tensors.length >= totalTensors ? '' : tensors.length === 1 ? ` (tensor ${tensors[0]})` : ` (${tensors.length} tensors, e.g. ${tensors[0]})`;
+      return `${where}: ${msg}${scope}`;
+    });
+  }
+}
+
+/** Which dtype the writer uses by default: the reference model's most common float dtype by bytes. */
+function dominantFloat(view: HeaderView): OutDType {
+  const bytes: Record<string, number> = {};
+  for (const n of view.tensorNames()) {
+    const i = view.info(n);
+    if (!isFloatDType(i.dtype)) continue;
+    bytes[i.dtype] = (bytes[i.dtype] ?? 0) + i.numel;
+  }
+  let best: string = 'F32';
+  for (const [d, b] of Object.entries(bytes)) if (b > (bytes[best] ?? -1)) best = d;
+  return best === 'F64' ? 'F32' : (best as OutDType);
+}
+
+interface TensorJob {
+  name: string;
+  layer: number | null;
+  /** Position within the slice and the slice's layer count, for gradients. */
+  layerInSlice: number | null;
+  sliceLayers: number;
+  slice: StageSlice;
+  /** Per source: the tensor name inside that source. */
+  sourceTensor: (src: StageSource) => string;
+}
+
+/**
+ * Plan one stage against its inputs' headers. Never throws for a user mistake: every problem is
+ * collected in `problems` so that validate can list them all.
+ */
+export function planStage(stage: ResolvedStage, method: MergeMethod, views: Record<string, HeaderView>, opts: PlanOptions = {}): StagePlan {
+  const label = stageLabel(stage);
+  const lp = label ? `${label}: ` : '';
+  const doc = stage.doc;
+  const problems = new ProblemSet();
+  const warnings: string[] = [];
+  const at = (p: FieldPath) => doc.where(p);
+  const tensors: PlannedTensor[] = [];
+  const explicitDtype = stage.outDtype ?? stage.dtype;
+  const empty: StagePlan = { stage, method, tensors, outDtype: explicitDtype ?? 'F32', configFrom: '', config: null, rescaleRule: 'none', problems: [], warnings };
+
+  if (method.needsBase && !stage.baseModel) {
+    return { ...empty, problems: [`${at(['merge_method'])}: ${lp}merge_method ${method.name} needs base_model (the model the task vectors are taken against)`] };
+  }
+  for (const ref of Object.keys(stage.inputs)) {
+    if (!views[ref]) return { ...empty, problems: [`${at([])}: ${lp}internal: no header for input '${ref}'`] };
+  }
+
+  const modelKeys = keysOf(method.modelParams as never);
+  const globalKeys = keysOf(method.globalParams as never);
+  const isBase = (src: StageSource) => stage.baseModel !== null && src.ref === stage.baseModel;
+  const contributing = (slice: StageSlice) => slice.sources.filter((s) => (method.needsBase ? !isBase(s) : !s.implicit));
+  const refSource = (slice: StageSlice) => slice.sources.find(isBase) ?? slice.sources[0];
+
+  // Model count bounds, per slice.
+  for (const slice of stage.slices) {
+    const n = contributing(slice).length;
+    const lo = method.minModels ?? 1;
+    const hi = method.maxModels ?? Infinity;
+    if (n < lo || n > hi) {
+      const want = lo === hi ? `exactly ${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`;
+      const besides = method.needsBase ? ' besides base_model' : '';
+      problems.add(at(slice.field), `${lp}merge_method ${method.name} takes ${want} model${hi === 1 ? '' : 's'}${besides}, got ${n}`, null);
+    }
+  }
+
+  // Parameters that nothing reads are a likely typo: say so, but mergekit accepts them, so do we.
+  const checkUnused = (block: ParamBlock, field: FieldPath, topLevel: boolean) => {
+    for (const k of Object.keys(block)) {
+      if (modelKeys.includes(k)) continue;
+      if (globalKeys.includes(k) || GLOBAL_KEYS.includes(k)) {
+        if (!topLevel) warnings.push(`${at([...field, k])}: ${lp}'${k}' is a global parameter, read only from the top-level parameters; ignored here`);
+        else if (!globalKeys.includes(k)) warnings.push(`${at([...field, k])}: ${lp}merge_method ${method.name} does not use parameter '${k}'; ignored`);
+        continue;
+      }
+      warnings.push(`${at([...field, k])}: ${lp}merge_method ${method.name} has no parameter '${k}' (it reads ${[...modelKeys, ...globalKeys].join(', ')}); ignored`);
+    }
+  };
+  checkUnused(stage.parameters, ['parameters'], true);
+  for (const slice of stage.slices) {
+    if (!stage.fromModels) checkUnused(slice.parameters, [...slice.field, 'parameters'], false);
+    for (const src of slice.sources) if (!src.implicit && !(method.needsBase && isBase(src))) checkUnused(src.parameters, [...src.field, 'parameters'], false);
+  }
+
+  const refView = views[refSource(stage.slices[0]).ref];
+  const configFrom = refSource(stage.slices[0]).ref;
+
+  // Enumerate output tensors.
+  const jobs: TensorJob[] = [];
+  if (stage.fromModels) {
+    const slice = stage.slices[0];
+    const L = numLayers(refView);
+    for (const name of refView.tensorNames()) {
+      const l = layerIndex(name);
+      jobs.push({ name, layer: l, layerInSlice: l, sliceLayers: L, slice, sourceTensor: () => name });
+    }
+  } else {
+    for (const slice of stage.slices) {
+      for (const src of slice.sources) {
+        const n = numLayers(views[src.ref]);
+        if (src.layerRange && src.layerRange[1] > n) {
+          problems.add(at([...src.field, 'layer_range']), `${lp}layer_range [${src.layerRange.join(', ')}] of model '${src.ref}' runs past its ${n} layers`, null);
+        }
+      }
+    }
+    const first = stage.slices[0];
+    const last = stage.slices[stage.slices.length - 1];
+    const nonLayer = refView.tensorNames().filter((n) => layerIndex(n) === null);
+    for (const name of nonLayer.filter(isPreLayer)) jobs.push({ name, layer: null, layerInSlice: null, sliceLayers: 1, slice: first, sourceTensor: () => name });
+    let offset = 0;
+    for (const slice of stage.slices) {
+      const ref = refSource(slice);
+      const [a, b] = ref.layerRange!;
+      const view = views[ref.ref];
+      const byLayer = new Map<number, string[]>();
+      for (const n of view.tensorNames()) {
+        const l = layerIndex(n);
+        if (l === null) continue;
+        let list = byLayer.get(l);
+        if (!list) byLayer.set(l, (list = []));
+        list.push(n);
+      }
+      for (let idx = 0; idx < b - a; idx++) {
+        for (const n of byLayer.get(a + idx) ?? []) {
+          jobs.push({
+            name: withLayer(n, offset + idx),
+            layer: offset + idx,
+            layerInSlice: idx,
+            sliceLayers: b - a,
+            slice,
+            sourceTensor: (src) => withLayer(n, src.layerRange![0] + idx),
+          });
+        }
+      }
+      offset += b - a;
+    }
+    for (const name of nonLayer.filter((n) => !isPreLayer(n))) jobs.push({ name, layer: null, layerInSlice: null, sliceLayers: 1, slice: last, sourceTensor: () => name });
+  }
+
+  const outDtype: OutDType = explicitDtype ?? dominantFloat(refView);
+  const paramWhere = (src: StageSource, slice: StageSlice, level: number, key: string): FieldPath =>
+    level === 0 ? (src.implicit ? ['base_model'] : [...src.field, 'parameters', key]) : level === 1 ? [...slice.field, 'parameters', key] : ['parameters', key];
+
+  for (const job of jobs) {
+    const t = gradientT(job.layerInSlice, job.sliceLayers);
+    const ref = refSource(job.slice);
+    const refTensor = job.sourceTensor(ref);
+    const refInfo = views[ref.ref].info(refTensor);
+    const isEmb = isEmbeddingTensor(job.name);
+    let bytesIn = refInfo.byteLength ?? refInfo.numel * 2;
+
+    if (!isFloatDType(refInfo.dtype)) {
+      tensors.push({ name: job.name, layer: job.layer, shape: refInfo.shape, dtype: refInfo.dtype, isEmbedding: isEmb, kind: 'copy', copyFrom: { ref: ref.ref, tensor: refTensor }, base: null, models: [], global: {}, bytesIn });
+      continue;
+    }
+
+    // Global parameters: top level only.
+    const global: Record<string, unknown> = {};
+    for (const k of globalKeys) {
+      const f = lookupParam([stage.parameters], k, job.name, t);
+      if (f !== undefined) global[k] = f.value;
+    }
+    const g = method.globalParams.safeParse(global);
+    if (!g.success) {
+      for (const i of g.error.issues) {
+        const key = String(i.path[0] ?? '');
+        const msg = global[key] === undefined && key ? `missing required global parameter '${key}' for merge_method ${method.name} (give it under the top-level parameters)` : `parameter '${key}': ${i.message}`;
+        problems.add(at(key && global[key] !== undefined ? ['parameters', key] : ['parameters']), `${lp}${msg}`, job.name);
+      }
+    }
+
+    const models: PlannedSource[] = [];
+    let base: { ref: string; tensor: string } | null = null;
+    if (stage.baseModel !== null) {
+      const b = job.slice.sources.find(isBase)!;
+      base = { ref: b.ref, tensor: job.sourceTensor(b) };
+    }
+    for (const src of contributing(job.slice)) {
+      const tensor = job.sourceTensor(src);
+      const view = views[src.ref];
+      const modelLabel = `model '${src.ref}' (${src.implicit ? 'base_model' : src.field.map(String).join('.').replace(/\.(\d+)/g, '[$1]')})`;
+      if (!view.has(tensor)) {
+        problems.add(at(src.implicit ? ['base_model'] : [...src.field, 'model']), `${lp}${modelLabel} has no tensor '${tensor}' (the reference model '${ref.ref}' has it)`, null);
+        continue;
+      }
+      const info = view.info(tensor);
+      if (src !== ref) bytesIn += info.byteLength ?? info.numel * 2;
+      if (!sameShape(info.shape, refInfo.shape) && !isEmb) {
+        const msg = `${lp}${modelLabel}: tensor '${tensor}' has shape ${shapeStr(info.shape)} but '${ref.ref}' has ${shapeStr(refInfo.shape)}; the model is skipped for this tensor`;
+        if (opts.strictShapes) problems.add(at([...src.field, 'model']), msg, null);
+        else warnings.push(msg);
+      }
+      const params: Record<string, number> = {};
+      for (const k of modelKeys) {
+        const f = lookupParam([src.parameters, job.slice.parameters, stage.parameters], k, job.name, t);
+        if (f === undefined) continue;
+        const where = at(paramWhere(src, job.slice, f.level, k));
+        if (typeof f.value !== 'number' || !Number.isFinite(f.value)) {
+          problems.add(where, `${lp}${modelLabel}: parameter '${k}' must be a finite number, got ${JSON.stringify(f.value)}`, job.name);
+          continue;
+        }
+        if (k === 'density' && !(f.value > 0 && f.value <= 1)) {
+          problems.add(where, `${lp}${modelLabel}: density ${f.value} is outside (0, 1] (the fraction of the task vector kept)`, job.name);
+        }
+        params[k] = f.value;
+      }
+      for (const k of modelKeys) {
+        if (params[k] === undefined && isRequired(method.modelParams as never, k)) {
+          problems.add(
+            at(src.implicit ? ['base_model'] : src.field),
+            `${lp}${modelLabel}: missing required parameter '${k}' for merge_method ${method.name} (set it in this model's parameters, the slice's, or the top-level parameters; there is no default)`,
+            job.name,
+          );
+        }
+      }
+      const mp = method.modelParams.safeParse(params);
+      if (!mp.success) {
+        for (const i of mp.error.issues) {
+          const key = String(i.path[0] ?? '');
+          if (params[key] === undefined) continue; // reported above as missing
+          problems.add(at(src.field), `${lp}${modelLabel}: parameter '${key}': ${i.message}`, job.name);
+        }
+      }
+      if (method.name.startsWith('della') && params.density !== undefined && params.density < 1) {
+        const eps = params.epsilon ?? (mp.success ? (mp.data as Record<string, number>).epsilon : undefined) ?? 0.15;
+        if (!(params.density - eps > 0 && params.density + eps < 1)) {
+          problems.add(at(src.field), `${lp}${modelLabel}: della needs 0 < density - epsilon and density + epsilon < 1, got density ${params.density} and epsilon ${eps}`, job.name);
+        }
+      }
+      models.push({ ref: src.ref, tensor, params });
+    }
+
+    let shape = refInfo.shape;
+    if (!base && isEmb && models.length > 0) {
+      // linear-style methods crop embeddings to the common top-left block.
+      const shapes = models.map((m) => views[m.ref].info(m.tensor).shape);
+      if (shapes.every((s) => s.length === shape.length)) shape = shape.map((_, d) => Math.min(...shapes.map((s) => s[d])));
+    }
+    tensors.push({
+      name: job.name,
+      layer: job.layer,
+      shape: [...shape],
+      dtype: explicitDtype ?? (refInfo.dtype === 'F64' ? 'F32' : refInfo.dtype),
+      isEmbedding: isEmb,
+      kind: 'merge',
+      copyFrom: null,
+      base,
+      models,
+      global,
+      bytesIn,
+    });
+  }
+
+  let config = refView.config ? { ...refView.config } : null;
+  if (config && !stage.fromModels) {
+    const layers = stage.slices.reduce((a, s) => a + (refSource(s).layerRange![1] - refSource(s).layerRange![0]), 0);
+    if ('num_hidden_layers' in config) config = { ...config, num_hidden_layers: layers };
+  }
+  let rescaleRule = 'none';
+  const g0 = method.globalParams.safeParse(tensors.find((t) => t.kind === 'merge')?.global ?? {});
+  if (g0.success) rescaleRule = method.rescaleRule(g0.data as Record<string, unknown>);
+
+  return { stage, method, tensors, outDtype, configFrom, config, rescaleRule, problems: problems.list(jobs.length), warnings };
+}
+
+/** The header a stage's output will have, so later stages can be planned before anything runs. */
+export function plannedOutputView(plan: StagePlan): HeaderView {
+  const infos = new Map(plan.tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, numel: t.shape.reduce((a, b) => a * b, 1) }]));
+  return {
+    config: plan.config,
+    tensorNames: () => [...infos.keys()],
+    has: (n) => infos.has(n),
+    info: (n) => {
+      const i = infos.get(n);
+      if (!i) throw new Error(`planned output of stage ${plan.stage.name} has no tensor ${n}`);
+      return { ...i, byteLength: i.numel * (i.dtype === 'F32' ? 4 : 2) };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * mergekit's recipe format (one YAML document = one merge stage), as zod schemas. We accept the
+ * fields mergekit 0.1.4 accepts for the features we implement and reject the others by name, so a
+ * typo such as `paramters:` is an error instead of a silently ignored block.
+ */
+
+const SETTING_EXPECTED = 'expected a number, true/false, a string, a list of numbers (a gradient over layers) or a list of {filter, value} entries';
+
+export const Scalar = z.union([z.number(), z.boolean(), z.string()]);
+export const Gradient = z.array(z.number({ error: 'a gradient holds numbers only' })).min(1, { error: 'a gradient needs at least one number' });
+export const ScalarOrGradient = z.union([Scalar, Gradient], { error: 'expected a number or a list of numbers (a gradient)' });
+export const Conditional = z.strictObject(
+  {
+    filter: z.string().nullish(),
+    value: ScalarOrGradient,
+  },
+  { error: 'expected {filter: SUBSTRING, value: NUMBER_OR_GRADIENT}' },
+);
+export const Setting = z.union([Scalar, Gradient, z.array(Conditional).min(1)], { error: SETTING_EXPECTED });
+export const ParamBlock = z
+  .record(z.string(), Setting)
+  .nullish()
+  .transform((v) => v ?? {});
+
+export const ModelEntry = z.strictObject({
+  model: z.string({ error: 'expected a model reference (a stage name, a --model-dir name or a folder)' }).min(1),
+  parameters: ParamBlock,
+});
+
+export const LayerRange = z
+  .tuple([z.number().int().nonnegative(), z.number().int().nonnegative()], { error: 'expected [first, end) as two integers' })
+  .refine(([a, b]) => b > a, { error: 'layer_range [a, b) needs b > a' });
+
+export const SliceSource = z.strictObject({
+  model: z.string({ error: 'expected a model reference' }).min(1),
+  layer_range: LayerRange,
+  parameters: ParamBlock,
+});
+
+export const Slice = z.strictObject({
+  sources: z.array(SliceSource).min(1, { error: 'a slice needs at least one source' }),
+  parameters: ParamBlock,
+});
+
+/** mergekit dtype spellings -> safetensors dtype. */
+export const DTYPES: Record<string, 'F32' | 'F16' | 'BF16'> = {
+  float32: 'F32',
+  fp32: 'F32',
+  f32: 'F32',
+  float16: 'F16',
+  fp16: 'F16',
+  f16: 'F16',
+  half: 'F16',
+  bfloat16: 'BF16',
+  bf16: 'BF16',
+};
+const Dtype = z
+  .string()
+  .refine((s) => s.toLowerCase() in DTYPES, { error: `expected one of ${Object.keys(DTYPES).join(', ')}` })
+  .transform((s) => DTYPES[s.toLowerCase()])
+  .nullish();
+
+export const StageDoc = z.strictObject(
+    {
+      name: z.string().min(1).optional(),
+      merge_method: z.string({ error: 'merge_method is required (e.g. task_arithmetic, ties, dare_ties, linear, slerp)' }).min(1),
+      base_model: z.string().min(1).nullish(),
+      models: z.array(ModelEntry).min(1, { error: 'models needs at least one entry' }).nullish(),
+      slices: z.array(Slice).min(1, { error: 'slices needs at least one entry' }).nullish(),
+      parameters: ParamBlock,
+      dtype: Dtype,
+      out_dtype: Dtype,
+      // Accepted for mergekit compatibility; the tokenizer always comes from the base (or first) model.
+      tokenizer_source: z.union([z.string(), z.null()]).optional(),
+      chat_template: z.string().nullish(),
+    },
+    { error: 'a stage must be a YAML mapping' },
+  );
+
+/** Checks zod cannot run when another field already failed; done on the raw value so they are always reported. */
+export function structureIssues(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  const r = raw as Record<string, unknown>;
+  const has = (k: string) => r[k] !== undefined && r[k] !== null;
+  if (!has('models') && !has('slices')) return [{ path: [], message: 'a stage needs `models` or `slices`' }];
+  if (has('models') && has('slices')) return [{ path: ['slices'], message: '`models` and `slices` cannot both be given (mergekit treats them as exclusive)' }];
+  return [];
+}
+
+export type Scalar = z.infer<typeof Scalar>;
+export type ScalarOrGradient = z.infer<typeof ScalarOrGradient>;
+export type Conditional = z.infer<typeof Conditional>;
+export type Setting = z.infer<typeof Setting>;
+export type ParamBlock = z.output<typeof ParamBlock>;
+export type StageDoc = z.output<typeof StageDoc>;
+export type OutDtype = 'F32' | 'F16' | 'BF16';
+
+/** Turn zod issues into `file:line:col: field X: message` lines. */
+export function describeIssues(issues: z.core.$ZodIssue[]): Array<{ path: Array<string | number>; message: string; atKey?: boolean }> {
+  const out: Array<{ path: Array<string | number>; message: string; atKey?: boolean }> = [];
+  for (const i of issues) {
+    const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) out.push({ atKey: true, path: [...p, k], message: `unknown field '${k}'` + (p.length === 0 ? ' (stage fields: name, merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source)' : '') });
+      continue;
+    }
+    out.push({ path: p, message: i.message });
+  }
+  return out;
+}
