@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { ResultRecord } from './record.js';
+
+/**
+ * The results store of one experiment: `reports/EXP/results.jsonl`, one ResultRecord per line.
+ *
+ * Crash safety: a record is appended as one whole line in a single write and fsynced before the
+ * point counts as done. A run killed mid-write can leave only a truncated LAST line (no newline):
+ * loading drops it and, by default, cuts the file back to its last complete line so the next
+ * append does not glue onto a fragment.
+ */
+
+export const RESULTS_FILE = 'results.jsonl';
+export const RESULTS_CSV = 'results.csv';
+
+export function resultsPath(expDir: string): string {
+  return path.join(expDir, RESULTS_FILE);
+}
+
+export interface LoadedResults {
+  records: ResultRecord[];
+  /** Bytes of a truncated last line that were dropped (0 when the file was whole). */
+  droppedBytes: number;
+}
+
+/** Load the records; a missing file is an empty store. `repair` truncates a partial last line on disk. */
+export async function loadResults(file: string, opts: { repair?: boolean } = {}): Promise<LoadedResults> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], droppedBytes: 0 };
+    throw e;
+  }
+  const lastNl = buf.lastIndexOf(0x0a);
+  const whole = lastNl + 1;
+  const droppedBytes = buf.length - whole;
+  if (droppedBytes > 0 && opts.repair !== false) await fs.truncate(file, whole);
+  const text = buf.subarray(0, whole).toString('utf8');
+  const records: ResultRecord[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === '') continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (e) {
+      throw new UserError(`${file}:${i + 1}: not a JSON line (${(e as Error).message}); the results file was edited or corrupted — delete that line or the file to re-run those points`, { file });
+    }
+    const r = ResultRecord.safeParse(json);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new UserError(`${file}:${i + 1}: field ${issue.path.join('.') || '(record)'}: ${issue.message} (expected a ResultRecord, see src/results/record.ts)`, { file });
+    }
+    records.push(r.data);
+  }
+  return { records, droppedBytes };
+}
+
+/** Append one record as one line and fsync it. */
+export async function appendResult(file: string, record: ResultRecord): Promise<void> {
+  const line = JSON.stringify(ResultRecord.parse(record)) + '\n';
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const fh = await fs.open(file, 'a+');
+  try {
+    // Never glue a record onto a fragment left by a crash (the loader normally repaired it already).
+    const { size } = await fh.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        await fh.close();
+        await loadResults(file, { repair: true });
+        return appendResult(file, record);
+      }
+    }
+    await fh.write(line);
+    await fh.sync();
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** Replace the whole store (atomically): used to leave the file in the plan's order at the end of a run. */
+export async function writeResults(file: string, records: ResultRecord[]): Promise<void> {
+  await writeFileAtomic(file, records.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/** A record without what legitimately differs between runs (timings), for comparisons. */
+export function comparable(r: ResultRecord): Omit<ResultRecord, 'timings'> {
+  const { timings: _t, ...rest } = r;
+  return rest;
+}
+
+/** One flat row per record: identity, axes, metrics as `suite.metric`, status. */
+export function recordsToRows(records: ResultRecord[]): Array<Record<string, string | number | boolean | null>> {
+  const axisNames = [...new Set(records.flatMap((r) => Object.keys(r.axes)))];
+  const metricNames = [...new Set(records.flatMap((r) => Object.entries(r.metrics).flatMap(([s, m]) => Object.keys(m).map((k) => `${s}.${k}`))))].sort();
+  return records.map((r) => {
+    const row: Record<string, string | number | boolean | null> = {
+      experiment: r.experiment,
+      point: r.point,
+      role: r.role,
+      variant: r.variant,
+      seed: r.seed,
+    };
+    for (const a of axisNames) row[a] = r.axes[a] ?? null;
+    for (const m of metricNames) {
+      const dot = m.indexOf('.');
+      row[m] = r.metrics[m.slice(0, dot)]?.[m.slice(dot + 1)] ?? null;
+    }
+    row.status = r.status;
+    row.error = r.error ?? null;
+    row.backend = r.backend;
+    row.engine_version = r.engineVersion;
+    return row;
+  });
+}
+
+/** results.csv from the records, with csv-stringify (header from the union of columns). */
+export async function writeResultsCsv(file: string, records: ResultRecord[]): Promise<void> {
+  const rows = recordsToRows(records);
+  const columns = rows.length ? Object.keys(rows[0]) : ['experiment', 'point', 'role', 'variant', 'seed', 'status'];
+  await writeFileAtomic(file, stringify(rows, { header: true, columns, cast: { boolean: (b) => String(b) } }));
+}

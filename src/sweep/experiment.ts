@@ -1,0 +1,406 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML, { LineCounter, isScalar, type Document } from 'yaml';
+import { z } from 'zod';
+import { UserError, UserErrors } from '../util/errors.js';
+import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
+
+/**
+ * Experiment files (`experiments/*.yaml`): named models, recipe templates in mergekit syntax with
+ * `${name}` placeholders, sweep axes, seeds, evaluation settings, baselines and report options.
+ *
+ * Every problem is reported as `file:line:col: field PATH: what was expected`, and all problems of
+ * a file are reported at once.
+ */
+
+export type AxisValue = number | string | boolean | null;
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const NAME_EXPECTED = 'expected a name of letters, digits and _ (not starting with a digit)';
+/** Placeholders the planner fills itself; an axis or model may not take these names. */
+const RESERVED = new Set(['seed']);
+
+const AxisValueSchema = z.union([z.number(), z.string(), z.boolean(), z.null()], {
+  error: 'expected a number, a string, true/false or null (lists and mappings cannot be axis values)',
+});
+const AxisValues = z.array(AxisValueSchema, { error: 'expected a list of values' }).min(1, { error: 'an axis needs at least one value' });
+const AxisMap = z.record(z.string(), AxisValues, { error: 'expected a mapping {axis name: [values]}' });
+
+const SweepSchema = z.strictObject(
+  {
+    /** Every combination of these axes (grid product). */
+    grid: AxisMap.optional(),
+    /** Each entry is one axis group whose lists are walked in step (all the same length). */
+    zip: z.array(AxisMap, { error: 'expected a list of {axis: [values]} groups' }).optional(),
+  },
+  { error: 'expected a mapping with `grid` and/or `zip`' },
+);
+
+const Seeds = z
+  .array(z.number({ error: 'a seed is a whole number' }).int({ error: 'a seed is a whole number' }).nonnegative({ error: 'a seed is >= 0' }).max(2 ** 32 - 1), {
+    error: 'expected a list of whole numbers',
+  })
+  .min(1, { error: 'seeds needs at least one value' });
+
+const VariantSchema = z.strictObject(
+  {
+    description: z.string().optional(),
+    recipe: z.string({ error: 'expected the recipe as a YAML block string (`recipe: |` followed by mergekit YAML, stages separated by `---`)' }).min(1),
+    sweep: SweepSchema.optional(),
+    /** Overrides the experiment's seeds for this variant. */
+    seeds: Seeds.optional(),
+  },
+  { error: 'expected a mapping with recipe, and optionally sweep, seeds, description' },
+);
+
+const EvalSchema = z.strictObject(
+  {
+    suites: z.array(z.string().min(1), { error: 'expected a list of suite names' }).min(1, { error: 'eval.suites needs at least one suite' }),
+    /** Items per suite (the first N of each suite); null or absent = all. */
+    limit: z.number().int().positive({ error: 'limit is a positive whole number' }).nullish(),
+    batch_size: z.number().int().positive({ error: 'batch_size is a positive whole number' }).optional(),
+    /** Generated outputs kept per suite in each record. */
+    samples: z.number().int().nonnegative({ error: 'samples is a whole number >= 0' }).optional(),
+  },
+  { error: 'expected a mapping with suites, and optionally limit, batch_size, samples' },
+);
+
+const ExperimentSchema = z
+  .strictObject(
+    {
+      name: z.string({ error: 'expected the experiment name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ., _ and - (it names the folder reports/NAME)' }),
+      description: z.string().optional(),
+      models: z.record(z.string(), z.string({ error: 'expected `zoo:NAME` or a path to a Hugging Face model folder' }).min(1), {
+        error: 'expected a mapping {name: zoo:NAME or a folder}',
+      }),
+      recipe: z.string({ error: 'expected the recipe as a YAML block string (`recipe: |`)' }).min(1).optional(),
+      sweep: SweepSchema.optional(),
+      variants: z.record(z.string(), VariantSchema, { error: 'expected a mapping {variant name: {recipe, sweep}}' }).optional(),
+      seeds: Seeds.optional(),
+      eval: EvalSchema,
+      baselines: z.array(z.string(), { error: 'expected a list of model names' }).optional(),
+      // The report engineer's schema; snake_case keys are accepted like the rest of the file.
+      report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
+    },
+    { error: 'an experiment file must be a YAML mapping' },
+  )
+  .superRefine((e, ctx) => {
+    if (e.recipe === undefined && e.variants === undefined) ctx.addIssue({ code: 'custom', path: ['variants'], message: 'give either `recipe` (with `sweep`) or `variants`' });
+    if (e.recipe !== undefined && e.variants !== undefined) ctx.addIssue({ code: 'custom', path: ['recipe'], message: '`recipe` and `variants` cannot both be given: put the recipe in a variant' });
+    if (e.sweep !== undefined && e.recipe === undefined) ctx.addIssue({ code: 'custom', path: ['sweep'], message: 'a top-level `sweep` belongs to a top-level `recipe`; with variants, give each variant its own sweep' });
+  });
+type RawExperiment = z.output<typeof ExperimentSchema>;
+
+/** One axis group: a single grid axis, or several zipped axes walked in step. */
+export interface AxisGroup {
+  names: string[];
+  /** rows[i][j] = value of names[j] at step i. */
+  rows: AxisValue[][];
+}
+
+/** A recipe template and where its text sits in the experiment file. */
+export interface Template {
+  text: string;
+  /** Maps `line:col` of the template text (1-based) to `file:line:col`. */
+  where(line: number, col: number): string;
+  /** Placeholder names in order of appearance, with their positions in the file. */
+  placeholders: Array<{ name: string; at: string }>;
+  field: string;
+}
+
+export interface Variant {
+  name: string;
+  description?: string;
+  template: Template;
+  groups: AxisGroup[];
+  seeds: number[];
+  field: string;
+}
+
+export interface ModelSpec {
+  name: string;
+  /** As written (`zoo:math`, `../models/x`). */
+  source: string;
+  /** Absolute folder. */
+  dir: string;
+}
+
+export interface EvalConfig {
+  suites: string[];
+  limit: number | null;
+  batchSize: number;
+  samples: number;
+}
+
+export interface Experiment {
+  file: string;
+  name: string;
+  description?: string;
+  models: Record<string, ModelSpec>;
+  variants: Variant[];
+  eval: EvalConfig;
+  /** Extra models evaluated as references besides the bases and parents of the recipes. */
+  baselines: string[];
+  report: ReportConfig;
+  /** `file:line:col` of a field, for messages raised after loading (planning). */
+  where(field: Array<string | number>): string;
+}
+
+export const DEFAULT_BATCH_SIZE = 32;
+export const DEFAULT_SAMPLES = 3;
+
+/** The repository's `data/zoo`, where `zoo:NAME` points unless a zoo folder is given. */
+export function defaultZooDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../data/zoo');
+}
+
+export interface LoadExperimentOptions {
+  /** Folder `zoo:NAME` resolves in (default: the repository's data/zoo). */
+  zooDir?: string;
+  /** Check that model folders exist (default true; dry runs of a file on another machine may skip it). */
+  checkModels?: boolean;
+}
+
+type NodeWithRange = { range?: [number, number, number] };
+
+class Locator {
+  constructor(
+    readonly file: string,
+    readonly doc: Document.Parsed,
+    readonly lines: LineCounter,
+    readonly text: string,
+  ) {}
+
+  node(p: ReadonlyArray<string | number>): NodeWithRange | undefined {
+    for (let n = p.length; n >= 0; n--) {
+      const node = n === 0 ? this.doc.contents : (this.doc.getIn(p.slice(0, n), true) as NodeWithRange | undefined);
+      if (node && typeof node === 'object' && node.range) return node;
+    }
+    return undefined;
+  }
+
+  /** Position of the value at `p`; for a record key error, the key itself when it can be found. */
+  where(p: ReadonlyArray<string | number>): string {
+    const n = this.node(p);
+    if (!n?.range) return this.file;
+    return this.at(n.range[0]);
+  }
+
+  at(offset: number): string {
+    const { line, col } = this.lines.linePos(offset);
+    return `${this.file}:${line}:${col}`;
+  }
+}
+
+export function formatPath(p: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out === '' ? k : `.${k}`;
+  return out || '(document)';
+}
+
+function problemAt(loc: Locator, p: ReadonlyArray<string | number>, what: string): string {
+  return `${loc.where(p)}: field ${formatPath(p)}: ${what}`;
+}
+
+/** A recipe string's placeholders and a map from its own line:col to the experiment file's. */
+function makeTemplate(loc: Locator, p: Array<string | number>, text: string): Template {
+  const node = loc.doc.getIn(p, true);
+  const field = formatPath(p);
+  const placeholders: Template['placeholders'] = [];
+  let where: Template['where'] = () => loc.where(p);
+  if (isScalar(node) && node.range) {
+    const [start, valueEnd] = node.range;
+    const src = loc.text.slice(start, valueEnd);
+    const block = src.startsWith('|') || src.startsWith('>');
+    if (block) {
+      // Content starts on the line after the `|` header; its indentation is that of the first content line.
+      const headerLine = loc.lines.linePos(start).line;
+      const firstNl = src.indexOf('\n');
+      const rest = firstNl >= 0 ? src.slice(firstNl + 1) : '';
+      const m = /^(?:[ \t]*\n)*( *)/.exec(rest);
+      const indent = m ? m[1].length : 0;
+      where = (line, col) => `${loc.file}:${headerLine + line}:${col + indent}`;
+    } else {
+      const { line: l0, col: c0 } = loc.lines.linePos(start);
+      const quote = src.startsWith('"') || src.startsWith("'") ? 1 : 0;
+      where = (line, col) => (line === 1 ? `${loc.file}:${l0}:${c0 + quote + col - 1}` : `${loc.file}:${l0 + line - 1}:${col}`);
+    }
+    for (const m of src.matchAll(/\$\{([^}\n]*)\}/g)) placeholders.push({ name: m[1].trim(), at: loc.at(start + (m.index ?? 0)) });
+  } else {
+    for (const m of text.matchAll(/\$\{([^}\n]*)\}/g)) placeholders.push({ name: m[1].trim(), at: loc.where(p) });
+  }
+  return { text, where, placeholders, field };
+}
+
+function resolveModelDir(source: string, fileDir: string, zooDir: string): string {
+  if (source.startsWith('zoo:')) return path.join(zooDir, source.slice(4));
+  return path.resolve(fileDir, source);
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await fs.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Parse and validate experiment text; throws UserErrors listing every problem with file:line:col. */
+export async function parseExperiment(text: string, file: string, opts: LoadExperimentOptions = {}): Promise<Experiment> {
+  const lines = new LineCounter();
+  const docs = YAML.parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const all = Array.isArray(docs) ? docs : [docs];
+  const problems: string[] = [];
+  for (const d of all) {
+    for (const e of d.errors) {
+      const pos = e.linePos?.[0];
+      problems.push(`${pos ? `${file}:${pos.line}:${pos.col}` : file}: YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
+    }
+  }
+  if (problems.length) throw new UserErrors(problems, { file });
+  const nonEmpty = all.filter((d) => d.contents !== null && d.contents !== undefined);
+  if (nonEmpty.length !== 1) {
+    throw new UserError(
+      nonEmpty.length === 0
+        ? `${file}: the experiment file is empty (expected a mapping with name, models, recipe or variants, eval)`
+        : `${file}: expected one YAML document; multi-stage recipes go inside \`recipe: |\` blocks, not at the top level`,
+      { file },
+    );
+  }
+  const doc = nonEmpty[0];
+  const loc = new Locator(file, doc, lines, text);
+  const parsed = ExperimentSchema.safeParse(doc.toJS({ maxAliasCount: 1000 }));
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
+      if (i.code === 'unrecognized_keys') {
+        for (const k of i.keys) {
+          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report)' : '';
+          problems.push(`${loc.where([...p, k])}: field ${formatPath([...p, k])}: unknown field '${k}'${top}`);
+        }
+      } else {
+        problems.push(problemAt(loc, p, i.message));
+      }
+    }
+    throw new UserErrors(problems, { file });
+  }
+  return validate(parsed.data, loc, path.dirname(path.resolve(file)), opts);
+}
+
+async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts: LoadExperimentOptions): Promise<Experiment> {
+  const problems: string[] = [];
+  const zooDir = opts.zooDir ?? defaultZooDir();
+  const models: Record<string, ModelSpec> = {};
+  for (const [name, source] of Object.entries(raw.models)) {
+    const p = ['models', name];
+    if (!NAME_RE.test(name) || RESERVED.has(name)) {
+      problems.push(problemAt(loc, p, `model name '${name}': ${RESERVED.has(name) ? `'${name}' is reserved` : NAME_EXPECTED}`));
+      continue;
+    }
+    const dir = resolveModelDir(source, fileDir, zooDir);
+    if (opts.checkModels !== false && !(await isDir(dir))) {
+      problems.push(
+        problemAt(
+          loc,
+          p,
+          source.startsWith('zoo:')
+            ? `zoo model '${source.slice(4)}' not found at ${dir} (train the zoo with \`mergelab zoo train\`, or pass --zoo DIR)`
+            : `model folder ${dir} does not exist (expected \`zoo:NAME\` or a Hugging Face folder; relative paths are from ${fileDir})`,
+        ),
+      );
+    }
+    models[name] = { name, source, dir };
+  }
+  if (Object.keys(raw.models).length === 0) problems.push(problemAt(loc, ['models'], 'expected at least one model'));
+
+  const topSeeds = raw.seeds ?? [0];
+  const variants: Variant[] = [];
+  const rawVariants: Array<[string, { recipe: string; sweep?: z.output<typeof SweepSchema>; seeds?: number[]; description?: string }, Array<string | number>]> = raw.variants
+    ? Object.entries(raw.variants).map(([n, v]) => [n, v, ['variants', n]])
+    : [[raw.name.replace(/[^A-Za-z0-9_]/g, '_'), { recipe: raw.recipe!, sweep: raw.sweep, seeds: undefined }, []]];
+  for (const [vname, v, vp] of rawVariants) {
+    if (raw.variants && !NAME_RE.test(vname)) problems.push(problemAt(loc, vp, `variant name '${vname}': ${NAME_EXPECTED}`));
+    const template = makeTemplate(loc, [...vp, 'recipe'], v.recipe);
+    const groups: AxisGroup[] = [];
+    const axisNames = new Map<string, string>();
+    const addAxis = (name: string, p: Array<string | number>) => {
+      if (!NAME_RE.test(name)) problems.push(problemAt(loc, p, `axis name '${name}': ${NAME_EXPECTED}`));
+      else if (RESERVED.has(name)) problems.push(problemAt(loc, p, `'${name}' cannot be an axis: seeds are swept with the \`seeds\` field`));
+      else if (name in raw.models) problems.push(problemAt(loc, p, `axis '${name}' has the name of a model; ${'${' + name + '}'} would be ambiguous`));
+      else if (axisNames.has(name)) problems.push(problemAt(loc, p, `axis '${name}' is already defined at ${axisNames.get(name)}`));
+      axisNames.set(name, loc.where(p));
+    };
+    const sweepPath = [...vp, 'sweep'];
+    for (const [name, values] of Object.entries(v.sweep?.grid ?? {})) {
+      addAxis(name, [...sweepPath, 'grid', name]);
+      const dup = values.findIndex((x, i) => values.findIndex((y) => y === x) !== i);
+      if (dup >= 0) problems.push(problemAt(loc, [...sweepPath, 'grid', name, dup], `value ${JSON.stringify(values[dup])} appears twice in axis '${name}'`));
+      groups.push({ names: [name], rows: values.map((x) => [x]) });
+    }
+    (v.sweep?.zip ?? []).forEach((group, gi) => {
+      const entries = Object.entries(group);
+      const gp = [...sweepPath, 'zip', gi];
+      if (entries.length === 0) {
+        problems.push(problemAt(loc, gp, 'a zip group needs at least one axis'));
+        return;
+      }
+      const len = entries[0][1].length;
+      for (const [name, values] of entries) {
+        addAxis(name, [...gp, name]);
+        if (values.length !== len) problems.push(problemAt(loc, [...gp, name], `zipped axis '${name}' has ${values.length} values but '${entries[0][0]}' has ${len}; zipped axes are walked in step and need the same length`));
+      }
+      if (entries.every(([, vals]) => vals.length === len)) {
+        groups.push({ names: entries.map(([n]) => n), rows: Array.from({ length: len }, (_, i) => entries.map(([, vals]) => vals[i])) });
+      }
+    });
+    const used = new Set<string>();
+    for (const ph of template.placeholders) {
+      used.add(ph.name);
+      if (ph.name in raw.models || axisNames.has(ph.name)) continue;
+      const known = [...Object.keys(raw.models).map((m) => `${m} (model)`), ...[...axisNames.keys()].map((a) => `${a} (axis)`)];
+      problems.push(
+        `${ph.at}: field ${template.field}: unknown placeholder \${${ph.name}}` +
+          (ph.name === 'seed' ? ' (seeds are not placeholders: the seed is given to every random stage; sweep it with `seeds`)' : `; known names: ${known.join(', ') || 'none'}`),
+      );
+    }
+    for (const [name, at] of axisNames) {
+      if (!used.has(name)) problems.push(`${at}: axis '${name}' is not used by the recipe of ${raw.variants ? `variant '${vname}'` : 'the experiment'} (no \${${name}} in it), so its values would give identical points`);
+    }
+    variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)' });
+  }
+
+  const baselines: string[] = [];
+  (raw.baselines ?? []).forEach((b, i) => {
+    if (!(b in raw.models)) problems.push(problemAt(loc, ['baselines', i], `unknown model '${b}'; models: ${Object.keys(raw.models).join(', ')}`));
+    else if (!baselines.includes(b)) baselines.push(b);
+  });
+
+  if (problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: loc.file }) : new UserErrors(problems, { file: loc.file });
+  return {
+    file: loc.file,
+    name: raw.name,
+    description: raw.description,
+    models,
+    variants,
+    eval: {
+      suites: raw.eval.suites,
+      limit: raw.eval.limit ?? null,
+      batchSize: raw.eval.batch_size ?? DEFAULT_BATCH_SIZE,
+      samples: raw.eval.samples ?? DEFAULT_SAMPLES,
+    },
+    baselines,
+    report: raw.report ?? {},
+    where: (p) => loc.where(p),
+  };
+}
+
+export async function loadExperiment(file: string, opts: LoadExperimentOptions = {}): Promise<Experiment> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read experiment file ${file}: ${(e as Error).message}`, { file, cause: e });
+  }
+  return parseExperiment(text, file, opts);
+}
