@@ -110,6 +110,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** Problems are keyed by their text so one missing parameter is reported once, not once per tensor. */
 class ProblemSet {
   private readonly map = new Map<string, { where: string; tensors: string[] }>();
+  /** `tensor` is given where the problem may hold for some tensors only (filters, gradients), so the message says which. */
   add(where: string, msg: string, tensor: string | null): void {
     let e = this.map.get(msg);
     if (!e) this.map.set(msg, (e = { where, tensors: [] }));
@@ -323,7 +324,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
           continue;
         }
         if (k === 'density' && !(f.value > 0 && f.value <= 1)) {
-          problems.add(where, `${lp}${modelLabel}: density ${f.value} is outside (0, 1] (the fraction of the task vector kept)`, job.name);
+          problems.add(where, `${lp}${modelLabel}: density ${f.value} is outside (0, 1] (the fraction of the task vector kept)`, null);
         }
         params[k] = f.value;
       }
@@ -340,14 +341,14 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
       if (!mp.success) {
         for (const i of mp.error.issues) {
           const key = String(i.path[0] ?? '');
-          if (params[key] === undefined) continue; // reported above as missing
+          if (params[key] === undefined || key === 'density') continue; // reported above
           problems.add(at(src.field), `${lp}${modelLabel}: parameter '${key}': ${i.message}`, job.name);
         }
       }
       if (method.name.startsWith('della') && params.density !== undefined && params.density < 1) {
         const eps = params.epsilon ?? (mp.success ? (mp.data as Record<string, number>).epsilon : undefined) ?? 0.15;
         if (!(params.density - eps > 0 && params.density + eps < 1)) {
-          problems.add(at(src.field), `${lp}${modelLabel}: della needs 0 < density - epsilon and density + epsilon < 1, got density ${params.density} and epsilon ${eps}`, job.name);
+          problems.add(at(src.field), `${lp}${modelLabel}: della needs 0 < density - epsilon and density + epsilon < 1, got density ${params.density} and epsilon ${eps}`, null);
         }
       }
       models.push({ ref: src.ref, tensor, params });
