@@ -39,6 +39,19 @@ export function torchDtypeName(d: OutDType): 'float32' | 'float16' | 'bfloat16' 
   return d === 'F32' ? 'float32' : d === 'F16' ? 'float16' : 'bfloat16';
 }
 
+/**
+ * An uninitialized ArrayBuffer of exactly `byteLength` bytes: skipping the zero fill of
+ * `new ArrayBuffer` matters when every byte is overwritten at once and tensors are hundreds of
+ * megabytes. Only for buffers the caller fills completely.
+ */
+export function uninitBuffer(byteLength: number): ArrayBuffer {
+  // allocUnsafeSlow never hands out a slice of the shared pool: the ArrayBuffer is ours alone,
+  // starts at offset 0 and is malloc-aligned, so any typed view of it is aligned.
+  const b = Buffer.allocUnsafeSlow(byteLength);
+  if (b.byteOffset !== 0 || b.buffer.byteLength !== byteLength) throw new Error('allocUnsafeSlow returned a pooled slice');
+  return b.buffer as ArrayBuffer;
+}
+
 // Safetensors data is little-endian; every typed-array view below assumes the host is too.
 if (endianness() !== 'LE') throw new Error('mergelab checkpoint I/O needs a little-endian host');
 
@@ -49,9 +62,9 @@ if (endianness() !== 'LE') throw new Error('mergelab checkpoint I/O needs a litt
  */
 export function bf16ToF32(src: Uint16Array, dst?: Float32Array): Float32Array {
   const n = src.length;
-  const out = dst ?? new Float32Array(n);
+  const out = dst ?? new Float32Array(uninitBuffer(n * 4), 0, n);
   if (out.length < n) throw new Error(`bf16ToF32: dst has ${out.length} elements, need ${n}`);
-  const u = new Uint32Array(out.buffer, out.byteOffset, n);
+  const u = new Int32Array(out.buffer, out.byteOffset, n);
   for (let i = 0; i < n; i++) u[i] = src[i] << 16;
   return out;
 }
@@ -59,16 +72,18 @@ export function bf16ToF32(src: Uint16Array, dst?: Float32Array): Float32Array {
 /** f32 -> bf16, round to nearest even; NaN stays NaN (quieted), infinities stay infinite. */
 export function f32ToBf16(src: Float32Array, dst?: Uint16Array): Uint16Array {
   const n = src.length;
-  const out = dst ?? new Uint16Array(n);
+  const out = dst ?? new Uint16Array(uninitBuffer(n * 2), 0, n);
   if (out.length < n) throw new Error(`f32ToBf16: dst has ${out.length} elements, need ${n}`);
-  const u = new Uint32Array(src.buffer, src.byteOffset, n);
+  // Signed view: uint32 values above 2^31 would leave V8's small-integer fast path.
+  const u = new Int32Array(src.buffer, src.byteOffset, n);
   for (let i = 0; i < n; i++) {
     const x = u[i];
     if ((x & 0x7fffffff) > 0x7f800000) {
       // Truncating a NaN could clear every mantissa bit and turn it into Inf; force the quiet bit.
       out[i] = (x >>> 16) | 0x0040;
     } else {
-      // Cannot exceed 2^32 for non-NaN inputs, so the unsigned shift is exact.
+      // Stays within int32 for every non-NaN input (negative x only moves towards zero's side
+      // of -2^31), and >>> 16 reads the sum's two's-complement bits.
       out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
     }
   }
@@ -108,7 +123,7 @@ function f16Table(): Float32Array {
 /** f16 -> f32 (exact). Same in-place rule as `bf16ToF32`. */
 export function f16ToF32(src: Uint16Array, dst?: Float32Array): Float32Array {
   const n = src.length;
-  const out = dst ?? new Float32Array(n);
+  const out = dst ?? new Float32Array(uninitBuffer(n * 4), 0, n);
   if (out.length < n) throw new Error(`f16ToF32: dst has ${out.length} elements, need ${n}`);
   const t = f16Table();
   const tu = new Uint32Array(t.buffer);
@@ -118,7 +133,7 @@ export function f16ToF32(src: Uint16Array, dst?: Float32Array): Float32Array {
   return out;
 }
 
-/** One f32 bit pattern -> f16 bits, round to nearest even, with subnormals and infinities. */
+/** One f32 bit pattern (as int32 or uint32) -> f16 bits, round to nearest even, with subnormals and infinities. */
 export function f32BitsToF16(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const ax = x & 0x7fffffff;
@@ -151,9 +166,9 @@ export function f32BitsToF16(x: number): number {
 /** f32 -> f16, round to nearest even; overflow goes to Inf, tiny values to subnormals or zero. */
 export function f32ToF16(src: Float32Array, dst?: Uint16Array): Uint16Array {
   const n = src.length;
-  const out = dst ?? new Uint16Array(n);
+  const out = dst ?? new Uint16Array(uninitBuffer(n * 2), 0, n);
   if (out.length < n) throw new Error(`f32ToF16: dst has ${out.length} elements, need ${n}`);
-  const u = new Uint32Array(src.buffer, src.byteOffset, n);
+  const u = new Int32Array(src.buffer, src.byteOffset, n);
   for (let i = 0; i < n; i++) out[i] = f32BitsToF16(u[i]);
   return out;
 }
@@ -163,7 +178,7 @@ function alignedView<T>(bytes: Uint8Array, size: number, make: (b: ArrayBufferLi
   if (bytes.byteLength % size !== 0) throw new Error(`byte length ${bytes.byteLength} is not a multiple of the element size ${size}`);
   const n = bytes.byteLength / size;
   if (bytes.byteOffset % size === 0) return make(bytes.buffer, bytes.byteOffset, n);
-  const copy = new Uint8Array(bytes.byteLength);
+  const copy = new Uint8Array(uninitBuffer(bytes.byteLength), 0, bytes.byteLength);
   copy.set(bytes);
   return make(copy.buffer, 0, n);
 }
@@ -182,7 +197,7 @@ export function toF32(dtype: DType, bytes: Uint8Array): Float32Array {
       return f16ToF32(alignedView(bytes, 2, (b, o, n) => new Uint16Array(b, o, n)));
     case 'F64': {
       const src = alignedView(bytes, 8, (b, o, n) => new Float64Array(b, o, n));
-      const out = new Float32Array(src.length);
+      const out = new Float32Array(uninitBuffer(src.length * 4), 0, src.length);
       for (let i = 0; i < src.length; i++) out[i] = src[i];
       return out;
     }
@@ -205,9 +220,9 @@ export function fromF32(dtype: FloatDType, data: Float32Array): Uint8Array {
       return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
     }
     case 'F64': {
-      const d = new Float64Array(data.length);
+      const d = new Float64Array(uninitBuffer(data.length * 8), 0, data.length);
       for (let i = 0; i < data.length; i++) d[i] = data[i];
-      return new Uint8Array(d.buffer);
+      return new Uint8Array(d.buffer, 0, d.byteLength);
     }
     default:
       throw new Error(`cannot encode float32 as dtype ${String(dtype)}`);

@@ -61,3 +61,48 @@ describe('findNonFinite', () => {
     expect(findNonFinite(new Float32Array(1000))).toBe(0);
   });
 });
+
+describe('reading into a caller buffer', () => {
+  it('decodes every float dtype into a reused buffer at an offset, and raw bytes too', async () => {
+    const dir = await tmpDir('into-');
+    const vals = [1.5, -2, 0.25, 1024];
+    const f64 = new Uint8Array(new Float64Array(vals).buffer);
+    const f32 = new Uint8Array(new Float32Array(vals).buffer);
+    const bf16 = new Uint8Array(new Uint16Array([0x3fc0, 0xc000, 0x3e80, 0x4480]).buffer);
+    const f16 = new Uint8Array(new Uint16Array([0x3e00, 0xc000, 0x3400, 0x6400]).buffer);
+    // Odd-sized leading tensor: every float tensor after it starts at an unaligned file offset.
+    const parts: Array<[string, 'U8' | 'F64' | 'F32' | 'BF16' | 'F16', Uint8Array]> = [
+      ['pad', 'U8', new Uint8Array([7, 8, 9])], ['d', 'F64', f64], ['s', 'F32', f32], ['b', 'BF16', bf16], ['h', 'F16', f16],
+    ];
+    let pos = 0;
+    const tensors = parts.map(([name, dtype, bytes]) => {
+      const t = { name, dtype, shape: [name === 'pad' ? 3 : 4], begin: pos, end: pos + bytes.length };
+      pos += bytes.length;
+      return t;
+    });
+    const header = encodeSafetensorsHeader(tensors, null);
+    const file = new Uint8Array(header.length + pos);
+    file.set(header);
+    let at = header.length;
+    for (const [, , bytes] of parts) { file.set(bytes, at); at += bytes.length; }
+    await fs.writeFile(path.join(dir, 'model.safetensors'), file);
+
+    const ck = await openCheckpoint(dir);
+    const backing = new Float32Array(16).fill(99);
+    const into = backing.subarray(3, 10); // 7 elements at byte offset 12
+    for (const name of ['d', 's', 'b', 'h']) {
+      into.fill(-7);
+      const got = await ck.readF32(name, into);
+      expect(got.buffer).toBe(backing.buffer);
+      expect(got.byteOffset).toBe(12);
+      expect(Array.from(got), name).toEqual(vals);
+      expect(Array.from(await ck.readF32(name)), name).toEqual(vals);
+    }
+    expect(backing[2]).toBe(99);
+    expect(backing[7]).toBe(-7); // beyond numel: untouched by the read
+    await expect(ck.readF32('s', new Float32Array(3))).rejects.toThrow(/need 4/);
+    const raw = await ck.readRaw('pad', new Uint8Array(10));
+    expect(Array.from(raw.bytes)).toEqual([7, 8, 9]);
+    await ck.close();
+  });
+});
