@@ -1,0 +1,349 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fromF32, type FloatDType } from '../checkpoint/dtype.js';
+import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/reader.js';
+import { CheckpointWriter } from '../checkpoint/writer.js';
+import { getKernels, isBackendName } from '../kernels/index.js';
+import type { Kernels } from '../kernels/types.js';
+import { getMethod } from '../methods/registry.js';
+import type { MergeMethod, ModelTensor } from '../methods/types.js';
+import { loadRecipe, stageLabel, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
+import { UserError, UserErrors, isUserError } from '../util/errors.js';
+import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
+import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
+import { summarizeDiagnostics } from './summary.js';
+
+/**
+ * The merge engine: streams a stage tensor by tensor (read each input tensor, merge, write, drop),
+ * so peak memory is a few float32 copies of the largest tensor, never a checkpoint. Multi-stage
+ * recipes run dependencies first, intermediate outputs in hidden folders beside the output.
+ */
+
+export const ENGINE_VERSION = '0.1.0';
+export const DIAGNOSTICS_FILE = 'mergelab_diagnostics.json';
+
+export interface MergeProgress {
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface MergeStageOptions {
+  /** Model reference (as written in the recipe) -> model folder. */
+  inputs: Record<string, string>;
+  outDir: string;
+  seed: number;
+  kernels: Kernels;
+  outShardSize?: number;
+  onProgress?: (p: MergeProgress) => void;
+}
+
+function locateMethod(stage: ResolvedStage): MergeMethod | string {
+  try {
+    return getMethod(stage.method);
+  } catch (e) {
+    if (isUserError(e)) return `${stage.doc.where(['merge_method'])}: ${stage.label ? stage.label + ': ' : ''}${e.message}`;
+    throw e;
+  }
+}
+
+function throwProblems(problems: string[], file?: string): never {
+  throw problems.length === 1 ? new UserError(problems[0], { file }) : new UserErrors(problems, { file });
+}
+
+/** Open a stage's inputs; every folder that fails to open is reported, each naming the model. */
+async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: string[]): Promise<Record<string, Checkpoint>> {
+  const out: Record<string, Checkpoint> = {};
+  for (const ref of Object.keys(stage.inputs)) {
+    const dir = dirs[ref];
+    if (dir === undefined) {
+      problems.push(`${stage.doc.where([])}: ${stage.label ? stage.label + ': ' : ''}no folder given for model '${ref}'`);
+      continue;
+    }
+    const key = path.resolve(dir);
+    let c = opened.get(key);
+    if (!c) {
+      try {
+        c = await openCheckpoint(key);
+      } catch (e) {
+        if (!isUserError(e)) throw e;
+        problems.push(`${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}`);
+        continue;
+      }
+      opened.set(key, c);
+    }
+    out[ref] = c;
+  }
+  return out;
+}
+
+/** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
+export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
+  const method = locateMethod(stage);
+  if (typeof method === 'string') throwProblems([method], stage.file);
+  const opened = new Map<string, Checkpoint>();
+  try {
+    const problems: string[] = [];
+    const readers = await openInputs(stage, opts.inputs, opened, problems);
+    if (problems.length) throwProblems(problems, stage.file);
+    const plan = planStage(stage, method, readers);
+    if (plan.problems.length) throwProblems(plan.problems, stage.file);
+    return await executePlan(plan, readers, opts);
+  } finally {
+    await Promise.all([...opened.values()].map((c) => c.close()));
+  }
+}
+
+/** Stream a checked plan to `opts.outDir` (atomically: nothing appears there unless it all succeeds). */
+export async function executePlan(plan: StagePlan, readers: Record<string, Checkpoint>, opts: MergeStageOptions): Promise<StageDiagnostics> {
+  const { stage, method } = plan;
+  const warnings = [...plan.warnings];
+  const tensorDiags: TensorDiagnostics[] = [];
+  const tensorsTotal = plan.tensors.length;
+  const bytesTotal = plan.tensors.reduce((a, t) => a + t.bytesIn, 0);
+  let tensorsDone = 0;
+  let bytesDone = 0;
+  opts.onProgress?.({ tensorsDone, tensorsTotal, bytesDone, bytesTotal });
+
+  const writer = await CheckpointWriter.create(opts.outDir, {
+    dtype: plan.outDtype,
+    shardSize: opts.outShardSize,
+    metadata: { mergelab_stage: stage.name, mergelab_method: method.name, mergelab_seed: String(opts.seed), mergelab_backend: opts.kernels.name, mergelab_version: ENGINE_VERSION },
+  });
+  try {
+    for (const t of plan.tensors) {
+      if (t.kind === 'copy') {
+        const raw = await readers[t.copyFrom!.ref].readRaw(t.copyFrom!.tensor);
+        await writer.addRaw(t.name, raw.dtype, raw.shape, raw.bytes);
+      } else {
+        // One read per (model, tensor) even when a model is both base and a listed model.
+        const cache = new Map<string, Float32Array>();
+        const read = async (ref: string, tensor: string): Promise<Float32Array> => {
+          const key = `${ref}\u0000${tensor}`;
+          let data = cache.get(key);
+          if (!data) {
+            data = await readers[ref].readF32(tensor);
+            const bad = findNonFinite(data);
+            if (bad > 0) warnings.push(`tensor ${tensor} of model '${ref}' has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf); the merge carries them into the output`);
+            cache.set(key, data);
+          }
+          return data;
+        };
+        const base = t.base ? await read(t.base.ref, t.base.tensor) : null;
+        const models: ModelTensor[] = [];
+        for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape, params: m.params });
+        const res = await method.mergeTensor({
+          tensor: t.name,
+          shape: t.shape,
+          base,
+          baseRef: t.base?.ref ?? null,
+          models,
+          global: t.global,
+          kernels: opts.kernels,
+          seed: opts.seed,
+          stage: stage.name,
+          isEmbedding: t.isEmbedding,
+        });
+        cache.clear();
+        for (const w of res.warnings) warnings.push(w);
+        const bad = findNonFinite(res.data);
+        if (bad > 0) warnings.push(`merged tensor ${t.name} has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf)`);
+        if (res.diagnostics) tensorDiags.push({ ...res.diagnostics, tensor: t.name, layer: t.layer });
+        if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
+        else await writer.addRaw(t.name, t.dtype, res.shape, fromF32(t.dtype as FloatDType, res.data));
+      }
+      tensorsDone++;
+      bytesDone += t.bytesIn;
+      opts.onProgress?.({ tensorsDone, tensorsTotal, bytesDone, bytesTotal });
+    }
+    const diagnostics: StageDiagnostics = {
+      stage: stage.name,
+      method: method.name,
+      rescaleRule: plan.rescaleRule,
+      seed: opts.seed,
+      backend: opts.kernels.name,
+      tensors: tensorDiags,
+      totals: summarizeDiagnostics(tensorDiags),
+      warnings,
+    };
+    const configDir = opts.inputs[plan.configFrom];
+    await writer.finish({
+      config: plan.config,
+      tokenizerFrom: configDir,
+      recipe: stage.text,
+      extraFiles: { [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, ...diagnostics }, null, 1) + '\n' },
+    });
+    return diagnostics;
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+}
+
+export interface RunRecipeOptions {
+  outDir: string;
+  /** Seed of every random mask (default 0); recorded in the output. */
+  seed?: number;
+  /** Kernel backend name for getKernels ('auto', 'typed', 'tfjs', ...); ignored when `kernels` is given. */
+  backend?: string;
+  kernels?: Kernels;
+  modelDirs?: ModelDirs;
+  outShardSize?: number;
+  /** Keep intermediate stage outputs in `<outDir>.stages/<name>` instead of deleting them. */
+  keepIntermediate?: boolean;
+  cwd?: string;
+  onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
+  onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
+}
+
+export interface RunRecipeResult {
+  recipe: Recipe;
+  stages: StageDiagnostics[];
+  outputDir: string;
+  backend: string;
+  seed: number;
+  warnings: string[];
+  /** Stage name -> folder, only with keepIntermediate. */
+  intermediates: Record<string, string>;
+}
+
+async function resolveKernels(opts: RunRecipeOptions): Promise<{ kernels: Kernels; owned: boolean }> {
+  if (opts.kernels) return { kernels: opts.kernels, owned: false };
+  const name = opts.backend ?? 'auto';
+  if (!isBackendName(name)) return { kernels: await getKernels(name as never), owned: true }; // throws the UserError listing backends
+  return { kernels: await getKernels(name), owned: true };
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+}
+
+/**
+ * Check a loaded recipe against its inputs' headers, planning every stage (later stages against
+ * the planned outputs of earlier ones). Returns every problem; reads no tensor data.
+ */
+export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[] }> {
+  const problems: string[] = [];
+  const warnings: string[] = [...recipe.warnings];
+  const plans = new Map<string, StagePlan>();
+  for (const stage of recipe.stages) {
+    const method = locateMethod(stage);
+    const dirs: Record<string, string> = {};
+    for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
+    const stageProblems: string[] = [];
+    const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems)) };
+    let upstreamMissing = false;
+    for (const [ref, inp] of Object.entries(stage.inputs)) {
+      if (inp.kind !== 'stage') continue;
+      const up = plans.get(inp.stage);
+      if (up) views[ref] = plannedOutputView(up);
+      else upstreamMissing = true;
+    }
+    problems.push(...stageProblems);
+    if (typeof method === 'string') {
+      problems.push(method);
+      continue;
+    }
+    if (stageProblems.length || upstreamMissing) continue;
+    const plan = planStage(stage, method, views, opts);
+    problems.push(...plan.problems);
+    warnings.push(...plan.warnings);
+    if (plan.problems.length === 0) plans.set(stage.name, plan);
+  }
+  return { plans, problems, warnings };
+}
+
+/** Run a (multi-stage) recipe file or text; the final stage's output lands at `opts.outDir`. */
+export async function runRecipe(input: string | { text: string; file?: string; dir?: string }, opts: RunRecipeOptions): Promise<RunRecipeResult> {
+  const recipe = await loadRecipe(input, { modelDirs: opts.modelDirs, cwd: opts.cwd });
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`seed ${seed} is invalid; expected a non-negative integer`, { field: '--seed' });
+  const opened = new Map<string, Checkpoint>();
+  const outDir = path.resolve(opts.outDir);
+  const parent = path.dirname(outDir);
+  const intermediates: Record<string, string> = {};
+  const tempDirs: string[] = [];
+  let kernels: { kernels: Kernels; owned: boolean } | null = null;
+  try {
+    const { plans, problems, warnings } = await planRecipe(recipe, opened);
+    if (problems.length) throwProblems(problems, recipe.file);
+    kernels = await resolveKernels(opts);
+    const outputs = new Map<string, string>();
+    const diags: StageDiagnostics[] = [];
+    for (let i = 0; i < recipe.stages.length; i++) {
+      const stage = recipe.stages[i];
+      const isFinal = stage === recipe.final;
+      let dir = outDir;
+      if (!isFinal) {
+        dir = opts.keepIntermediate
+          ? path.join(`${outDir}.stages`, safeName(stage.name))
+          : path.join(parent, `.${path.basename(outDir)}.stage-${safeName(stage.name)}-${randomBytes(4).toString('hex')}`);
+        if (!opts.keepIntermediate) tempDirs.push(dir);
+      }
+      const inputs: Record<string, string> = {};
+      const readers: Record<string, Checkpoint> = {};
+      for (const [ref, inp] of Object.entries(stage.inputs)) {
+        inputs[ref] = inp.kind === 'path' ? inp.path : outputs.get(inp.stage)!;
+        const key = path.resolve(inputs[ref]);
+        let c = opened.get(key);
+        if (!c) opened.set(key, (c = await openCheckpoint(key)));
+        readers[ref] = c;
+      }
+      opts.onStage?.({ stage, index: i, count: recipe.stages.length, outDir: dir });
+      const d = await executePlan(plans.get(stage.name)!, readers, {
+        inputs,
+        outDir: dir,
+        seed,
+        kernels: kernels.kernels,
+        outShardSize: opts.outShardSize,
+        onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
+      });
+      diags.push(d);
+      outputs.set(stage.name, dir);
+      if (!isFinal && opts.keepIntermediate) intermediates[stage.name] = dir;
+    }
+    return { recipe, stages: diags, outputDir: outDir, backend: kernels.kernels.name, seed, warnings: [...warnings, ...diags.flatMap((d) => d.warnings)], intermediates };
+  } finally {
+    await Promise.all([...opened.values()].map((c) => c.close()));
+    for (const d of tempDirs) await fs.rm(d, { recursive: true, force: true });
+    if (kernels?.owned) await kernels.kernels.dispose();
+  }
+}
+
+function stable(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stable);
+  if (v && typeof v === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const k of Object.keys(v as object).sort()) o[k] = stable((v as Record<string, unknown>)[k]);
+    return o;
+  }
+  return v;
+}
+
+/**
+ * A stable JSON text of what determines a stage's output, for cache keys. Path inputs appear as
+ * absolute paths; stage inputs as `{stage: NAME}` unless `inputKeys` maps the reference to
+ * something better (for example the hash of the upstream stage's canonical form). The stage name
+ * is included because it keys the random masks. The seed and backend are not: add them to the key.
+ */
+export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, string> = {}): string {
+  const input = (ref: string) => inputKeys[ref] ?? (stage.inputs[ref]?.kind === 'path' ? { path: (stage.inputs[ref] as { path: string }).path } : { stage: ref });
+  return JSON.stringify(
+    stable({
+      engine: ENGINE_VERSION,
+      name: stage.name,
+      method: stage.method,
+      base_model: stage.baseModel === null ? null : { ref: stage.baseModel, input: input(stage.baseModel) },
+      form: stage.fromModels ? 'models' : 'slices',
+      slices: stage.slices.map((s) => ({
+        parameters: s.parameters,
+        sources: s.sources.map((src) => ({ ref: src.ref, input: input(src.ref), layer_range: src.layerRange, parameters: src.parameters, implicit: src.implicit })),
+      })),
+      parameters: stage.parameters,
+      dtype: stage.dtype,
+      out_dtype: stage.outDtype,
+    }),
+  );
+}
