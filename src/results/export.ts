@@ -1,0 +1,125 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { ResultRecord } from './record.js';
+import { UserError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+export interface LoadedResults {
+  records: ResultRecord[];
+  /** Things the reader tolerated (a truncated last line, a point recorded twice). */
+  warnings: string[];
+}
+
+/**
+ * Parse results.jsonl text. A run killed mid-append leaves a truncated last line: it is dropped
+ * with a warning. Any other bad line is a UserError naming the file, the line and the field.
+ * A point recorded more than once keeps its last record.
+ */
+export function parseResultsJsonl(text: string, file = 'results.jsonl'): LoadedResults {
+  const warnings: string[] = [];
+  const lines = text.split('\n');
+  const lastNonEmpty = lines.reduce((acc, l, i) => (l.trim() ? i : acc), -1);
+  const byPoint = new Map<string, ResultRecord>();
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line) continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch (e) {
+      if (i === lastNonEmpty && !text.endsWith('\n')) {
+        warnings.push(`${file}:${i + 1}: truncated last line ignored (${line.length} characters, the run was probably interrupted while writing it)`);
+        continue;
+      }
+      throw new UserError(`${file}:${i + 1}: not valid JSON (${(e as Error).message}); expected one result record per line`, { file });
+    }
+    const p = ResultRecord.safeParse(raw);
+    if (!p.success) {
+      const issue = p.error.issues[0];
+      const field = issue.path.join('.') || '(record)';
+      throw new UserError(`${file}:${i + 1}: field '${field}': ${issue.message}${p.error.issues.length > 1 ? ` (and ${p.error.issues.length - 1} more problems)` : ''}`, { file, field });
+    }
+    if (byPoint.has(p.data.point)) warnings.push(`${file}:${i + 1}: point '${p.data.point}' recorded again; the later record is used`);
+    byPoint.delete(p.data.point);
+    byPoint.set(p.data.point, p.data);
+  }
+  return { records: [...byPoint.values()], warnings };
+}
+
+export async function readResultsJsonl(file: string): Promise<LoadedResults> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file}: no results file; run the experiment first (mergelab run) or name a folder holding results.jsonl`, { file });
+    throw e;
+  }
+  return parseResultsJsonl(text, file);
+}
+
+const FIXED = ['experiment', 'point', 'role', 'variant', 'seed', 'status', 'error', 'backend', 'engineVersion', 'recipe_hash'] as const;
+
+/** Columns in a stable order: fixed fields, then axes, metrics and timings in first-seen order. */
+export function csvColumns(records: readonly ResultRecord[]): { key: string; header: string }[] {
+  const axes = new Set<string>();
+  const metrics = new Set<string>();
+  const timings = new Set<string>();
+  for (const r of records) {
+    Object.keys(r.axes).forEach((a) => axes.add(a));
+    for (const [s, ms] of Object.entries(r.metrics)) Object.keys(ms).forEach((m) => metrics.add(`${s}.${m}`));
+    Object.keys(r.timings).forEach((t) => timings.add(t));
+  }
+  const fixed = FIXED.filter((f) => f !== 'recipe_hash');
+  // An axis named like a fixed column (a `seed` axis) keeps the axis prefix to stay distinct.
+  const axisHeader = (a: string): string => ((fixed as readonly string[]).includes(a) || metrics.has(a) ? `axis.${a}` : a);
+  return [
+    ...fixed.map((f) => ({ key: f, header: f })),
+    ...[...axes].map((a) => ({ key: `axes\u0000${a}`, header: axisHeader(a) })),
+    ...[...metrics].map((m) => ({ key: `metrics\u0000${m}`, header: m })),
+    ...[...timings].map((t) => ({ key: `timings\u0000${t}`, header: `timing.${t}` })),
+  ];
+}
+
+function cell(r: ResultRecord, key: string): string | number | boolean | null {
+  const [group, name] = key.split('\u0000');
+  if (name === undefined) {
+    const v = (r as Record<string, unknown>)[group];
+    return v === undefined ? null : (v as string | number | null);
+  }
+  if (group === 'axes') return r.axes[name] ?? null;
+  if (group === 'timings') return r.timings[name] ?? null;
+  const dot = name.indexOf('.');
+  return r.metrics[name.slice(0, dot)]?.[name.slice(dot + 1)] ?? null;
+}
+
+/** One row per record, one column per axis and per suite.metric (samples and diagnostics stay in JSON). */
+export function resultsToCsv(records: readonly ResultRecord[]): string {
+  const cols = csvColumns(records);
+  return stringify(records.map((r) => cols.map((c) => cell(r, c.key))), {
+    header: true,
+    columns: cols.map((c) => c.header),
+    cast: { boolean: (b) => (b ? 'true' : 'false'), number: (n) => (Number.isFinite(n) ? String(n) : '') },
+  });
+}
+
+export function resultsToJson(records: readonly ResultRecord[]): string {
+  return JSON.stringify(records, null, 1) + '\n';
+}
+
+export interface ExportPaths { csv: string; json: string }
+
+/** Write results.csv and results.json into `outDir`, each atomically. */
+export async function writeExports(records: readonly ResultRecord[], outDir: string): Promise<ExportPaths> {
+  const csv = path.join(outDir, 'results.csv');
+  const json = path.join(outDir, 'results.json');
+  await writeFileAtomic(csv, resultsToCsv(records));
+  await writeFileAtomic(json, resultsToJson(records));
+  return { csv, json };
+}
+
+/** Read reports/EXP/results.jsonl and write results.csv/json beside it (or into `outDir`). */
+export async function exportResults(expDir: string, outDir = expDir): Promise<ExportPaths & LoadedResults> {
+  const loaded = await readResultsJsonl(path.join(expDir, 'results.jsonl'));
+  return { ...loaded, ...(await writeExports(loaded.records, outDir)) };
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { detectCollapses, checkPoint, references } from '../../src/report/collapse.js';
+import { listMetrics } from '../../src/report/metrics.js';
+import { DEFAULT_THRESHOLDS } from '../../src/report/options.js';
+import { rec, refs, scores } from './helpers.js';
+
+const flagsFor = (...merges: ReturnType<typeof rec>[]) => detectCollapses([...refs(), ...merges]);
+
+describe('collapse rules on hand-made results', () => {
+  it('leaves a good merge alone', () => {
+    expect(flagsFor(rec({ point: 'good', metrics: scores(0.7, 0.8, 11) }))).toEqual([]);
+  });
+
+  it('flags a point bad on one skill only, naming that skill and the best parent', () => {
+    // math 0.3 < 0.5 x 0.8 = 0.4, but above the base's 0.1; chat is fine.
+    const [f, ...rest] = flagsFor(rec({ point: 'math-lost', metrics: scores(0.3, 0.85, 11) }));
+    expect(rest).toEqual([]);
+    expect(f.point).toBe('math-lost');
+    expect(f.violations).toHaveLength(1);
+    const v = f.violations[0];
+    expect(v.rule).toBe('below_parent_fraction');
+    expect(v.metric).toBe('math.exact_match_strict');
+    expect(v.value).toBe(0.3);
+    expect(v.reference).toEqual({ role: 'parent', name: 'math', value: 0.8 });
+    expect(v.limit).toBeCloseTo(0.4);
+    expect(v.message).toContain('math.exact_match_strict');
+  });
+
+  it('flags exploding perplexity while exact match is still fine', () => {
+    const [f] = flagsFor(rec({ point: 'ppl', metrics: scores(0.78, 0.88, 40) }));
+    expect(f.violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
+    const v = f.violations[0];
+    expect(v.value).toBe(40);
+    expect(v.reference).toEqual({ role: 'base', name: 'base', value: 10 });
+    expect(v.limit).toBeCloseTo(15);
+    expect(v.message).toMatch(/4x the base/);
+  });
+
+  it('flags a score below the base even when above half the best parent', () => {
+    // chat 0.48: above 0.45 (= 0.5 x 0.9) but below the base's 0.5.
+    const [f] = flagsFor(rec({ point: 'below-base', metrics: scores(0.7, 0.48, 11) }));
+    expect(f.violations.map((v) => [v.rule, v.metric])).toEqual([['below_base', 'chat.prompt_level_strict']]);
+    expect(flagsFor(rec({ point: 'x', metrics: scores(0.7, 0.48, 11) }))).toHaveLength(1);
+  });
+
+  it('flags degenerate outputs above the threshold, not at it', () => {
+    const over = flagsFor(rec({ point: 'deg', metrics: scores(0.7, 0.8, 11, 0.25) }));
+    expect(over[0].violations.map((v) => v.rule)).toEqual(['degenerate_outputs', 'degenerate_outputs']);
+    expect(flagsFor(rec({ point: 'deg', metrics: scores(0.7, 0.8, 11, 0.2) }))).toEqual([]);
+  });
+
+  it('honours configured thresholds', () => {
+    const all = [...refs(), rec({ point: 'math-lost', metrics: scores(0.3, 0.85, 14) })];
+    expect(detectCollapses(all, { ...DEFAULT_THRESHOLDS, parentFraction: 0.3 })).toEqual([]);
+    expect(detectCollapses(all, { ...DEFAULT_THRESHOLDS, parentFraction: 0.3, perplexityFactor: 1.2 })[0].violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
+    const belowBase = [...refs(), rec({ point: 'b', metrics: scores(0.7, 0.48, 11) })];
+    expect(detectCollapses(belowBase, { ...DEFAULT_THRESHOLDS, baseMargin: 0.05 })).toEqual([]);
+    expect(detectCollapses(belowBase, { ...DEFAULT_THRESHOLDS, belowBase: false })).toEqual([]);
+  });
+
+  it('uses exp(nll) when only NLL was measured, and the best parent when there is no base', () => {
+    const noBase = refs().filter((r) => r.role !== 'base').map((r) => ({ ...r, metrics: { ...r.metrics, lm: { nll_per_token: r.metrics.lm.nll_per_token } } }));
+    const m = rec({ point: 'nll', metrics: { math: { exact_match_strict: 0.7 }, chat: { prompt_level_strict: 0.8 }, lm: { nll_per_token: Math.log(20) } } });
+    const [f] = detectCollapses([...noBase, m]);
+    expect(f.violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
+    expect(f.violations[0].reference?.name).toBe('chat');
+    expect(f.violations[0].value).toBeCloseTo(20);
+    expect(f.violations[0].reference?.value).toBeCloseTo(10.5);
+  });
+
+  it('does not treat failed points or references as collapses, and orders worst first', () => {
+    const flags = flagsFor(
+      rec({ point: 'failed', status: 'failed', metrics: {} }),
+      rec({ point: 'mild', metrics: scores(0.38, 0.85, 11) }),
+      rec({ point: 'dead', metrics: scores(0, 0, 500, 0.9) }),
+    );
+    expect(flags.map((f) => f.point)).toEqual(['dead', 'mild']);
+    expect(new Set(flags[0].violations.map((v) => v.rule))).toEqual(new Set(['below_parent_fraction', 'below_base', 'perplexity_explosion', 'degenerate_outputs']));
+  });
+
+  it('averages references evaluated more than once and ignores the lm suite as a skill', () => {
+    const rs = [...refs(), rec({ point: 'p-math-2', role: 'parent', variant: 'math', metrics: scores(0.6, 0.3, 11) })];
+    const r = references(rs);
+    const metrics = listMetrics(rs);
+    expect(r.bestParent(metrics.find((m) => m.key === 'math.exact_match_strict')!)?.value).toBeCloseTo(0.7);
+    expect(metrics.filter((m) => m.isSkill).map((m) => m.key)).toEqual(['math.exact_match_strict', 'chat.prompt_level_strict']);
+    // 0.34 < 0.5 x 0.7 = 0.35
+    expect(checkPoint(rec({ point: 'm', metrics: scores(0.34, 0.85, 11) }), metrics, r).map((v) => v.rule)).toEqual(['below_parent_fraction']);
+  });
+});

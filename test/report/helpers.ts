@@ -1,0 +1,53 @@
+import type { ResultRecord } from '../../src/results/record.js';
+
+/** A result record with only what a test cares about spelled out. */
+export function rec(p: Partial<ResultRecord> & { point: string; metrics: ResultRecord['metrics'] }): ResultRecord {
+  return {
+    experiment: 'hand',
+    role: 'merge',
+    variant: 'v',
+    axes: {},
+    seed: null,
+    recipe: null,
+    backend: 'test',
+    engineVersion: '0',
+    status: 'ok',
+    timings: {},
+    diagnostics: [],
+    samples: [],
+    ...p,
+  };
+}
+
+export const scores = (math: number, chat: number, ppl: number, degenerate = 0.01): ResultRecord['metrics'] => ({
+  math: { exact_match_strict: math, degenerate_rate: degenerate },
+  chat: { prompt_level_strict: chat, degenerate_rate: degenerate },
+  lm: { perplexity: ppl, nll_per_token: Math.log(ppl) },
+});
+
+/** Base, a math parent, a chat parent: the references every hand-made case is judged against. */
+export const refs = (): ResultRecord[] => [
+  rec({ point: 'base', role: 'base', variant: 'base', metrics: scores(0.1, 0.5, 10) }),
+  rec({ point: 'p-math', role: 'parent', variant: 'math', metrics: scores(0.8, 0.3, 11) }),
+  rec({ point: 'p-chat', role: 'parent', variant: 'chat', metrics: scores(0.1, 0.9, 10.5) }),
+];
+
+/** RFC 4180 reader for checking our CSV (quoted fields, doubled quotes, commas and newlines inside). */
+export function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [], field = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; }
+    else if (c !== '\r') field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  const [header, ...body] = rows;
+  return body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
+}
