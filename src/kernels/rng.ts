@@ -138,7 +138,8 @@ export function fillBernoulli(key: RngKey, p: number, out: Uint8Array, start = 0
       x ^= x >>> 15;
       x = Math.imul(x, 0x846ca68b);
       x ^= x >>> 16;
-      const keep = (x >>> 8) < threshold ? 1 : 0;
+      // Branch-free: the sign bit of (bits - threshold) is 1 exactly when bits < threshold.
+      const keep = ((x >>> 8) - threshold) >>> 31;
       out[j] = keep;
       kept += keep;
     }

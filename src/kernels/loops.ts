@@ -1,0 +1,339 @@
+/**
+ * The fused typed-array loops behind the 'typed' backend, written over an element range so the
+ * same code runs on the main thread and in worker threads.
+ *
+ * Reductions are split-invariant: every reduction accumulates in float64 per fixed block of
+ * BLOCK elements into `partials[block * K + k]`, and the caller sums the block partials in block
+ * order. Work splits always fall on block boundaries, so a sum (and anything derived from it, such
+ * as the L1 rescale factor) is bit-identical whatever the number of threads.
+ */
+import { fillBernoulli } from './rng.js';
+import type { RngKey } from './types.js';
+
+export const BLOCK = 1 << 16;
+
+export type MaskArray = Uint8Array | Float32Array | null;
+
+export function blockCount(n: number): number {
+  return Math.ceil(n / BLOCK);
+}
+
+/** Sum per-block partials (K values per block) in block order. */
+export function reducePartials(partials: Float64Array, K: number): number[] {
+  const out = new Array<number>(K).fill(0);
+  const nb = partials.length / K;
+  for (let b = 0; b < nb; b++) for (let k = 0; k < K; k++) out[k] += partials[b * K + k];
+  return out;
+}
+
+/** Gram layout: K = n (l1) + n*(n+1)/2 (upper-triangular dots incl. diagonal). */
+export function gramK(n: number): number {
+  return n + (n * (n + 1)) / 2;
+}
+
+export function gramRange(models: Float32Array[], base: Float32Array | null, start: number, end: number, partials: Float64Array): void {
+  const n = models.length;
+  const K = gramK(n);
+  const d = new Float64Array(n);
+  const acc = new Float64Array(K);
+  for (let b0 = start; b0 < end; b0 += BLOCK) {
+    const b1 = Math.min(b0 + BLOCK, end);
+    acc.fill(0);
+    if (n === 1) {
+      const x = models[0];
+      let l1 = 0;
+      let sq = 0;
+      for (let j = b0; j < b1; j++) {
+        const v = base ? x[j] - base[j] : x[j];
+        l1 += Math.abs(v);
+        sq += v * v;
+      }
+      acc[0] = l1;
+      acc[1] = sq;
+    } else if (n === 2) {
+      const x0 = models[0];
+      const x1 = models[1];
+      let a0 = 0, a1 = 0, s00 = 0, s01 = 0, s11 = 0;
+      for (let j = b0; j < b1; j++) {
+        const bb = base ? base[j] : 0;
+        const v0 = x0[j] - bb;
+        const v1 = x1[j] - bb;
+        a0 += Math.abs(v0);
+        a1 += Math.abs(v1);
+        s00 += v0 * v0;
+        s01 += v0 * v1;
+        s11 += v1 * v1;
+      }
+      acc[0] = a0; acc[1] = a1; acc[2] = s00; acc[3] = s01; acc[4] = s11;
+    } else {
+      for (let j = b0; j < b1; j++) {
+        const bb = base ? base[j] : 0;
+        for (let i = 0; i < n; i++) {
+          const v = models[i][j] - bb;
+          d[i] = v;
+          acc[i] += Math.abs(v);
+        }
+        let k = n;
+        for (let i = 0; i < n; i++) {
+          const di = d[i];
+          for (let l = i; l < n; l++) acc[k++] += di * d[l];
+        }
+      }
+    }
+    const off = Math.floor(b0 / BLOCK) * K;
+    for (let k = 0; k < K; k++) partials[off + k] = acc[k];
+  }
+}
+
+/** Unpack reduced gram sums into l1 / l2sq / full dot matrix. */
+export function unpackGram(sums: number[], n: number): { l1: number[]; l2sq: number[]; dot: number[] } {
+  const l1 = sums.slice(0, n);
+  const dot = new Array<number>(n * n).fill(0);
+  let k = n;
+  for (let i = 0; i < n; i++) for (let l = i; l < n; l++) {
+    dot[i * n + l] = sums[k];
+    dot[l * n + i] = sums[k];
+    k++;
+  }
+  const l2sq = l1.map((_, i) => dot[i * n + i]);
+  return { l1, l2sq, dot };
+}
+
+/** K = 3: full L1, kept L1, kept count. */
+export function maskedL1Range(x: Float32Array, base: Float32Array, mask: MaskArray, start: number, end: number, partials: Float64Array): void {
+  for (let b0 = start; b0 < end; b0 += BLOCK) {
+    const b1 = Math.min(b0 + BLOCK, end);
+    let full = 0;
+    let kept = 0;
+    let count = 0;
+    if (mask === null) {
+      for (let j = b0; j < b1; j++) full += Math.abs(x[j] - base[j]);
+      kept = full;
+      count = b1 - b0;
+    } else {
+      for (let j = b0; j < b1; j++) {
+        const a = Math.abs(x[j] - base[j]);
+        const m = mask[j];
+        full += a;
+        if (m !== 0) {
+          kept += a * m;
+          count++;
+        }
+      }
+    }
+    const off = Math.floor(b0 / BLOCK) * 3;
+    partials[off] = full;
+    partials[off + 1] = kept;
+    partials[off + 2] = count;
+  }
+}
+
+export interface CombineArgs {
+  base: Float32Array;
+  models: Float32Array[];
+  masks: MaskArray[];
+  coeffs: number[];
+  weights: number[];
+  consensus: boolean;
+  normalize: boolean;
+  lambda: number;
+  gram: boolean;
+  out: Float32Array;
+}
+
+/**
+ * Combine partial layout per block: [signConflicts, mergedDeltaL2sq, ...gram (gramK(n)) if requested].
+ */
+export function combineK(n: number, gram: boolean): number {
+  return 2 + (gram ? gramK(n) : 0);
+}
+
+/** Tile of elements processed model by model, small enough for the scratch to stay in cache. */
+const TILE = 2048;
+
+/** e[t] = c * m[j] * (x[j] - b[j]) for one tile; d[t] = x[j] - b[j]. Three copies keep each call site monomorphic. */
+function tileNoMask(x: Float32Array, b: Float32Array, c: number, j0: number, len: number, d: Float64Array, e: Float64Array, o: number): void {
+  for (let t = 0; t < len; t++) {
+    const v = x[j0 + t] - b[j0 + t];
+    d[o + t] = v;
+    e[o + t] = c * v;
+  }
+}
+function tileU8(x: Float32Array, b: Float32Array, m: Uint8Array, c: number, j0: number, len: number, d: Float64Array, e: Float64Array, o: number): void {
+  for (let t = 0; t < len; t++) {
+    const v = x[j0 + t] - b[j0 + t];
+    d[o + t] = v;
+    e[o + t] = m[j0 + t] !== 0 ? c * v : 0;
+  }
+}
+function tileF32(x: Float32Array, b: Float32Array, m: Float32Array, c: number, j0: number, len: number, d: Float64Array, e: Float64Array, o: number): void {
+  for (let t = 0; t < len; t++) {
+    const v = x[j0 + t] - b[j0 + t];
+    d[o + t] = v;
+    e[o + t] = c * m[j0 + t] * v;
+  }
+}
+
+export function combineRange(a: CombineArgs, start: number, end: number, partials: Float64Array): void {
+  const { base, models, masks, coeffs, weights, consensus, normalize, lambda, gram, out } = a;
+  const n = models.length;
+  const K = combineK(n, gram);
+  let wsum = 0;
+  for (let i = 0; i < n; i++) wsum += weights[i];
+  const scalarDiv = Math.abs(wsum) < 1e-8 ? 1 : wsum;
+  const g = new Float64Array(gram ? gramK(n) : 0);
+  const c = Float64Array.from(coeffs);
+  const w = Float64Array.from(weights);
+  const allUnmasked = masks.every((m) => m === null);
+  // Fast path: plain task arithmetic (no masks, no consensus) over one or two models.
+  const plain = allUnmasked && !consensus && n <= 2;
+  const dT = plain ? new Float64Array(0) : new Float64Array(n * TILE);
+  const eT = plain ? new Float64Array(0) : new Float64Array(n * TILE);
+  for (let b0 = start; b0 < end; b0 += BLOCK) {
+    const b1 = Math.min(b0 + BLOCK, end);
+    let conflicts = 0;
+    let mergedSq = 0;
+    g.fill(0);
+    if (plain && n === 1) {
+      const x = models[0];
+      const f = (normalize ? c[0] / scalarDiv : c[0]) * lambda;
+      let l1 = 0;
+      let sq = 0;
+      for (let j = b0; j < b1; j++) {
+        const bb = base[j];
+        const v = x[j] - bb;
+        const r = v * f;
+        mergedSq += r * r;
+        l1 += Math.abs(v);
+        sq += v * v;
+        out[j] = bb + r;
+      }
+      if (gram) { g[0] = l1; g[1] = sq; }
+    } else if (plain && n === 2) {
+      const x0 = models[0];
+      const x1 = models[1];
+      const f = (normalize ? 1 / scalarDiv : 1) * lambda;
+      const c0 = c[0];
+      const c1 = c[1];
+      let a0 = 0, a1 = 0, s00 = 0, s01 = 0, s11 = 0;
+      for (let j = b0; j < b1; j++) {
+        const bb = base[j];
+        const v0 = x0[j] - bb;
+        const v1 = x1[j] - bb;
+        const e0 = c0 * v0;
+        const e1 = c1 * v1;
+        if ((e0 > 0 && e1 < 0) || (e0 < 0 && e1 > 0)) conflicts++;
+        const r = (e0 + e1) * f;
+        mergedSq += r * r;
+        a0 += Math.abs(v0);
+        a1 += Math.abs(v1);
+        s00 += v0 * v0;
+        s01 += v0 * v1;
+        s11 += v1 * v1;
+        out[j] = bb + r;
+      }
+      if (gram) { g[0] = a0; g[1] = a1; g[2] = s00; g[3] = s01; g[4] = s11; }
+    } else {
+      for (let j0 = b0; j0 < b1; j0 += TILE) {
+        const len = Math.min(TILE, b1 - j0);
+        for (let i = 0; i < n; i++) {
+          const m = masks[i];
+          if (m === null) tileNoMask(models[i], base, c[i], j0, len, dT, eT, i * TILE);
+          else if (m instanceof Uint8Array) tileU8(models[i], base, m, c[i], j0, len, dT, eT, i * TILE);
+          else tileF32(models[i], base, m, c[i], j0, len, dT, eT, i * TILE);
+        }
+        if (gram) {
+          let k = n;
+          for (let i = 0; i < n; i++) {
+            const oi = i * TILE;
+            let l1 = 0;
+            for (let t = 0; t < len; t++) l1 += Math.abs(dT[oi + t]);
+            g[i] += l1;
+            for (let l = i; l < n; l++) {
+              const ol = l * TILE;
+              let s = 0;
+              for (let t = 0; t < len; t++) s += dT[oi + t] * dT[ol + t];
+              g[k++] += s;
+            }
+          }
+        }
+        for (let t = 0; t < len; t++) {
+          let sum = 0;
+          let anyPos = false;
+          let anyNeg = false;
+          for (let i = 0; i < n; i++) {
+            const ev = eT[i * TILE + t];
+            sum += ev;
+            if (ev > 0) anyPos = true;
+            else if (ev < 0) anyNeg = true;
+          }
+          if (anyPos && anyNeg) conflicts++;
+          let mixed: number;
+          let div: number;
+          if (consensus) {
+            // Elected sign: + when the sum is >= 0. A zero e_i matches neither sign.
+            mixed = 0;
+            div = 0;
+            if (sum >= 0) {
+              for (let i = 0; i < n; i++) {
+                const ev = eT[i * TILE + t];
+                if (ev > 0) { mixed += ev; div += w[i]; }
+              }
+            } else {
+              for (let i = 0; i < n; i++) {
+                const ev = eT[i * TILE + t];
+                if (ev < 0) { mixed += ev; div += w[i]; }
+              }
+            }
+            if (div === 0) div = 1;
+          } else {
+            mixed = sum;
+            div = scalarDiv;
+          }
+          const r = (normalize ? mixed / div : mixed) * lambda;
+          mergedSq += r * r;
+          const j = j0 + t;
+          out[j] = base[j] + r;
+        }
+      }
+    }
+    const off = Math.floor(b0 / BLOCK) * K;
+    partials[off] = conflicts;
+    partials[off + 1] = mergedSq;
+    for (let k = 0; k < g.length; k++) partials[off + 2 + k] = g[k];
+  }
+}
+
+export function weightedSumRange(arrays: Float32Array[], coeffs: number[], out: Float32Array, start: number, end: number): void {
+  const n = arrays.length;
+  if (n === 1) {
+    const x = arrays[0];
+    const c0 = coeffs[0];
+    for (let j = start; j < end; j++) out[j] = c0 * x[j];
+  } else if (n === 2) {
+    const x0 = arrays[0];
+    const x1 = arrays[1];
+    const c0 = coeffs[0];
+    const c1 = coeffs[1];
+    for (let j = start; j < end; j++) out[j] = c0 * x0[j] + c1 * x1[j];
+  } else {
+    const c = Float64Array.from(coeffs);
+    for (let j = start; j < end; j++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += c[i] * arrays[i][j];
+      out[j] = s;
+    }
+  }
+}
+
+/** Bernoulli mask for [start, end); partial per block = kept count (K = 1). */
+export function bernoulliRange(key: RngKey, p: number, out: Uint8Array, start: number, end: number, partials: Float64Array): void {
+  for (let b0 = start; b0 < end; b0 += BLOCK) {
+    const b1 = Math.min(b0 + BLOCK, end);
+    partials[Math.floor(b0 / BLOCK)] = fillBernoulli(key, p, out.subarray(b0, b1), b0);
+  }
+}
+
+export function deltaRange(x: Float32Array, base: Float32Array, out: Float32Array, start: number, end: number): void {
+  for (let j = start; j < end; j++) out[j] = x[j] - base[j];
+}

@@ -1,0 +1,296 @@
+/**
+ * The TensorFlow.js backend: the same kernel primitives through tfjs ops, on tfjs-node-gpu (CUDA),
+ * tfjs-node, wasm or cpu. It is the path for a GPU machine; on a plain CPU the typed backend wins.
+ *
+ * - Tensors are processed in chunks of CHUNK elements inside tf.tidy, so the wasm heap (capped at
+ *   4 GiB) never holds more than a few chunks.
+ * - Signs are taken with comparisons, never tf.sign: on wasm tf.sign returns 0 for |x| < 1.2e-7
+ *   where cpu returns +-1, which would silently change TIES results.
+ * - Random masks come from rng.ts (not tf.randomUniform), and magnitude selection / della ranks run
+ *   on the downloaded float32 deltas with the shared radix selection (tf.topk on cpu takes 70 s and
+ *   7 GB for 64M elements). tf.sub is exactly rounded float32 on every backend, so both backends
+ *   compute the same deltas and therefore the same masks.
+ * - Accumulations are float32 inside a chunk, float64 across chunks: sums differ from the typed
+ *   backend in the last bits, masks do not.
+ */
+import type * as TF from '@tensorflow/tfjs-core';
+import { UserError } from '../util/errors.js';
+import { dellaMaskFromDelta } from './della.js';
+import { fillBernoulli } from './rng.js';
+import { rankBandMask as rankBandOnDelta } from './select.js';
+import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
+
+type Tf = typeof TF;
+export type TfjsBackendName = 'tfjs' | 'tfjs-node-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
+
+/**
+ * Elements per chunk. wasm: 1M (4 MiB per tensor; a combine keeps ~20 live per chunk, and the wasm
+ * heap misbehaves well before its 4 GiB cap, measured: out-of-bounds at 16M chunks). Native
+ * TensorFlow backends: 16M, to amortise the per-op launch cost.
+ */
+export const WASM_CHUNK = 1 << 20;
+export const NATIVE_CHUNK = 16 << 20;
+
+/** Import a module that may be absent without letting TypeScript resolve it. */
+async function optionalImport(spec: string): Promise<unknown> {
+  try {
+    return await import(spec);
+  } catch {
+    return null;
+  }
+}
+
+async function tryBackend(which: Exclude<TfjsBackendName, 'tfjs'>): Promise<{ tf: Tf; tfBackend: string } | null> {
+  if (which === 'tfjs-node-gpu' || which === 'tfjs-node') {
+    const mod = (await optionalImport(which === 'tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node')) as
+      | (Tf & { default?: Tf })
+      | null;
+    if (!mod) return null;
+    const tf = (mod.default ?? mod) as Tf;
+    try {
+      if (!(await tf.setBackend('tensorflow'))) return null;
+      await tf.ready();
+      return { tf, tfBackend: 'tensorflow' };
+    } catch {
+      return null;
+    }
+  }
+  const tf = (await import('@tensorflow/tfjs-core')) as Tf;
+  const tfBackend = which === 'tfjs-wasm' ? 'wasm' : 'cpu';
+  try {
+    if (which === 'tfjs-wasm') await import('@tensorflow/tfjs-backend-wasm');
+    else await import('@tensorflow/tfjs-backend-cpu');
+    if (!(await tf.setBackend(tfBackend))) return null;
+    await tf.ready();
+    return { tf, tfBackend };
+  } catch {
+    return null;
+  }
+}
+
+export async function loadTfjsKernels(
+  name: TfjsBackendName,
+  opts: { required: boolean; chunk?: number },
+): Promise<TfjsKernels | null> {
+  const order: Array<Exclude<TfjsBackendName, 'tfjs'>> =
+    name === 'tfjs' ? ['tfjs-node-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'] : [name];
+  for (const which of order) {
+    const got = await tryBackend(which);
+    if (got) return new TfjsKernels(got.tf, got.tfBackend, which, opts.chunk ?? (got.tfBackend === 'tensorflow' ? NATIVE_CHUNK : WASM_CHUNK));
+  }
+  if (opts.required) {
+    throw new UserError(
+      `backend ${name} is not available here` +
+        (name === 'tfjs-node' || name === 'tfjs-node-gpu' ? ` (install @tensorflow/${name.slice(5) === 'node' ? 'tfjs-node' : 'tfjs-node-gpu'})` : ''),
+      { field: '--backend' },
+    );
+  }
+  return null;
+}
+
+export class TfjsKernels implements Kernels {
+  constructor(
+    private readonly tf: Tf,
+    private readonly tfBackend: string,
+    readonly name: string,
+    readonly chunk: number,
+  ) {}
+
+  /** Another module (the zoo) may have switched tfjs's global backend since we loaded. */
+  private async ensure(): Promise<void> {
+    if (this.tf.getBackend() !== this.tfBackend) {
+      await this.tf.setBackend(this.tfBackend);
+      await this.tf.ready();
+    }
+  }
+
+  private *chunks(n: number): Generator<[number, number]> {
+    for (let s = 0; s < n; s += this.chunk) yield [s, Math.min(s + this.chunk, n)];
+  }
+
+  private t(a: Float32Array, s: number, e: number): TF.Tensor1D {
+    return this.tf.tensor1d(a.subarray(s, e), 'float32');
+  }
+
+  private maskT(m: Uint8Array | Float32Array, s: number, e: number): TF.Tensor1D {
+    if (m instanceof Float32Array) return this.t(m, s, e);
+    const f = new Float32Array(e - s);
+    for (let j = s; j < e; j++) f[j - s] = m[j];
+    return this.tf.tensor1d(f, 'float32');
+  }
+
+  private scalar(x: TF.Tensor): number {
+    return (x.dataSync() as Float32Array)[0];
+  }
+
+  /** Gram sums of the delta tensors `ds` into l1 / dot accumulators. */
+  private accumulateGram(ds: TF.Tensor[], l1: number[], dot: number[]): void {
+    const tf = this.tf;
+    const n = ds.length;
+    for (let i = 0; i < n; i++) {
+      l1[i] += this.scalar(tf.sum(tf.abs(ds[i])));
+      for (let j = i; j < n; j++) {
+        const v = this.scalar(tf.sum(tf.mul(ds[i], ds[j])));
+        dot[i * n + j] += v;
+        if (j !== i) dot[j * n + i] += v;
+      }
+    }
+  }
+
+  async gram(models: Float32Array[], base: Float32Array | null): Promise<Gram> {
+    await this.ensure();
+    const tf = this.tf;
+    const n = models.length;
+    const N = base ? base.length : models[0]?.length ?? 0;
+    const l1 = new Array<number>(n).fill(0);
+    const dot = new Array<number>(n * n).fill(0);
+    for (const [s, e] of this.chunks(N)) {
+      tf.tidy(() => {
+        const b = base ? this.t(base, s, e) : null;
+        const ds = models.map((x) => (b ? tf.sub(this.t(x, s, e), b) : this.t(x, s, e)));
+        this.accumulateGram(ds, l1, dot);
+      });
+    }
+    return { l1, l2sq: l1.map((_, i) => dot[i * n + i]), dot };
+  }
+
+  private async delta(x: Float32Array, base: Float32Array): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const N = base.length;
+    const out = new Float32Array(N);
+    for (const [s, e] of this.chunks(N)) {
+      tf.tidy(() => {
+        out.set(tf.sub(this.t(x, s, e), this.t(base, s, e)).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async rankBandMask(x: Float32Array, base: Float32Array, lo: number, hi: number): Promise<Uint8Array> {
+    return rankBandOnDelta(await this.delta(x, base), lo, hi);
+  }
+
+  async bernoulliMask(key: RngKey, p: number, n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    fillBernoulli(key, p, out, 0);
+    return out;
+  }
+
+  async dellaMask(
+    x: Float32Array,
+    base: Float32Array,
+    rowLen: number,
+    rho: number,
+    eps: number,
+    key: RngKey,
+    inverseProbability: boolean,
+  ): Promise<DellaMaskResult> {
+    return dellaMaskFromDelta(await this.delta(x, base), rowLen, rho, eps, key, inverseProbability);
+  }
+
+  async maskedL1(x: Float32Array, base: Float32Array, mask: Mask): Promise<{ full: number; kept: number; count: number }> {
+    await this.ensure();
+    const tf = this.tf;
+    let full = 0;
+    let kept = 0;
+    let count = 0;
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const a = tf.abs(tf.sub(this.t(x, s, e), this.t(base, s, e)));
+        const f = this.scalar(tf.sum(a));
+        full += f;
+        if (mask) {
+          const m = this.maskT(mask, s, e);
+          kept += this.scalar(tf.sum(tf.mul(a, m)));
+          count += this.scalar(tf.sum(tf.cast(tf.notEqual(m, 0), 'float32')));
+        } else {
+          kept += f;
+          count += e - s;
+        }
+      });
+    }
+    return { full, kept, count };
+  }
+
+  async combine(spec: CombineSpec): Promise<CombineResult> {
+    await this.ensure();
+    const tf = this.tf;
+    const { base, models, masks, coeffs, weights, consensus, normalize, lambda } = spec;
+    const gram = spec.gram ?? false;
+    const n = models.length;
+    const N = base.length;
+    const out = new Float32Array(N);
+    const wsum = weights.reduce((a, b) => a + b, 0);
+    const scalarDiv = Math.abs(wsum) < 1e-8 ? 1 : wsum;
+    let conflicts = 0;
+    let mergedSq = 0;
+    const l1 = new Array<number>(n).fill(0);
+    const dot = new Array<number>(n * n).fill(0);
+    for (const [s, e] of this.chunks(N)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const ds = models.map((x) => tf.sub(this.t(x, s, e), b));
+        if (gram) this.accumulateGram(ds, l1, dot);
+        const es = ds.map((d, i) => {
+          const m = masks[i];
+          const md = m ? tf.mul(d, this.maskT(m, s, e)) : d;
+          return tf.mul(md, coeffs[i]);
+        });
+        const sum = n === 1 ? es[0] : tf.addN(es);
+        const pos = es.map((x) => tf.greater(x, 0));
+        const neg = es.map((x) => tf.less(x, 0));
+        if (n > 1) {
+          const anyPos = pos.reduce((a, x) => tf.logicalOr(a, x));
+          const anyNeg = neg.reduce((a, x) => tf.logicalOr(a, x));
+          conflicts += this.scalar(tf.sum(tf.cast(tf.logicalAnd(anyPos, anyNeg), 'float32')));
+        }
+        let r: TF.Tensor;
+        if (consensus) {
+          // Elected sign + when sum >= 0; a zero e_i matches neither sign.
+          const up = tf.greaterEqual(sum, 0);
+          const down = tf.logicalNot(up);
+          // Boolean algebra rather than tf.where on bool tensors, which corrupts the wasm heap (measured).
+          const matches = es.map((_, i) => tf.cast(tf.logicalOr(tf.logicalAnd(up, pos[i]), tf.logicalAnd(down, neg[i])), 'float32'));
+          const mixed = tf.addN(es.map((x, i) => tf.mul(x, matches[i])));
+          if (normalize) {
+            const div0 = tf.addN(matches.map((m, i) => tf.mul(m, weights[i])));
+            const div = tf.where(tf.equal(div0, 0), tf.onesLike(div0), div0);
+            r = tf.div(mixed, div);
+          } else {
+            r = mixed;
+          }
+        } else {
+          r = normalize ? tf.div(sum, scalarDiv) : sum;
+        }
+        if (lambda !== 1) r = tf.mul(r, lambda);
+        mergedSq += this.scalar(tf.sum(tf.square(r)));
+        out.set(tf.add(b, r).dataSync() as Float32Array, s);
+      });
+    }
+    return {
+      out,
+      signConflicts: conflicts,
+      mergedDeltaL2sq: mergedSq,
+      gram: gram ? { l1, l2sq: l1.map((_, i) => dot[i * n + i]), dot } : null,
+    };
+  }
+
+  async weightedSum(arrays: Float32Array[], coeffs: number[]): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const N = arrays[0].length;
+    const out = new Float32Array(N);
+    for (const [s, e] of this.chunks(N)) {
+      tf.tidy(() => {
+        const terms = arrays.map((a, i) => tf.mul(this.t(a, s, e), coeffs[i]));
+        out.set((terms.length === 1 ? terms[0] : tf.addN(terms)).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    // Chunks are freed by tf.tidy as they go; the backend itself is shared with other modules.
+  }
+}

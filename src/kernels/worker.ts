@@ -1,0 +1,33 @@
+/** Worker thread of the typed backend: runs one loop over an element range of shared arrays. */
+import { parentPort } from 'node:worker_threads';
+import { bernoulliRange, combineRange, deltaRange, gramRange, maskedL1Range, weightedSumRange } from './loops.js';
+import type { WorkerJob } from './pool.js';
+
+parentPort!.on('message', (job: WorkerJob) => {
+  try {
+    const { start, end } = job;
+    switch (job.op) {
+      case 'gram':
+        gramRange(job.models, job.base, start, end, job.partials);
+        break;
+      case 'maskedL1':
+        maskedL1Range(job.x, job.base, job.mask, start, end, job.partials);
+        break;
+      case 'combine':
+        combineRange(job.args, start, end, job.partials);
+        break;
+      case 'weightedSum':
+        weightedSumRange(job.arrays, job.coeffs, job.out, start, end);
+        break;
+      case 'bernoulli':
+        bernoulliRange(job.key, job.p, job.out, start, end, job.partials);
+        break;
+      case 'delta':
+        deltaRange(job.x, job.base, job.out, start, end);
+        break;
+    }
+    parentPort!.postMessage({ id: job.id });
+  } catch (e) {
+    parentPort!.postMessage({ id: job.id, error: e instanceof Error ? e.stack ?? e.message : String(e) });
+  }
+});
