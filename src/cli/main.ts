@@ -6,7 +6,12 @@ const program = new Command();
 program.name('mergelab').description('Sweep, merge, evaluate and report on model-merge recipes').version('0.1.0');
 
 // Each command module registers itself; keeping them separate keeps this file a table of contents.
-const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [];
+const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
+  () => import('./commands/merge.js'),
+  () => import('./commands/validate.js'),
+  () => import('./commands/eval.js'),
+  () => import('./commands/zoo.js'),
+];
 
 async function main(): Promise<void> {
   for (const load of commandModules) (await load()).register(program);
