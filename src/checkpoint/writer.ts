@@ -100,7 +100,8 @@ export class CheckpointWriter {
     }
     const target = path.resolve(outDir);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmpDir = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await removeDeadTemps(target);
+    const tmpDir = tempSibling(target);
     await fs.mkdir(tmpDir);
     return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata);
   }
@@ -234,8 +235,7 @@ export class CheckpointWriter {
           await fs.writeFile(path.join(this.tmpDir, name), text);
           if (!files.includes(name)) files.push(name);
         }
-        await fs.rm(this.outDir, { recursive: true, force: true });
-        await fs.rename(this.tmpDir, this.outDir);
+        await replaceDir(this.tmpDir, this.outDir);
         this.state = 'finished';
         this.scratch = null;
         return { files, totalSize };
@@ -263,6 +263,58 @@ export class CheckpointWriter {
     if (s) await s.fh.close().catch(() => undefined);
     await fs.rm(this.tmpDir, { recursive: true, force: true });
   }
+}
+
+/** Same naming as src/util/atomic.ts, so leftovers of either are recognisable. */
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive but someone else's.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A killed merge leaves its hidden temp folder; remove those whose process is gone. */
+async function removeDeadTemps(target: string): Promise<void> {
+  const prefix = `.${path.basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(path.dirname(target));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    await fs.rm(path.join(path.dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+/** Put `from` at `to`, replacing what is there; the old folder is moved aside first so a failed rename can restore it. */
+async function replaceDir(from: string, to: string): Promise<void> {
+  let old: string | null = tempSibling(to);
+  try {
+    await fs.rename(to, old);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    old = null;
+  }
+  try {
+    await fs.rename(from, to);
+  } catch (e) {
+    if (old) await fs.rename(old, to).catch(() => undefined);
+    throw e;
+  }
+  if (old) await fs.rm(old, { recursive: true, force: true });
 }
 
 /** Move `length` bytes at `from` forward by `by` bytes within one file, last chunk first. */

@@ -183,3 +183,20 @@ describe('CheckpointWriter + openCheckpoint', () => {
     expect(await list(out)).toEqual(['model.safetensors']);
   });
 });
+
+describe('leftovers of a killed writer', () => {
+  it('are removed by the next writer to the same folder when their process is gone', async () => {
+    const root = await tmpDir();
+    const out = path.join(root, 'out');
+    // A pid far above Linux's pid_max: no such process.
+    const dead = path.join(root, '.out.tmp-99999999-deadbeef');
+    const alive = path.join(root, `.out.tmp-${process.ppid}-cafebabe`);
+    const other = path.join(root, '.other.tmp-99999999-deadbeef');
+    for (const d of [dead, alive, other]) await fs.mkdir(d);
+    const w = await CheckpointWriter.create(out, { dtype: 'F32' });
+    await w.addF32('a', [1], new Float32Array([1]));
+    await w.finish({});
+    const names = await fs.readdir(root);
+    expect(names.sort()).toEqual(['.other.tmp-99999999-deadbeef', `.out.tmp-${process.ppid}-cafebabe`, 'out'].sort());
+  });
+});
