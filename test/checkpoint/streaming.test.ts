@@ -106,3 +106,25 @@ describe('reading into a caller buffer', () => {
     await ck.close();
   });
 });
+
+describe('SharedArrayBuffer-backed tensors (worker-thread kernels use them)', () => {
+  it('writes from and reads into shared memory', async () => {
+    const { CheckpointWriter } = await import('../../src/checkpoint/writer.js');
+    const root = await tmpDir('sab-');
+    const out = path.join(root, 'out');
+    const data = new Float32Array(new SharedArrayBuffer(4 * 6));
+    data.set([1, -2, 3.5, 0.125, 1e-3, 7]);
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const w = await CheckpointWriter.create(out, { dtype });
+      await w.addF32('t', [2, 3], data);
+      await w.finish({});
+      const ck = await openCheckpoint(out);
+      const into = new Float32Array(new SharedArrayBuffer(4 * 8));
+      const got = await ck.readF32('t', into);
+      expect(got.buffer).toBe(into.buffer);
+      const want = dtype === 'F32' ? [1, -2, 3.5, 0.125, Math.fround(1e-3), 7] : [1, -2, 3.5, 0.125, 0.00099945068359375, 7];
+      expect(Array.from(got)).toEqual(want);
+      await ck.close();
+    }
+  });
+});
