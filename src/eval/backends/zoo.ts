@@ -1,0 +1,42 @@
+/** Built-in backend: zoo models evaluated in-process with ZOO's batched KV-cache decoding. */
+import { loadZooModel, type ZooModel } from '../../zoo/io.js';
+import { generateGreedy, scoreText } from '../../zoo/generate.js';
+import { initBackend, tf } from '../../zoo/model.js';
+import type { EvalBackend, GenerateRequest, Generation, Score, ScoreRequest } from './types.js';
+
+export class ZooBackend implements EvalBackend {
+  private constructor(private readonly model: ZooModel, readonly name: string) {}
+
+  static async open(modelDir: string): Promise<ZooBackend> {
+    const tfBackend = await initBackend();
+    return new ZooBackend(await loadZooModel(modelDir), `zoo/tfjs-${tfBackend}`);
+  }
+
+  /** Wraps an already loaded model (tests, sweeps that keep models in memory). */
+  static fromModel(model: ZooModel): ZooBackend {
+    return new ZooBackend(model, `zoo/tfjs-${tf.getBackend()}`);
+  }
+
+  async generate(reqs: readonly GenerateRequest[], opts: { batchSize: number }): Promise<Generation[]> {
+    const out: Generation[] = new Array(reqs.length);
+    // generateGreedy takes one limit per call; group requests that share it (one group per task).
+    const groups = new Map<number, number[]>();
+    reqs.forEach((r, i) => groups.set(r.maxNewTokens, [...(groups.get(r.maxNewTokens) ?? []), i]));
+    for (const [limit, idx] of groups) {
+      const texts = await generateGreedy(this.model, idx.map((i) => reqs[i].prompt), { maxNewTokens: limit, batchSize: opts.batchSize });
+      idx.forEach((i, j) => {
+        // Char-level vocabulary: the continuation's token count is its encoded length; <eos> is not in it.
+        out[i] = { text: texts[j], hitLimit: this.model.tokenizer.encode(texts[j]).length >= limit };
+      });
+    }
+    return out;
+  }
+
+  async score(reqs: readonly ScoreRequest[], opts: { batchSize: number }): Promise<Score[]> {
+    return scoreText(this.model, reqs.map((r) => r.text), { batchSize: opts.batchSize });
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

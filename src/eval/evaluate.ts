@@ -1,0 +1,152 @@
+/**
+ * The evaluator: loads suites (evals/NAME.yaml + JSONL), asks a backend for generations or
+ * scores, extracts and scores answers, and returns one typed result.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+import { applyFilter } from './filters.js';
+import { exactMatch, ifevalAggregate, ifevalVerdict, perplexityMetrics, type IfevalVerdict } from './metrics.js';
+import { isDegenerate } from './degenerate.js';
+import { loadTask, selectRows, type LoadedTask, type Row } from './task.js';
+import { renderTemplate } from './template.js';
+import { cutAtStop, type EvalBackend, type Generation } from './backends/types.js';
+import { DelegateBackend } from './backends/delegate.js';
+import { HttpBackend } from './backends/http.js';
+
+export interface EvalSample { suite: string; id: string; prompt: string; output: string; correct: boolean }
+export interface EvalResult {
+  model: string;
+  backend: string;
+  /** metrics[suite][metric], e.g. metrics.math.exact_match_strict; flatten with `flattenMetrics`. */
+  metrics: Record<string, Record<string, number>>;
+  samples: EvalSample[];
+  /** Seconds: `load`, one entry per suite, `total`. */
+  timings: Record<string, number>;
+}
+
+export interface EvalOptions {
+  suites: string[];
+  /** First N items of each suite (overrides a yaml's own `limit`). */
+  limit?: number;
+  batchSize?: number;
+  /** Samples kept per suite in the result (default 5). */
+  samples?: number;
+  /** Where suite yamls live (default: `evals/` of the repository). */
+  evalsDir?: string;
+  /** Run suites through `cmd {model} {task_file}` instead of the built-in zoo runtime. */
+  delegateCmd?: string;
+  /** Run suites through an OpenAI-compatible completions endpoint. */
+  endpoint?: string;
+  /** Progress lines (suite started/finished). */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_EVALS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
+
+export interface SuiteOutcome { metrics: Record<string, number>; samples: EvalSample[] }
+
+const mean = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : NaN);
+
+async function runGeneration(task: LoadedTask, rows: Row[], backend: EvalBackend, batchSize: number, prompt: string, gen: { max_new_tokens: number; stop: string[] }) {
+  const reqs = rows.map((r) => ({ id: String(r[task.spec.id_field]), prompt: renderTemplate(prompt, r), maxNewTokens: gen.max_new_tokens, stop: gen.stop }));
+  const raw: Generation[] = await backend.generate(reqs, { batchSize });
+  return reqs.map((q, i) => {
+    const g = raw[i];
+    const { text, stopped } = cutAtStop(g.text, gen.stop);
+    return { id: q.id, prompt: q.prompt, raw: g.text, output: text, degenerate: isDegenerate(text, stopped ? false : g.hitLimit) };
+  });
+}
+
+/** Runs one loaded suite on a backend; pure scoring around the backend's I/O. */
+export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { limit?: number; batchSize?: number; samples?: number } = {}): Promise<SuiteOutcome> {
+  const rows = selectRows(task, opts.limit);
+  const batchSize = opts.batchSize ?? 32;
+  const keep = opts.samples ?? 5;
+  const spec = task.spec;
+  const suite = spec.task;
+
+  if (spec.type === 'loglikelihood_rolling') {
+    const texts = rows.map((r) => String(r[spec.text_field]));
+    const scores = await backend.score(rows.map((r, i) => ({ id: String(r[spec.id_field]), text: texts[i] })), { batchSize });
+    const all = perplexityMetrics(scores, texts.reduce((s, t) => s + t.length, 0));
+    const metrics: Record<string, number> = { n: rows.length, tokens: scores.reduce((s, x) => s + x.tokens, 0) };
+    for (const m of spec.metrics) metrics[m] = all[m];
+    return { metrics, samples: [] };
+  }
+
+  const outs = await runGeneration(task, rows, backend, batchSize, spec.prompt, spec.generation);
+  const metrics: Record<string, number> = { n: rows.length };
+  let correct: boolean[];
+  if (spec.type === 'generate_until') {
+    const first: boolean[][] = [];
+    for (const f of spec.filters) {
+      const extracted = outs.map((o) => applyFilter(o.output, f));
+      for (const m of spec.metrics) {
+        const hits = rows.map((r, i) => exactMatch(extracted[i], renderTemplate(spec.target, r), m));
+        metrics[`${m.metric}_${f.name}`] = mean(hits);
+        first.push(hits);
+      }
+    }
+    correct = first[0];
+  } else {
+    const verdicts: IfevalVerdict[] = rows.map((r, i) => ifevalVerdict(outs[i].output, r.instruction_id_list as string[], r.kwargs as unknown[]));
+    const agg = ifevalAggregate(verdicts);
+    for (const m of spec.metrics) metrics[m] = agg[m];
+    correct = verdicts.map((v) => v.strict.every(Boolean));
+  }
+  metrics.degenerate_rate = mean(outs.map((o) => o.degenerate));
+  const samples = outs.slice(0, keep).map((o, i) => ({ suite, id: o.id, prompt: o.prompt, output: o.output, correct: correct[i] }));
+  return { metrics, samples };
+}
+
+async function openBackend(modelDir: string, opts: EvalOptions): Promise<EvalBackend> {
+  if (opts.delegateCmd && opts.endpoint) throw new UserError('give either --delegate-cmd or --endpoint, not both');
+  if (opts.delegateCmd) return new DelegateBackend(opts.delegateCmd, modelDir);
+  if (opts.endpoint) return new HttpBackend(opts.endpoint, modelDir);
+  // Loaded lazily: delegated runs must not pay for (or depend on) the tfjs runtime.
+  const { ZooBackend } = await import('./backends/zoo.js');
+  return ZooBackend.open(modelDir);
+}
+
+/** Evaluates suites on an open backend (the caller owns and disposes it). */
+export async function evaluateBackend(backend: EvalBackend, model: string, opts: EvalOptions): Promise<EvalResult> {
+  const t0 = performance.now();
+  const evalsDir = opts.evalsDir ?? DEFAULT_EVALS_DIR;
+  if (opts.suites.length === 0) throw new UserError('no eval suite given (e.g. --suite math,chat,lm)', { field: 'suite' });
+  // Validate every suite before spending any model time.
+  const tasks = await Promise.all(opts.suites.map((s) => loadTask(s, evalsDir)));
+  const result: EvalResult = { model, backend: backend.name, metrics: {}, samples: [], timings: {} };
+  for (const task of tasks) {
+    const t = performance.now();
+    opts.log?.(`eval ${task.spec.task}: ${selectRows(task, opts.limit).length} items`);
+    const out = await runSuite(task, backend, opts);
+    result.metrics[task.spec.task] = out.metrics;
+    result.samples.push(...out.samples);
+    result.timings[task.spec.task] = (performance.now() - t) / 1000;
+  }
+  result.timings.total = (performance.now() - t0) / 1000;
+  return result;
+}
+
+export async function evaluateModel(modelDir: string, opts: EvalOptions): Promise<EvalResult> {
+  const t0 = performance.now();
+  const evalsDir = opts.evalsDir ?? DEFAULT_EVALS_DIR;
+  await Promise.all(opts.suites.map((s) => loadTask(s, evalsDir)));
+  const backend = await openBackend(modelDir, opts);
+  const load = (performance.now() - t0) / 1000;
+  try {
+    const res = await evaluateBackend(backend, modelDir, opts);
+    res.timings = { load, ...res.timings, total: (performance.now() - t0) / 1000 };
+    return res;
+  } finally {
+    await backend.dispose();
+  }
+}
+
+/** `{ math: { exact_match_strict: 0.6 } }` -> `{ 'math.exact_match_strict': 0.6 }`. */
+export function flattenMetrics(metrics: EvalResult['metrics']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [suite, ms] of Object.entries(metrics)) for (const [m, v] of Object.entries(ms)) out[`${suite}.${m}`] = v;
+  return out;
+}
