@@ -23,6 +23,8 @@ export interface TensorInfo {
 export interface Checkpoint {
   dir: string;
   config: Record<string, unknown> | null;
+  /** The first shard's safetensors `__metadata__` (writers repeat it in every shard), or null. */
+  metadata: Record<string, string> | null;
   /** Tensor names in file order: shards in index order, tensors by data offset within a shard. */
   tensorNames(): string[];
   /** UserError if absent. */
@@ -97,6 +99,7 @@ class SafetensorsCheckpoint implements Checkpoint {
   constructor(
     readonly dir: string,
     readonly config: Record<string, unknown> | null,
+    readonly metadata: Record<string, string> | null,
     private readonly order: string[],
     private readonly infos: Map<string, TensorInfo>,
     private readonly handles: Map<string, FileHandle>,
@@ -200,6 +203,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   const handles = new Map<string, FileHandle>();
   const infos = new Map<string, TensorInfo>();
   const order: string[] = [];
+  let metadata: Record<string, string> | null = null;
   try {
     if (await exists(indexFile)) {
       const idx = await readJson(indexFile, 'the shard index');
@@ -222,6 +226,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
         const file = path.join(root, shard);
         const { fh, header } = await openShard(file, indexFile);
         handles.set(file, fh);
+        if (handles.size === 1) metadata = header.metadata;
         const wanted = new Set(byShard.get(shard));
         const present = new Set(header.entries.map((e) => e.name));
         for (const name of wanted) {
@@ -241,6 +246,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     } else if (await exists(singleFile)) {
       const { fh, header } = await openShard(singleFile);
       handles.set(singleFile, fh);
+      metadata = header.metadata;
       for (const e of header.entries) {
         infos.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.numel, file: singleFile, byteOffset: e.byteOffset, byteLength: e.byteLength });
         order.push(e.name);
@@ -258,5 +264,5 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     await Promise.all([...handles.values()].map((h) => h.close()));
     throw e;
   }
-  return new SafetensorsCheckpoint(root, config, order, infos, handles);
+  return new SafetensorsCheckpoint(root, config, metadata, order, infos, handles);
 }

@@ -11,6 +11,7 @@ describe('file written by the reference implementation', () => {
     const ck = await openCheckpoint(dir);
     try {
       expect(ck.config).toBeNull();
+      expect(ck.metadata).toEqual({ format: 'pt', note: 'written by the reference implementation' });
       // Data order (the reference writer sorts by alignment, then name), not alphabetical.
       expect(ck.tensorNames()).toEqual([
         'position_ids', 'lm_head.bias', 'empty', 'model.embed_tokens.weight', 'counts', 'model.norm.weight', 'byte_table', 'attention_mask',

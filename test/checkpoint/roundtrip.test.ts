@@ -35,7 +35,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
     await fs.writeFile(path.join(base, 'README.md'), 'not copied');
 
     const shardSize = 3000;
-    const w = await CheckpointWriter.create(out, { dtype: 'BF16', shardSize });
+    const w = await CheckpointWriter.create(out, { dtype: 'BF16', shardSize, metadata: { mergelab_seed: '7', format: 'ignored' } });
     const tensors: Array<[string, number[], Float32Array]> = [
       ['model.embed_tokens.weight', [16, 32], seq(512, 2)], // 1024 bytes
       ['model.layers.0.self_attn.q_proj.weight', [32, 32], seq(1024, 0.1, 1)], // 2048 bytes
@@ -77,7 +77,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
       const bytes = h.entries.reduce((a, e) => a + e.byteLength, 0);
       if (h.entries.some((e) => e.name === 'lm_head.weight')) expect(h.entries.length).toBe(1);
       else expect(bytes).toBeLessThanOrEqual(shardSize);
-      expect(h.metadata).toEqual({ format: 'pt' });
+      expect(h.metadata).toEqual({ mergelab_seed: '7', format: 'pt' });
       // Contiguous data, ending exactly at the end of the file (what the reference loader demands).
       let pos = h.dataStart;
       for (const e of h.entries) { expect(e.byteOffset).toBe(pos); pos += e.byteLength; }
@@ -92,6 +92,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
     const ck = await openCheckpoint(out);
     open.push(ck);
     expect(ck.config).toEqual(cfg);
+    expect(ck.metadata).toEqual({ mergelab_seed: '7', format: 'pt' });
     expect(ck.tensorNames().sort()).toEqual([...tensors.map((t) => t[0]), 'position_ids'].sort());
     for (const [name, shape, data] of tensors) {
       const info = ck.info(name);
