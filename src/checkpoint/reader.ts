@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { bf16ToF32, f16ToF32, isFloatDType, toF32, uninitBuffer, type DType } from './dtype.js';
-import { readExactly, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
+import { readExactly, readSafetensorsHeader, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.js';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -92,6 +92,11 @@ async function openShard(file: string, referencedBy?: string): Promise<{ fh: Fil
     await fh.close();
     throw e;
   }
+}
+
+/** Frozen: infos are shared by every caller, and a mutated shape would corrupt later reads. */
+function makeInfo(e: SafetensorsEntry, file: string): TensorInfo {
+  return Object.freeze({ name: e.name, dtype: e.dtype, shape: Object.freeze([...e.shape]) as number[], numel: e.numel, file, byteOffset: e.byteOffset, byteLength: e.byteLength });
 }
 
 class SafetensorsCheckpoint implements Checkpoint {
@@ -239,7 +244,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
         }
         for (const e of header.entries) {
           if (!wanted.has(e.name)) continue;
-          infos.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.numel, file, byteOffset: e.byteOffset, byteLength: e.byteLength });
+          infos.set(e.name, makeInfo(e, file));
           order.push(e.name);
         }
       }
@@ -248,7 +253,7 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
       handles.set(singleFile, fh);
       metadata = header.metadata;
       for (const e of header.entries) {
-        infos.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.numel, file: singleFile, byteOffset: e.byteOffset, byteLength: e.byteLength });
+        infos.set(e.name, makeInfo(e, singleFile));
         order.push(e.name);
       }
     } else {

@@ -128,3 +128,28 @@ describe('SharedArrayBuffer-backed tensors (worker-thread kernels use them)', ()
     }
   });
 });
+
+describe('writing streams', () => {
+  it('does not hold a shard in memory: buffers stay near one tensor while a 64 MB shard is written', async () => {
+    const { CheckpointWriter } = await import('../../src/checkpoint/writer.js');
+    const root = await tmpDir('wstream-');
+    const out = path.join(root, 'out');
+    const n = 2 * 2 ** 20; // 4 MiB per tensor as bf16
+    const data = new Float32Array(n).fill(0.5);
+    const w = await CheckpointWriter.create(out, { dtype: 'BF16' });
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    for (let t = 0; t < 16; t++) {
+      data[0] = t;
+      await w.addF32(`t${t}`, [n], data);
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+    }
+    await w.finish({});
+    expect(peak).toBeLessThan(24 * 2 ** 20);
+    const ck = await openCheckpoint(out);
+    expect(ck.tensorNames().length).toBe(16);
+    expect((await ck.readF32('t13'))[0]).toBe(13);
+    await ck.close();
+    await fs.rm(root, { recursive: true });
+  });
+});
