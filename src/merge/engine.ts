@@ -8,7 +8,8 @@ import { getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { getMethod } from '../methods/registry.js';
 import type { MergeMethod, ModelTensor } from '../methods/types.js';
-import { loadRecipe, stageLabel, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
+import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
+import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
@@ -38,6 +39,18 @@ export interface MergeStageOptions {
   kernels: Kernels;
   outShardSize?: number;
   onProgress?: (p: MergeProgress) => void;
+  /** Diagnostics of the stages run before this one, stored with this stage's in the output. */
+  priorStages?: StageDiagnostics[];
+  /** Recipe text to store as mergekit_config.yml instead of the stage's own document (the whole chain for a final stage). */
+  recipeText?: string;
+}
+
+/** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
+export interface DiagnosticsFile {
+  engineVersion: string;
+  seed: number;
+  backend: string;
+  stages: StageDiagnostics[];
 }
 
 function locateMethod(stage: ResolvedStage): MergeMethod | string {
@@ -172,8 +185,8 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     await writer.finish({
       config: plan.config,
       tokenizerFrom: configDir,
-      recipe: stage.text,
-      extraFiles: { [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, ...diagnostics }, null, 1) + '\n' },
+      recipe: opts.recipeText ?? stage.text,
+      extraFiles: { [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n' },
     });
     return diagnostics;
   } catch (e) {
@@ -247,10 +260,16 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
       continue;
     }
     if (stageProblems.length || upstreamMissing) continue;
+    // A model whose reference did not resolve (already reported) borrows another input's header,
+    // so its parameters are still checked; header checks against it then pass trivially.
+    const stand = views[stage.baseModel ?? ''] ?? Object.values(views)[0];
+    for (const s of stage.slices) for (const src of s.sources) if (!views[src.ref] && stand) views[src.ref] = stand;
+    if (!stand) continue;
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
-    if (plan.problems.length === 0) plans.set(stage.name, plan);
+    // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
+    plans.set(stage.name, plan);
   }
   return { plans, problems, warnings };
 }
@@ -299,6 +318,9 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         kernels: kernels.kernels,
         outShardSize: opts.outShardSize,
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
+        priorStages: isFinal ? diags : undefined,
+        // The final folder stores the whole chain: its own document names stages that no longer exist.
+        recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
       diags.push(d);
       outputs.set(stage.name, dir);
@@ -346,4 +368,42 @@ export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, s
       out_dtype: stage.outDtype,
     }),
   );
+}
+
+export interface ValidateResult {
+  problems: string[];
+  warnings: string[];
+  /** Stages in run order (empty when the recipe itself did not parse). */
+  stages: string[];
+}
+
+/**
+ * Everything that can be checked without reading tensor data: YAML and schema, references,
+ * methods, parameters for every model and tensor, and shapes and tensor names from the
+ * safetensors headers (a shape the merge would skip with a warning counts as a problem here).
+ */
+export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<ValidateResult> {
+  let resolved: LoadResult;
+  try {
+    const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
+    resolved = resolveParsed(parsed, opts);
+  } catch (e) {
+    if (e instanceof UserErrors) return { problems: e.problems, warnings: [], stages: [] };
+    if (isUserError(e)) return { problems: [e.message], warnings: [], stages: [] };
+    throw e;
+  }
+  const recipe = resolved.recipe;
+  if (!recipe) return { problems: resolved.problems, warnings: [], stages: [] };
+  const opened = new Map<string, Checkpoint>();
+  try {
+    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true });
+    return { problems: [...resolved.problems, ...problems], warnings, stages: recipe.stages.map((s) => s.name) };
+  } finally {
+    await Promise.all([...opened.values()].map((c) => c.close()));
+  }
+}
+
+/** The problems `checkRecipe` finds (empty when the recipe can be merged). */
+export async function validateRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<string[]> {
+  return (await checkRecipe(input, opts)).problems;
 }

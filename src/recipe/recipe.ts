@@ -106,6 +106,7 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
+  /** Null when the file's structure is broken; present (with problems) when only model references failed to resolve. */
   recipe: Recipe | null;
   problems: string[];
 }
@@ -238,7 +239,9 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
       doc: d,
     });
   }
-  if (problems.length || stages.length !== parsed.docs.length) return { recipe: null, problems };
+  // Unresolved references still leave a usable structure: validate plans it further to report more.
+  if (stages.length !== parsed.docs.length) return { recipe: null, problems };
+  const refProblems = problems.length;
 
   // Pass 3: order. The final stage is the last document; run what it needs, dependencies first.
   const final = stages[stages.length - 1];
@@ -263,13 +266,13 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
   // Stages the final stage does not need: still check them for cycles, then skip with a warning.
   for (const s of stages) {
     if (state.get(s.name) === 'done') continue;
-    if (problems.length) break;
+    if (problems.length > refProblems) break;
     const before = order.length;
     visit(s, []);
     order.splice(before);
     warnings.push(s.doc.problem([], `${s.label || `stage ${s.index + 1}`} is not used by the final stage (the last document); it will not be run`));
   }
-  if (problems.length) return { recipe: null, problems };
+  if (problems.length > refProblems) return { recipe: null, problems };
   if (order[order.length - 1] !== final) {
     // Unreachable: the final stage is visited first and pushed last among its own dependencies.
     throw new Error('internal: final stage not last in order');
@@ -281,6 +284,6 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
 export async function loadRecipe(input: string | { text: string; file?: string; dir?: string }, opts: LoadOptions = {}): Promise<Recipe> {
   const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
   const { recipe, problems } = resolveParsed(parsed, opts);
-  if (!recipe) throw problems.length === 1 ? new UserError(problems[0], { file: parsed.file }) : new UserErrors(problems, { file: parsed.file });
+  if (!recipe || problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: parsed.file }) : new UserErrors(problems, { file: parsed.file });
   return recipe;
 }

@@ -97,9 +97,11 @@ describe('runRecipe', () => {
     const files = await fs.readdir(out);
     expect(files).toEqual(expect.arrayContaining(['model.safetensors', 'config.json', 'tokenizer.json', 'mergekit_config.yml', DIAGNOSTICS_FILE]));
     const diag = JSON.parse(await fs.readFile(path.join(out, DIAGNOSTICS_FILE), 'utf8'));
-    expect(diag).toMatchObject({ seed: 5, backend: 'typed', method: 'task_arithmetic', stage: 'stage1' });
-    expect(diag.tensors.length).toBe(base.size);
-    expect(diag.totals.taskVectorNorm['models/math']).toBeGreaterThan(0);
+    expect(diag).toMatchObject({ seed: 5, backend: 'typed' });
+    expect(diag.stages).toHaveLength(1);
+    expect(diag.stages[0]).toMatchObject({ seed: 5, backend: 'typed', method: 'task_arithmetic', stage: 'stage1' });
+    expect(diag.stages[0].tensors.length).toBe(base.size);
+    expect(diag.stages[0].totals.taskVectorNorm['models/math']).toBeGreaterThan(0);
     const cfg = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
     expect(cfg).toMatchObject({ model_type: 'llama', torch_dtype: 'float32' });
     expect(await fs.readFile(path.join(out, 'mergekit_config.yml'), 'utf8')).toContain('merge_method: task_arithmetic');
@@ -119,6 +121,11 @@ describe('runRecipe', () => {
     expect(r.stages[0].totals.keptFraction['models/math']).toBeGreaterThan(0.2);
     expect(r.stages[0].totals.keptFraction['models/math']).toBeLessThan(0.4);
     expect(await leftovers(path.join(root, 'out'), ['ta', 'seed'])).toEqual([]);
+    const diag = JSON.parse(await fs.readFile(path.join(out, DIAGNOSTICS_FILE), 'utf8'));
+    expect(diag.stages.map((s: { stage: string }) => s.stage)).toEqual(['mistral-wizardmath-dare-0.7-density', 'stage2']);
+    const stored = await fs.readFile(path.join(out, 'mergekit_config.yml'), 'utf8');
+    expect(stored).toContain('name: mistral-wizardmath-dare-0.7-density');
+    expect(stored).toContain('---\nmerge_method: task_arithmetic');
 
     // By hand: stage 1 into a folder, then stage 2 reading it.
     const recipe = await loadRecipe(file);
