@@ -120,10 +120,10 @@ for (const backend of BACKENDS) {
     });
 
     it('combine: hand-checked consensus with zeros and a zero divisor', async () => {
-      const base = Float32Array.from([0, 0, 0, 0, 0]);
+      const base = Float32Array.from([0, 0, 0, 0, 0, 0]);
       // e per element: model a, model b
-      const a = Float32Array.from([1, 2, -1, 0, 0]);
-      const b = Float32Array.from([-3, 2, -1, 0, 5]);
+      const a = Float32Array.from([1, 2, -1, 0, 0, 1.5]);
+      const b = Float32Array.from([-3, 2, -1, 0, 5, -1.5]);
       const spec: CombineSpec = {
         base, models: [a, b], masks: [null, null], coeffs: [1, 1], weights: [1, 1],
         consensus: true, normalize: true, lambda: 1,
@@ -131,10 +131,11 @@ for (const backend of BACKENDS) {
       const r = await k.combine(spec);
       // el0: sum -2 -> elected -, only b matches: -3/1. el1: both +: 4/2. el2: both -: -2/2.
       // el3: all zero: sum 0 -> +, no match (0 never matches), divisor 0 -> 1: 0. el4: only b: 5/1.
-      expectClose(r.out, [-3, 2, -1, 0, 5]);
-      expect(r.signConflicts).toBe(1);
+      // el5: sum exactly 0 -> elected +, only a matches: 1.5/1.
+      expectClose(r.out, [-3, 2, -1, 0, 5, 1.5]);
+      expect(r.signConflicts).toBe(2);
       const noNorm = await k.combine({ ...spec, normalize: false, lambda: 0.5 });
-      expectClose(noNorm.out, [-1.5, 2, -1, 0, 2.5]);
+      expectClose(noNorm.out, [-1.5, 2, -1, 0, 2.5, 0.75]);
     });
 
     it('combine: signs of tiny deltas count (tf.sign on wasm returns 0 below 1.2e-7)', async () => {
