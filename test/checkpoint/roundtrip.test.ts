@@ -201,3 +201,47 @@ describe('leftovers of a killed writer', () => {
     expect(names.sort()).toEqual(['.other.tmp-99999999-deadbeef', `.out.tmp-${process.ppid}-cafebabe`, 'out'].sort());
   });
 });
+
+describe('writer call discipline', () => {
+  it('serializes adds that are not awaited one by one', async () => {
+    const root = await tmpDir();
+    const out = path.join(root, 'out');
+    const w = await CheckpointWriter.create(out, { dtype: 'F16', shardSize: 20 });
+    const adds = Array.from({ length: 10 }, (_, i) => w.addF32(`t${i}`, [4], new Float32Array([i, i + 1, i + 2, i + 3])));
+    const fin = w.finish({});
+    await Promise.all(adds);
+    const res = await fin;
+    expect(res.files.filter((f) => f.endsWith('.safetensors')).length).toBe(5); // 8 bytes each: 2 fit a 20-byte shard
+    const ck = await openCheckpoint(out);
+    open.push(ck);
+    expect(ck.tensorNames()).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`));
+    for (let i = 0; i < 10; i++) expect(Array.from(await ck.readF32(`t${i}`))).toEqual([i, i + 1, i + 2, i + 3]);
+  });
+
+  it('rejects duplicate names and wrong sizes, refuses use after finish, and still aborts cleanly after a failure', async () => {
+    const root = await tmpDir();
+    const out = path.join(root, 'out');
+    const w = await CheckpointWriter.create(out, { dtype: 'BF16' });
+    await w.addF32('a', [2], new Float32Array(2));
+    await expect(w.addF32('a', [2], new Float32Array(2))).rejects.toThrow(/already written/);
+    await expect(w.addF32('b', [3], new Float32Array(2))).rejects.toThrow(/3 elements/);
+    await expect(w.addRaw('c', 'I64', [2], new Uint8Array(8))).rejects.toThrow(/needs 16 bytes/);
+    await w.abort();
+    expect(await list(root)).toEqual([]);
+
+    const w2 = await CheckpointWriter.create(out, { dtype: 'BF16' });
+    await w2.addF32('a', [2], new Float32Array(2));
+    await w2.finish({});
+    await expect(w2.finish({})).rejects.toThrow(/already finished/);
+    await expect(w2.addF32('b', [1], new Float32Array(1))).rejects.toThrow(/already finished/);
+    await w2.abort(); // no-op after finish: the output stays
+    expect(await list(out)).toEqual(['model.safetensors']);
+  });
+
+  it('rejects a bad shard size or dtype as a user error', async () => {
+    const root = await tmpDir();
+    await expect(CheckpointWriter.create(path.join(root, 'o'), { dtype: 'BF16', shardSize: 0 })).rejects.toThrow(/shard size/);
+    await expect(CheckpointWriter.create(path.join(root, 'o'), { dtype: 'I8' as 'BF16' })).rejects.toThrow(/F32, F16 or BF16/);
+    expect(await list(root)).toEqual([]);
+  });
+});
