@@ -1,0 +1,246 @@
+/**
+ * The zoo's pretraining corpus: plain prose that carries the knowledge the math and chat tasks
+ * need (arithmetic facts over the lexicon's ranges, little stories worked out with inline
+ * equations, words with their spellings, reversals, case forms, repetitions, quotes, brackets and
+ * word counts) and none of the task formats (no `Question:`/`Answer:`, no `####`, no chat tokens).
+ *
+ * The base must know the facts cold so that a fine-tune only has to teach a format, as real
+ * supervised fine-tunes do. So the corpus repeats every arithmetic fact many times, in several
+ * phrasings, and runs whole rows of the tables ("7 + 1 = 8, 7 + 2 = 9, ...") so the model can
+ * pick up the digit patterns rather than memorise each sum alone.
+ *
+ * Story phrasings here are the corpus's own (neither the math train nor the eval templates), and
+ * a story's number chain always hashes to the train split (`tupleKey` / `splitOf` of the task
+ * generator), so no evaluation item appears in pretraining even with different words.
+ */
+import { ADD_MAX, ITEMS, MUL_MAX, NAMES, NUMBER_WORDS, SUB_MAX, WORDS } from './lexicon.js';
+import { tupleKey, type MathOp, type MathStep } from './math.js';
+import { pick, randInt, rng, splitOf, type Rand } from './split.js';
+import { UserError } from '../util/errors.js';
+
+export type PretrainSplit = 'train' | 'heldout';
+
+const SIGN: Record<MathOp, string> = { add: '+', sub: '-', mul: '*' };
+const WORD_OP: Record<MathOp, string> = { add: 'plus', sub: 'minus', mul: 'times' };
+
+function apply(op: MathOp, a: number, b: number): number {
+  return op === 'add' ? a + b : op === 'sub' ? a - b : a * b;
+}
+
+/** A uniformly drawn fact of one operation, inside the lexicon's ranges. */
+function drawFact(r: Rand, op: MathOp): [number, number] {
+  if (op === 'add') return [randInt(r, 0, ADD_MAX), randInt(r, 0, ADD_MAX)];
+  if (op === 'mul') return [randInt(r, 2, MUL_MAX), randInt(r, 2, MUL_MAX)];
+  const a = randInt(r, 0, SUB_MAX);
+  return [a, randInt(r, 0, a)];
+}
+
+// Subtraction has twice as many facts as addition (1,891 vs 961), products only 64.
+function drawOp(r: Rand): MathOp {
+  const x = r();
+  return x < 0.4 ? 'add' : x < 0.88 ? 'sub' : 'mul';
+}
+
+function factSentence(r: Rand, op: MathOp, a: number, b: number): string {
+  const c = apply(op, a, b);
+  const k = r();
+  if (k < 0.6) return `${a} ${SIGN[op]} ${b} = ${c}.`;
+  if (k < 0.75) return `${a} ${WORD_OP[op]} ${b} is ${c}.`;
+  if (k < 0.85) {
+    if (op === 'add') return `The sum of ${a} and ${b} is ${c}.`;
+    if (op === 'sub') return `Take ${b} from ${a} and you get ${c}.`;
+    return `${a} groups of ${b} make ${c}.`;
+  }
+  if (op === 'mul') return `${a} x ${b} = ${c}.`;
+  if (op === 'add' && c <= 10) return `${NUMBER_WORDS[a]} plus ${NUMBER_WORDS[b]} is ${NUMBER_WORDS[c]}.`;
+  if (op === 'sub' && a <= 10) return `${NUMBER_WORDS[a]} minus ${NUMBER_WORDS[b]} is ${NUMBER_WORDS[c]}.`;
+  return `We know that ${a} ${SIGN[op]} ${b} = ${c}.`;
+}
+
+function factsDoc(r: Rand): string {
+  const kind = r();
+  const op = drawOp(r);
+  if (kind < 0.35) {
+    // A run of a table row: consecutive right operands with one left operand.
+    const [a] = drawFact(r, op);
+    const len = randInt(r, 3, 6);
+    const parts: string[] = [];
+    let b = op === 'mul' ? randInt(r, 2, MUL_MAX) : randInt(r, 0, op === 'add' ? ADD_MAX : a);
+    for (let i = 0; i < len; i++) {
+      const hi = op === 'add' ? ADD_MAX : op === 'sub' ? a : MUL_MAX;
+      if (b > hi) break;
+      parts.push(`${a} ${SIGN[op]} ${b} = ${apply(op, a, b)}`);
+      b++;
+    }
+    if (parts.length === 0) parts.push(`${a} ${SIGN[op]} 0 = ${apply(op, a, 0)}`);
+    return parts.join(', ') + '.';
+  }
+  const n = randInt(r, 2, 5);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const o = drawOp(r);
+    const [a, b] = drawFact(r, o);
+    out.push(factSentence(r, o, a, b));
+    // Addition and subtraction are taught together so the model ties c - b = a to a + b = c.
+    if (o === 'add' && r() < 0.3) out.push(`${a + b} - ${b} = ${a}.`);
+  }
+  return out.join(' ');
+}
+
+/** A chain of 1-3 steps whose numbers stay inside the ranges, like the task's but drawn here. */
+function drawChain(r: Rand): MathStep[] | null {
+  const len = r() < 0.4 ? 1 : r() < 0.7 ? 2 : 3;
+  const steps: MathStep[] = [];
+  let value = 0;
+  for (let i = 0; i < len; i++) {
+    const op: MathOp = i === 0 && r() < 0.25 ? 'mul' : r() < 0.5 ? 'add' : 'sub';
+    let left: number;
+    let right: number;
+    if (op === 'mul') {
+      left = randInt(r, 2, MUL_MAX);
+      right = randInt(r, 2, MUL_MAX);
+    } else if (op === 'add') {
+      left = i === 0 ? randInt(r, 1, ADD_MAX) : value;
+      if (left > ADD_MAX) return null;
+      right = randInt(r, 1, ADD_MAX);
+    } else {
+      left = i === 0 ? randInt(r, 2, SUB_MAX) : value;
+      if (left > SUB_MAX || left < 1) return null;
+      right = randInt(r, 1, left);
+    }
+    const result = apply(op, left, right);
+    steps.push({ op, left, right, result });
+    value = result;
+  }
+  return steps;
+}
+
+function narrate(r: Rand, n: string, item: string, s: MathStep, first: boolean): string {
+  if (s.op === 'mul') return pick(r, [`${n} had ${s.left} bags of ${s.right} ${item} each.`, `${n} got ${s.left} packs with ${s.right} ${item} each.`]);
+  if (first) {
+    const start = pick(r, [`${n} had ${s.left} ${item}.`, `There were ${s.left} ${item} with ${n}.`]);
+    return `${start} ${narrate(r, n, item, { ...s }, false)}`;
+  }
+  if (s.op === 'add') return pick(r, [`${n} got ${s.right} more ${item}.`, `A friend gave ${n} ${s.right} more.`, `${n} found ${s.right} more ${item}.`]);
+  return pick(r, [`${n} gave ${s.right} ${item} away.`, `${n} gave away ${s.right}.`, `${n} put ${s.right} ${item} away.`]);
+}
+
+function equation(s: MathStep): string {
+  return `${s.left} ${SIGN[s.op]} ${s.right} = ${s.result}`;
+}
+
+function storyDoc(r: Rand): string {
+  let steps: MathStep[] | null = null;
+  // Only chains whose key falls in the train split: the eval problems' number chains never appear.
+  while (!steps || splitOf(tupleKey(steps)) !== 'train') steps = drawChain(r);
+  const n = pick(r, NAMES);
+  const item = pick(r, ITEMS);
+  if (r() < 0.5) {
+    // Interleaved: each event followed at once by its equation.
+    const parts = steps.map((s, i) => {
+      const ev = narrate(r, n, item, s, i === 0);
+      const eq = pick(r, [`So ${n} had ${equation(s)} ${item}.`, `Now ${n} had ${equation(s)} ${item}.`]);
+      return `${ev} ${eq}`;
+    });
+    return parts.join(' ');
+  }
+  // Told first, worked out after: the model learns to find each number again in the story.
+  const story = steps.map((s, i) => narrate(r, n, item, s, i === 0)).join(' ');
+  const work = steps.map((s) => `${n} had ${equation(s)} ${item}.`).join(' ');
+  const last = steps[steps.length - 1].result;
+  return `${story} ${pick(r, ['Let us count.', 'We can work it out.', 'To find out, count step by step.'])} ${work} In the end ${n} had ${last} ${item}.`;
+}
+
+const REPEAT_WORDS = ['two', 'three', 'four', 'five'];
+
+function wordDoc(r: Rand): string {
+  const w = pick(r, WORDS);
+  const rev = [...w].reverse().join('');
+  const k = r();
+  if (k < 0.12) return pick(r, [`The word ${w} is spelled ${[...w].join('-')}.`, `${w} has ${w.length} letters: ${[...w].join(' ')}.`]);
+  if (k < 0.32) return pick(r, [`${w} spelled backwards is ${rev}.`, `The word ${w} backwards is ${rev}.`, `Backwards, ${w} becomes ${rev}.`, `Read ${w} from the end and you get ${rev}.`]);
+  if (k < 0.45) return pick(r, [`${w} in capital letters is ${w.toUpperCase()}.`, `The capital form of ${w} is ${w.toUpperCase()}.`, `${w.toUpperCase()} is ${w} in capitals.`]);
+  if (k < 0.52) return pick(r, [`${w.toUpperCase()} in lowercase letters is ${w}.`, `The lowercase form of ${w.toUpperCase()} is ${w}.`]);
+  if (k < 0.66) {
+    const t = randInt(r, 2, 5);
+    const rep = Array.from({ length: t }, () => w).join(' ');
+    return pick(r, [`${w} ${REPEAT_WORDS[t - 2]} times is ${rep}.`, `The word ${w} ${t} times: ${rep}.`, `Said ${t} times, ${w} is ${rep}.`]);
+  }
+  if (k < 0.73) return pick(r, [`In double quotes, ${w} is "${w}".`, `She wrote "${w}" with quotes around it.`, `The word "${w}" has ${w.length} letters.`]);
+  if (k < 0.8) return pick(r, [`In square brackets, ${w} is [${w}].`, `He wrote [${w}] with brackets around it.`, `The list [${w}, ${pick(r, WORDS)}] has two words.`]);
+  if (k < 0.88) {
+    const m = randInt(r, 2, 6);
+    const ws = Array.from({ length: m }, () => pick(r, WORDS));
+    return pick(r, [`The line "${ws.join(' ')}" has ${m} words.`, `Count the words in ${ws.join(' ')}: there are ${m}.`]);
+  }
+  return proseDoc(r);
+}
+
+const ADJ = ['red', 'blue', 'green', 'gold', 'happy', 'quiet', 'fast', 'slow', 'cold', 'warm', 'dark', 'small', 'big', 'soft', 'hard', 'sweet', 'sour'];
+const NOUN = ['cat', 'dog', 'bird', 'fish', 'horse', 'mouse', 'sheep', 'goat', 'frog', 'duck', 'bear', 'wolf', 'lion', 'tiger', 'tree', 'house', 'boat', 'ship', 'train', 'car', 'river', 'road', 'door', 'lamp', 'desk', 'chair', 'kite', 'ball', 'book'];
+const VERB = ['saw', 'liked', 'found', 'painted', 'watched', 'drew', 'wanted', 'lost'];
+const PLACE = ['near the river', 'by the door', 'under the tree', 'on the road', 'in the house', 'at the lake', 'in the sun', 'in the rain', 'in the snow'];
+
+function proseDoc(r: Rand): string {
+  const n = pick(r, NAMES);
+  const s1 = `${n} ${pick(r, VERB)} a ${pick(r, ADJ)} ${pick(r, NOUN)} ${pick(r, PLACE)}.`;
+  const s2 = pick(r, [
+    `It was ${pick(r, ADJ)} and ${pick(r, ADJ)}.`,
+    `${pick(r, NAMES)} had ${randInt(r, 2, 9)} ${pick(r, ITEMS)} too.`,
+    `The ${pick(r, NOUN)} was ${pick(r, ADJ)}.`,
+    `Then ${n} drank some ${pick(r, ['tea', 'coffee', 'milk', 'water'])} with ${pick(r, ['bread', 'sugar', 'a lemon', 'an apple', 'a grape'])}.`,
+    `The wind came from the ${pick(r, ['north', 'south', 'east', 'west'])}.`,
+  ]);
+  return r() < 0.5 ? s1 : `${s1} ${s2}`;
+}
+
+export interface CorpusMix {
+  facts: number;
+  stories: number;
+  words: number;
+  prose: number;
+}
+
+/** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
+export const DEFAULT_MIX: CorpusMix = { facts: 0.42, stories: 0.3, words: 0.22, prose: 0.06 };
+
+/** One document of the corpus. */
+export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {
+  const total = mix.facts + mix.stories + mix.words + mix.prose;
+  let x = r() * total;
+  if ((x -= mix.facts) < 0) return factsDoc(r);
+  if ((x -= mix.stories) < 0) return storyDoc(r);
+  if ((x -= mix.words) < 0) return wordDoc(r);
+  return proseDoc(r);
+}
+
+function pretrainSeed(split: PretrainSplit, seed: number): number {
+  return (Math.imul(seed >>> 0, 0x85ebca6b) ^ (split === 'train' ? 0x2c1b3c6d : 0x297a2d39)) >>> 0;
+}
+
+/** An endless, seeded stream of documents (the training stream of `split`). */
+export function* pretrainStream(split: PretrainSplit, seed: number, mix: CorpusMix = DEFAULT_MIX): Generator<string> {
+  const r = rng(pretrainSeed(split, seed));
+  for (;;) yield pretrainDocument(r, mix);
+}
+
+/**
+ * `n` documents, deterministic in (split, n, seed). `heldout` draws from a separate stream for
+ * perplexity evaluation (same distribution, different draws).
+ */
+export function pretrainDocuments(split: PretrainSplit, n: number, seed: number): string[] {
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`pretrainDocuments: n must be a non-negative integer, got ${n}`, { field: 'n' });
+  const out: string[] = [];
+  const it = pretrainStream(split, seed);
+  while (out.length < n) out.push(it.next().value as string);
+  return out;
+}
+
+/** Every fact the corpus teaches, as `a op b = c` strings without the period (for probes and tests). */
+export function allFacts(): string[] {
+  const out: string[] = [];
+  for (let a = 0; a <= ADD_MAX; a++) for (let b = 0; b <= ADD_MAX; b++) out.push(`${a} + ${b} = ${a + b}`);
+  for (let a = 0; a <= SUB_MAX; a++) for (let b = 0; b <= a; b++) out.push(`${a} - ${b} = ${a - b}`);
+  for (let a = 2; a <= MUL_MAX; a++) for (let b = 2; b <= MUL_MAX; b++) out.push(`${a} * ${b} = ${a * b}`);
+  return out;
+}

@@ -1,0 +1,494 @@
+/**
+ * Trains the zoo: pretrain `base` on the corpus of src/data/pretrain.ts, then fine-tune `math` and
+ * `chat` from it (two child processes, one per core). Everything random comes from the plan's
+ * seed: initial weights, and each step's batch is drawn from a generator seeded by (seed, phase,
+ * step), so a resumed run sees exactly the batches an uninterrupted one would.
+ *
+ * Fine-tunes are deliberately small nudges (low learning rate, few steps, no weight decay, some
+ * pretraining text mixed into every batch): that is what real supervised fine-tunes are, and a
+ * zoo whose fine-tunes move the weights far makes every merge collapse (issue 3).
+ */
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { initBackend, initWeights, lossFn, trainingView, causalMask, ropeTensors, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights } from './model.js';
+import { CharTokenizer, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
+import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
+import { openCheckpoint } from '../checkpoint/reader.js';
+import { CheckpointWriter } from '../checkpoint/writer.js';
+import { generateGreedy } from './generate.js';
+import { pretrainDocument, allFacts } from '../data/pretrain.js';
+import { mathProblems } from '../data/math.js';
+import { chatPrompts } from '../data/chat.js';
+import { fnv1a } from '../data/split.js';
+import { UserError } from '../util/errors.js';
+
+export type PhaseName = 'base' | 'math' | 'chat';
+
+export interface Stage {
+  /** Steps in this stage. */
+  steps: number;
+  batch: number;
+  seqLen: number;
+}
+
+export interface PhasePlan {
+  stages: Stage[];
+  lr: number;
+  warmup: number;
+  /** Cosine decays to this fraction of lr. */
+  minLrFrac: number;
+  weightDecay: number;
+  /** Fine-tunes: share of rows in a batch that are task examples (the rest is pretraining text). */
+  taskFrac: number;
+  /** Task examples to draw from (fine-tunes). */
+  taskExamples: number;
+}
+
+export interface ZooPlan {
+  name: string;
+  seed: number;
+  model: ZooConfig;
+  base: PhasePlan;
+  math: PhasePlan;
+  chat: PhasePlan;
+  /** Seconds between resumable checkpoints. */
+  checkpointEverySec: number;
+  logEvery: number;
+  /** Steps between knowledge probes during pretraining (0 = never). */
+  probeEvery: number;
+}
+
+const VOCAB = new CharTokenizer().vocabSize;
+
+export const FULL_PLAN: ZooPlan = {
+  name: 'full',
+  seed: 1,
+  model: { vocabSize: VOCAB, hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
+  base: {
+    // Short sequences first (cheaper attention), then long enough for a whole math problem.
+    stages: [
+      { steps: 2000, batch: 16, seqLen: 128 },
+      { steps: 500, batch: 6, seqLen: 320 },
+    ],
+    lr: 2e-3,
+    warmup: 100,
+    minLrFrac: 0.05,
+    weightDecay: 0.05,
+    taskFrac: 0,
+    taskExamples: 0,
+  },
+  math: { stages: [{ steps: 300, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
+  chat: { stages: [{ steps: 300, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
+  checkpointEverySec: 180,
+  logEvery: 25,
+  probeEvery: 250,
+};
+
+export const TINY_PLAN: ZooPlan = {
+  name: 'tiny',
+  seed: 1,
+  model: { vocabSize: VOCAB, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
+  base: { stages: [{ steps: 20, batch: 4, seqLen: 32 }], lr: 3e-3, warmup: 4, minLrFrac: 0.1, weightDecay: 0.05, taskFrac: 0, taskExamples: 0 },
+  math: { stages: [{ steps: 6, batch: 2, seqLen: 0 }], lr: 1e-4, warmup: 2, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.5, taskExamples: 64 },
+  chat: { stages: [{ steps: 6, batch: 2, seqLen: 0 }], lr: 1e-4, warmup: 2, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.5, taskExamples: 64 },
+  checkpointEverySec: 3600,
+  logEvery: 5,
+  probeEvery: 0,
+};
+
+/**
+ * Identity of one phase's training: what determines its weights. A fine-tune's hash does not
+ * cover the other fine-tune, so tuning one never invalidates the other or the base.
+ */
+export function phaseHash(plan: ZooPlan, phase: PhaseName): string {
+  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base };
+  return fnv1a(JSON.stringify(key)).toString(16);
+}
+
+const tok = new CharTokenizer();
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+interface Batch {
+  ids: Int32Array;
+  targets: Int32Array;
+  lossMask: Float32Array;
+  B: number;
+  T: number;
+  tokens: number;
+}
+
+/** A row of T+1 tokens: <bos> then whole documents joined by newlines, cut at the end. */
+function pretrainRow(r: () => number, T: number): number[] {
+  const row = [BOS_ID];
+  while (row.length < T + 1) {
+    for (const id of tok.encode(pretrainDocument(r))) row.push(id);
+    row.push(tok.encode('\n')[0]);
+  }
+  return row.slice(0, T + 1);
+}
+
+interface TaskExample {
+  prompt: number[];
+  target: number[];
+}
+
+export function mathExample(question: string, answer: string): { prompt: string; target: string } {
+  return { prompt: `Question: ${question}\nAnswer:`, target: ` ${answer}` };
+}
+
+export function chatExample(prompt: string, response: string): { prompt: string; target: string } {
+  return { prompt: `<|user|>${prompt}\n<|assistant|>`, target: response };
+}
+
+function taskExamples(phase: PhaseName, n: number, seed: number): TaskExample[] {
+  const raw =
+    phase === 'math'
+      ? mathProblems('train', n, seed).map((p) => mathExample(p.question, p.answer))
+      : chatPrompts('train', n, seed).map((p) => chatExample(p.prompt, p.response));
+  return raw.map((e) => ({ prompt: [BOS_ID, ...tok.encode(e.prompt)], target: [...tok.encode(e.target), EOS_ID] }));
+}
+
+function stepSeed(seed: number, phase: PhaseName, step: number): number {
+  return fnv1a(`${seed}:${phase}:${step}`);
+}
+
+function stageAt(p: PhasePlan, step: number): Stage {
+  let s = step;
+  for (const st of p.stages) {
+    if (s < st.steps) return st;
+    s -= st.steps;
+  }
+  return p.stages[p.stages.length - 1];
+}
+
+function totalSteps(p: PhasePlan): number {
+  return p.stages.reduce((s, st) => s + st.steps, 0);
+}
+
+function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[]): Batch {
+  const p = plan[phase];
+  const st = stageAt(p, step);
+  const r = rng(stepSeed(plan.seed, phase, step));
+  const rows: Array<{ toks: number[]; lossFrom: number; lossTo: number }> = [];
+  let T = st.seqLen;
+  if (phase === 'base') {
+    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T), lossFrom: 0, lossTo: T });
+  } else {
+    const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
+    const picked: TaskExample[] = [];
+    for (let b = 0; b < nTask; b++) picked.push(examples[Math.floor(r() * examples.length)]);
+    // Round the length up so few distinct shapes occur (tfjs caches per shape).
+    T = Math.ceil(Math.max(...picked.map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
+    for (const e of picked) {
+      const toks = [...e.prompt, ...e.target];
+      const lossFrom = e.prompt.length - 1; // target index j predicts toks[j+1]
+      while (toks.length < T + 1) toks.push(PAD_ID);
+      rows.push({ toks, lossFrom, lossTo: e.prompt.length + e.target.length - 1 });
+    }
+    for (let b = nTask; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T), lossFrom: 0, lossTo: T });
+  }
+  const B = rows.length;
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  const lossMask = new Float32Array(B * T);
+  let tokens = 0;
+  rows.forEach((row, b) => {
+    for (let j = 0; j < T; j++) {
+      ids[b * T + j] = row.toks[j];
+      targets[b * T + j] = row.toks[j + 1];
+      if (j >= row.lossFrom && j < row.lossTo) {
+        lossMask[b * T + j] = 1;
+        tokens++;
+      }
+    }
+  });
+  return { ids, targets, lossMask, B, T, tokens };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimiser state and checkpoints
+
+interface TrainState {
+  step: number;
+  params: Map<string, tf.Variable>;
+  m: Map<string, tf.Variable>;
+  v: Map<string, tf.Variable>;
+  lossEma: number | null;
+  elapsedSec: number;
+}
+
+function lrAt(p: PhasePlan, step: number): number {
+  const total = totalSteps(p);
+  if (step < p.warmup) return (p.lr * (step + 1)) / p.warmup;
+  const t = Math.min(1, (step - p.warmup) / Math.max(1, total - p.warmup));
+  return p.lr * (p.minLrFrac + (1 - p.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+function newState(cfg: ZooConfig, arrays: Map<string, Float32Array>): TrainState {
+  const params = new Map<string, tf.Variable>();
+  const m = new Map<string, tf.Variable>();
+  const v = new Map<string, tf.Variable>();
+  for (const [name, shape] of tensorShapes(cfg)) {
+    params.set(name, tf.variable(tf.tensor(arrays.get(name)!, shape), true));
+    m.set(name, tf.variable(tf.zeros(shape), false));
+    v.set(name, tf.variable(tf.zeros(shape), false));
+  }
+  return { step: 0, params, m, v, lossEma: null, elapsedSec: 0 };
+}
+
+function disposeState(s: TrainState): void {
+  for (const map of [s.params, s.m, s.v]) for (const t of map.values()) t.dispose();
+}
+
+async function saveState(dir: string, cfg: ZooConfig, s: TrainState, hash: string): Promise<void> {
+  const w = await CheckpointWriter.create(dir, { dtype: 'F32' });
+  for (const [name, shape] of tensorShapes(cfg)) {
+    await w.addF32(name, shape, (await s.params.get(name)!.data()) as Float32Array);
+    await w.addF32(`adam_m.${name}`, shape, (await s.m.get(name)!.data()) as Float32Array);
+    await w.addF32(`adam_v.${name}`, shape, (await s.v.get(name)!.data()) as Float32Array);
+  }
+  await w.finish({ extraFiles: { 'state.json': JSON.stringify({ step: s.step, plan: hash, lossEma: s.lossEma, elapsedSec: s.elapsedSec }) + '\n' } });
+}
+
+async function loadState(dir: string, cfg: ZooConfig, hash: string): Promise<TrainState | null> {
+  const stateFile = path.join(dir, 'state.json');
+  if (!existsSync(stateFile)) return null;
+  const meta = JSON.parse(await fs.readFile(stateFile, 'utf8')) as { step: number; plan: string; lossEma: number | null; elapsedSec?: number };
+  if (meta.plan !== hash) return null;
+  const ck = await openCheckpoint(dir);
+  try {
+    const arrays = new Map<string, Float32Array>();
+    for (const [name] of tensorShapes(cfg)) arrays.set(name, await ck.readF32(name));
+    const s = newState(cfg, arrays);
+    for (const [name] of tensorShapes(cfg)) {
+      s.m.get(name)!.assign(tf.tensor(await ck.readF32(`adam_m.${name}`), s.m.get(name)!.shape));
+      s.v.get(name)!.assign(tf.tensor(await ck.readF32(`adam_v.${name}`), s.v.get(name)!.shape));
+    }
+    s.step = meta.step;
+    s.lossEma = meta.lossEma;
+    s.elapsedSec = meta.elapsedSec ?? 0;
+    return s;
+  } finally {
+    await ck.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One phase
+
+export interface PhaseOptions {
+  out: string;
+  resume: boolean;
+  log: (line: string) => void;
+  /** Show a cli-progress bar (TTY) instead of log lines. */
+  bar?: boolean;
+  /** Save a resumable checkpoint and return after this many steps (simulates an interrupted run). */
+  stopAfter?: number;
+}
+
+const ADAM_B1 = 0.9;
+const ADAM_B2 = 0.98;
+const ADAM_EPS = 1e-8;
+const CLIP = 1.0;
+
+function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>): number {
+  const cfg = plan.model;
+  const p = plan[phase];
+  let rm = cache.get(batch.T);
+  if (!rm) {
+    const rope = ropeTensors(cfg, batch.T);
+    rm = { cos: rope.cos, sin: rope.sin, mask: causalMask(batch.T) };
+    cache.set(batch.T, rm);
+  }
+  const names = [...s.params.keys()];
+  const lr = lrAt(p, s.step);
+  const t = s.step + 1;
+  const loss = tf.tidy(() => {
+    const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
+    const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
+    const mask = tf.tensor1d(batch.lossMask);
+    const view = trainingView(s.params as unknown as Weights);
+    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm!, rm!.mask), names.map((n) => s.params.get(n)!));
+    const gs = names.map((n) => grads[s.params.get(n)!.name]);
+    const gnorm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+    const scale = gnorm > CLIP ? CLIP / gnorm : 1;
+    const bc1 = 1 - Math.pow(ADAM_B1, t);
+    const bc2 = 1 - Math.pow(ADAM_B2, t);
+    names.forEach((n, i) => {
+      const g = tf.mul(gs[i], scale);
+      const w = s.params.get(n)!;
+      const m = tf.add(tf.mul(s.m.get(n)!, ADAM_B1), tf.mul(g, 1 - ADAM_B1));
+      const v = tf.add(tf.mul(s.v.get(n)!, ADAM_B2), tf.mul(tf.square(g), 1 - ADAM_B2));
+      s.m.get(n)!.assign(m);
+      s.v.get(n)!.assign(v);
+      let upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), ADAM_EPS));
+      // Decoupled weight decay on matrices only (norm gains stay at their scale).
+      if (p.weightDecay > 0 && w.shape.length === 2) upd = tf.add(upd, tf.mul(w, p.weightDecay));
+      w.assign(tf.sub(w, tf.mul(upd, lr)));
+    });
+    return value.dataSync()[0];
+  });
+  s.step++;
+  return loss;
+}
+
+/** Knowledge probe: greedy-completes arithmetic facts and word reversals the corpus teaches. */
+async function probeKnowledge(plan: ZooPlan, s: TrainState): Promise<{ facts: number; reverse: number }> {
+  const model = zooModelFromWeights(plan.model, s.params as unknown as Weights);
+  const r = rng(12345);
+  const facts = allFacts();
+  const sample = Array.from({ length: 120 }, () => facts[Math.floor(r() * facts.length)]);
+  const prompts = sample.map((f) => f.slice(0, f.indexOf('=') + 1));
+  const outs = await generateGreedy(model, prompts, { maxNewTokens: 4, batchSize: 60 });
+  const factAcc = outs.filter((o, i) => o.startsWith(sample[i].slice(sample[i].indexOf('=') + 1)) && !/\d/.test(o.charAt(sample[i].length - sample[i].indexOf('=') - 1))).length / sample.length;
+  const { WORDS } = await import('../data/lexicon.js');
+  const ws = WORDS.slice(0, 40);
+  const routs = await generateGreedy(model, ws.map((w) => `The word ${w} backwards is`), { maxNewTokens: 8, batchSize: 40 });
+  const revAcc = routs.filter((o, i) => o.startsWith(` ${[...ws[i]].reverse().join('')}.`)).length / ws.length;
+  return { facts: factAcc, reverse: revAcc };
+}
+
+/** Runs (or resumes) one phase and writes its final HF folder to out/phase. */
+export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOptions): Promise<{ steps: number; finalLoss: number; wallSec: number; stopped?: boolean }> {
+  const backend = await initBackend();
+  const hash = phaseHash(plan, phase);
+  const ckptDir = path.join(opts.out, '.ckpt', phase);
+  const cfg = plan.model;
+  const p = plan[phase];
+  const total = totalSteps(p);
+  let s: TrainState | null = opts.resume ? await loadState(ckptDir, cfg, hash) : null;
+  if (s) opts.log(`[${phase}] resuming at step ${s.step}/${total} from ${ckptDir}`);
+  if (!s) {
+    let arrays: Map<string, Float32Array>;
+    if (phase === 'base') {
+      arrays = new Map([...initWeights(cfg, plan.seed)].map(([n, { data }]) => [n, data]));
+    } else {
+      const baseDir = path.join(opts.out, 'base');
+      const base = await readZooArrays(baseDir);
+      if (JSON.stringify(base.config) !== JSON.stringify(cfg)) throw new UserError(`${baseDir}: config does not match the plan's model; retrain the base`, { file: baseDir });
+      arrays = base.arrays;
+    }
+    s = newState(cfg, arrays);
+  }
+  const examples = phase === 'base' ? [] : taskExamples(phase, p.taskExamples, plan.seed);
+  opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
+  const shapeCache = new Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>();
+  const bar = opts.bar ? new cliProgress.SingleBar({ format: `${phase} [{bar}] {value}/{total} loss {loss} | {tps} tok/s | eta {eta_formatted}` }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(total, s.step, { loss: '-', tps: '-' });
+  const t0 = Date.now();
+  const startElapsed = s.elapsedSec;
+  let lastCkpt = Date.now();
+  let winTok = 0;
+  let winStart = Date.now();
+  let lastLoss = NaN;
+  while (s.step < total) {
+    const batch = makeBatch(plan, phase, s.step, examples);
+    const loss = trainStep(plan, phase, s, batch, shapeCache);
+    if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
+    lastLoss = loss;
+    s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;
+    winTok += batch.B * batch.T;
+    s.elapsedSec = startElapsed + (Date.now() - t0) / 1000;
+    if (s.step % plan.logEvery === 0 || s.step === total) {
+      const tps = Math.round(winTok / ((Date.now() - winStart) / 1000));
+      winTok = 0;
+      winStart = Date.now();
+      if (bar) bar.update(s.step, { loss: s.lossEma.toFixed(3), tps });
+      else opts.log(`[${phase}] step ${s.step}/${total} loss ${s.lossEma.toFixed(4)} (last ${loss.toFixed(4)}) lr ${lrAt(p, s.step - 1).toExponential(2)} ${tps} tok/s elapsed ${Math.round(s.elapsedSec)}s`);
+    }
+    if (phase === 'base' && plan.probeEvery > 0 && (s.step % plan.probeEvery === 0 || s.step === total)) {
+      const pr = await probeKnowledge(plan, s);
+      opts.log(`[${phase}] probe step ${s.step}: arithmetic facts ${(pr.facts * 100).toFixed(1)}%, word reversal ${(pr.reverse * 100).toFixed(1)}%`);
+    }
+    if ((Date.now() - lastCkpt) / 1000 >= plan.checkpointEverySec && s.step < total) {
+      await saveState(ckptDir, cfg, s, hash);
+      lastCkpt = Date.now();
+    }
+    if (opts.stopAfter !== undefined && s.step >= opts.stopAfter && s.step < total) {
+      bar?.stop();
+      await saveState(ckptDir, cfg, s, hash);
+      for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
+      const res = { steps: s.step, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec, stopped: true };
+      disposeState(s);
+      opts.log(`[${phase}] stopped at step ${res.steps}/${total}; checkpoint in ${ckptDir}`);
+      return res;
+    }
+  }
+  bar?.stop();
+  await saveZooModel(path.join(opts.out, phase), cfg, s.params as unknown as Map<string, tf.Tensor>, {
+    'training_info.json': JSON.stringify({ phase, plan: plan.name, planHash: hash, seed: plan.seed, steps: total, finalLossEma: s.lossEma, wallSec: Math.round(s.elapsedSec), backend, phasePlan: p }, null, 2) + '\n',
+  });
+  await fs.rm(ckptDir, { recursive: true, force: true });
+  for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
+  const result = { steps: total, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec };
+  disposeState(s);
+  opts.log(`[${phase}] done: ${total} steps, loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.wallSec)}s; wrote ${path.join(opts.out, phase)}`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole zoo
+
+export interface ZooTrainOptions {
+  tiny?: boolean;
+  out: string;
+  resume?: boolean;
+  /** Run the two fine-tunes as parallel child processes (default true). */
+  parallel?: boolean;
+  log?: (line: string) => void;
+  bar?: boolean;
+}
+
+async function phaseDone(out: string, phase: PhaseName, hash: string): Promise<boolean> {
+  try {
+    const info = JSON.parse(await fs.readFile(path.join(out, phase, 'training_info.json'), 'utf8')) as { planHash?: string };
+    return info.planHash === hash;
+  } catch {
+    return false;
+  }
+}
+
+const WORKER = fileURLToPath(new URL('./trainWorker.ts', import.meta.url));
+
+function runChild(phase: PhaseName, o: ZooTrainOptions, log: (l: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = ['--phase', phase, '--out', o.out, ...(o.tiny ? ['--tiny'] : []), ...(o.resume ? ['--resume'] : [])];
+    const child = fork(WORKER, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const pipe = (stream: NodeJS.ReadableStream | null) => {
+      let buf = '';
+      stream?.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          log(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+    };
+    pipe(child.stdout);
+    pipe(child.stderr);
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`zoo ${phase} fine-tune exited with code ${code}`))));
+  });
+}
+
+export async function trainZoo(o: ZooTrainOptions): Promise<void> {
+  const plan = o.tiny ? TINY_PLAN : FULL_PLAN;
+  const log = o.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const t0 = Date.now();
+  if (o.resume && (await phaseDone(o.out, 'base', phaseHash(plan, 'base')))) log(`[base] already trained in ${path.join(o.out, 'base')}; skipping`);
+  else await trainPhase(plan, 'base', { out: o.out, resume: !!o.resume, log, bar: o.bar });
+  const pending: PhaseName[] = [];
+  for (const ph of ['math', 'chat'] as const) {
+    if (o.resume && (await phaseDone(o.out, ph, phaseHash(plan, ph)))) log(`[${ph}] already trained; skipping`);
+    else pending.push(ph);
+  }
+  if (o.parallel ?? true) await Promise.all(pending.map((ph) => runChild(ph, o, log)));
+  else for (const ph of pending) await trainPhase(plan, ph, { out: o.out, resume: !!o.resume, log });
+  log(`zoo (${plan.name}) trained in ${Math.round((Date.now() - t0) / 1000)}s into ${o.out}`);
+}

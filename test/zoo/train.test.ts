@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { trainPhase, trainZoo, TINY_PLAN } from '../../src/zoo/train.js';
+import { readZooArrays, loadZooModel } from '../../src/zoo/io.js';
+import { zooDeltaStats } from '../../src/zoo/deltaStats.js';
+import { generateGreedy } from '../../src/zoo/generate.js';
+
+const quiet = () => {};
+
+async function tmp(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'zoo-train-'));
+}
+
+async function same(a: string, b: string): Promise<boolean> {
+  const [x, y] = [await readZooArrays(a), await readZooArrays(b)];
+  for (const [n, arr] of x.arrays) {
+    const other = y.arrays.get(n)!;
+    for (let i = 0; i < arr.length; i++) if (arr[i] !== other[i]) return false;
+  }
+  return true;
+}
+
+describe('zoo training (tiny plan)', () => {
+  it('builds base, math and chat folders that load and generate, with small fine-tune deltas', async () => {
+    const out = await tmp();
+    await trainZoo({ tiny: true, out, parallel: false, log: quiet });
+    for (const m of ['base', 'math', 'chat']) {
+      const model = await loadZooModel(path.join(out, m));
+      const [g] = await generateGreedy(model, ['Question: 1 + 1\nAnswer:'], { maxNewTokens: 4 });
+      expect(typeof g).toBe('string');
+      model.dispose();
+    }
+    const stats = await zooDeltaStats(out);
+    expect(stats.medianRatio.math).toBeGreaterThan(0);
+    expect(stats.medianRatio.math).toBeLessThan(0.05);
+    expect(Math.abs(stats.cosine)).toBeLessThanOrEqual(1);
+    const info = JSON.parse(await fs.readFile(path.join(out, 'math', 'training_info.json'), 'utf8'));
+    expect(info.steps).toBe(6);
+  });
+
+  it('gives the same weights for the same seed, and a resumed run equals an uninterrupted one', async () => {
+    const a = await tmp();
+    const b = await tmp();
+    await trainPhase(TINY_PLAN, 'base', { out: a, resume: false, log: quiet });
+    const stopped = await trainPhase(TINY_PLAN, 'base', { out: b, resume: false, log: quiet, stopAfter: 7 });
+    expect(stopped.stopped).toBe(true);
+    await expect(fs.stat(path.join(b, 'base'))).rejects.toThrow();
+    await trainPhase(TINY_PLAN, 'base', { out: b, resume: true, log: quiet });
+    expect(await same(path.join(a, 'base'), path.join(b, 'base'))).toBe(true);
+    const other = { ...TINY_PLAN, seed: 2 };
+    const c = await tmp();
+    await trainPhase(other, 'base', { out: c, resume: false, log: quiet });
+    expect(await same(path.join(a, 'base'), path.join(c, 'base'))).toBe(false);
+  });
+});
