@@ -11,6 +11,7 @@ const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/validate.js'),
   () => import('./commands/eval.js'),
   () => import('./commands/zoo.js'),
+  () => import('./commands/run.js'),
 ];
 
 async function main(): Promise<void> {

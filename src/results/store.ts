@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { stringify } from 'csv-stringify/sync';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { ResultRecord } from './record.js';
@@ -12,10 +11,11 @@ import { ResultRecord } from './record.js';
  * point counts as done. A run killed mid-write can leave only a truncated LAST line (no newline):
  * loading drops it and, by default, cuts the file back to its last complete line so the next
  * append does not glue onto a fragment.
+ *
+ * results.csv and results.json are derived from these lines by src/results/export.ts.
  */
 
 export const RESULTS_FILE = 'results.jsonl';
-export const RESULTS_CSV = 'results.csv';
 
 export function resultsPath(expDir: string): string {
   return path.join(expDir, RESULTS_FILE);
@@ -95,36 +95,4 @@ export async function writeResults(file: string, records: ResultRecord[]): Promi
 export function comparable(r: ResultRecord): Omit<ResultRecord, 'timings'> {
   const { timings: _t, ...rest } = r;
   return rest;
-}
-
-/** One flat row per record: identity, axes, metrics as `suite.metric`, status. */
-export function recordsToRows(records: ResultRecord[]): Array<Record<string, string | number | boolean | null>> {
-  const axisNames = [...new Set(records.flatMap((r) => Object.keys(r.axes)))];
-  const metricNames = [...new Set(records.flatMap((r) => Object.entries(r.metrics).flatMap(([s, m]) => Object.keys(m).map((k) => `${s}.${k}`))))].sort();
-  return records.map((r) => {
-    const row: Record<string, string | number | boolean | null> = {
-      experiment: r.experiment,
-      point: r.point,
-      role: r.role,
-      variant: r.variant,
-      seed: r.seed,
-    };
-    for (const a of axisNames) row[a] = r.axes[a] ?? null;
-    for (const m of metricNames) {
-      const dot = m.indexOf('.');
-      row[m] = r.metrics[m.slice(0, dot)]?.[m.slice(dot + 1)] ?? null;
-    }
-    row.status = r.status;
-    row.error = r.error ?? null;
-    row.backend = r.backend;
-    row.engine_version = r.engineVersion;
-    return row;
-  });
-}
-
-/** results.csv from the records, with csv-stringify (header from the union of columns). */
-export async function writeResultsCsv(file: string, records: ResultRecord[]): Promise<void> {
-  const rows = recordsToRows(records);
-  const columns = rows.length ? Object.keys(rows[0]) : ['experiment', 'point', 'role', 'variant', 'seed', 'status'];
-  await writeFileAtomic(file, stringify(rows, { header: true, columns, cast: { boolean: (b) => String(b) } }));
 }

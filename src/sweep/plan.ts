@@ -57,7 +57,7 @@ export interface PointNode {
   modelKey: string;
   evalKey: string;
   /** Final-vs-original-parents diagnostics of a chained point; null otherwise. */
-  pointDiag: { key: string; base: { name: string; dir: string } | null; parents: Array<{ name: string; dir: string }> } | null;
+  pointDiag: { key: string; base: { name: string; dir: string }; parents: Array<{ name: string; dir: string }> } | null;
 }
 
 export interface Plan {
@@ -171,13 +171,15 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
         }
         const finalKey = stageKeys[stageKeys.length - 1];
         let pointDiag: PointNode['pointDiag'] = null;
-        if (resolved.stages.length > 1) {
-          const finalBase = resolved.final.baseModel;
-          const baseName = finalBase && resolved.final.inputs[finalBase]?.kind === 'path' ? finalBase : (resolved.stages.map((s) => s.baseModel).find((b): b is string => !!b && b in modelDirs) ?? null);
+        const finalBase = resolved.final.baseModel;
+        // The base the chain's deltas are measured from: the final stage's, else any stage's that is a model.
+        const baseName: string | null =
+          finalBase && resolved.final.inputs[finalBase]?.kind === 'path' ? finalBase : (resolved.stages.map((s) => s.baseModel).find((b): b is string => !!b && b in modelDirs) ?? null);
+        if (resolved.stages.length > 1 && baseName) {
           const parents = [...new Set(resolved.stages.flatMap((s) => Object.entries(s.inputs).filter(([r, i]) => i.kind === 'path' && r !== baseName).map(([r]) => r)))];
           pointDiag = {
-            key: contentKey({ kind: 'point-diagnostics', v: POINT_DIAGNOSTICS_VERSION, final: finalKey, base: baseName ? await hashOf(baseName) : null, parents: await Promise.all(parents.map(async (p) => [p, await hashOf(p)])) }),
-            base: baseName ? { name: baseName, dir: modelDirs[baseName] } : null,
+            key: contentKey({ kind: 'point-diagnostics', v: POINT_DIAGNOSTICS_VERSION, final: finalKey, base: await hashOf(baseName), parents: await Promise.all(parents.map(async (p) => [p, await hashOf(p)])) }),
+            base: { name: baseName, dir: modelDirs[baseName] },
             parents: parents.map((p) => ({ name: p, dir: modelDirs[p] })),
           };
         }

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { UserError } from '../../util/errors.js';
+import { runExperiment } from '../../sweep/runner.js';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('Run an experiment: plan its sweep, merge and evaluate every point (resuming from the cache), write reports/EXP/')
+    .argument('<experiment>', 'experiment file (experiments/NAME.yaml)')
+    .option('--dry-run', 'print every point, the stages it needs and what is cached; run nothing')
+    .option('-j, --jobs <n>', 'worker processes taking merge and evaluation tasks', '1')
+    .option('--keep-models', 'keep every merged checkpoint (linked from reports/EXP/models/)')
+    .option('--backend <name>', 'merge kernel backend: auto, typed, tfjs, tfjs-wasm, tfjs-cpu, tfjs-node, tfjs-node-gpu', 'auto')
+    .option('--reports <dir>', 'folder holding reports/EXP', 'reports')
+    .option('--zoo <dir>', 'folder that zoo:NAME models are read from (default: data/zoo)')
+    .option('--fresh', "delete this experiment's cache before running")
+    .option('--no-report', 'skip the HTML report (results.csv and results.json are still written)')
+    .option('--progress <mode>', 'auto (a bar on a terminal), bar, lines or none', 'auto')
+    .action(async (file: string, o: { dryRun?: boolean; jobs: string; keepModels?: boolean; backend: string; reports: string; zoo?: string; fresh?: boolean; report: boolean; progress: string }) => {
+      const jobs = Number(o.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs ${o.jobs}: expected a whole number >= 1`, { field: '--jobs' });
+      if (!['auto', 'bar', 'lines', 'none'].includes(o.progress)) throw new UserError(`--progress ${o.progress}: expected auto, bar, lines or none`, { field: '--progress' });
+      const { isBackendName, BACKEND_NAMES } = await import('../../kernels/index.js');
+      if (!isBackendName(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKEND_NAMES.join(', ')}`, { field: '--backend' });
+      const summary = await runExperiment(file, {
+        dryRun: o.dryRun,
+        jobs,
+        keepModels: o.keepModels,
+        backend: o.backend,
+        reportsDir: o.reports,
+        zooDir: o.zoo,
+        fresh: o.fresh,
+        report: o.report,
+        progress: o.progress as 'auto' | 'bar' | 'lines' | 'none',
+      });
+      if (summary.failed > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,117 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic.js';
+
+/**
+ * The cache of one experiment, `reports/EXP/cache/`:
+ *
+ *   stages/KEY/           a merged stage output (a Hugging Face folder), renamed into place only
+ *                         once complete, with STAGE_MARKER written last inside it
+ *   diag/KEY.json         that stage's merge diagnostics (kept when the checkpoint is deleted)
+ *   evals/KEY.json        one model's evaluation under one eval configuration
+ *   pointdiag/KEY.json    a chained point's final-vs-original-parents diagnostics
+ *   hashes.json           memo of model folders' content hashes
+ *   tmp/                  work in progress; anything here is garbage after a crash
+ *
+ * Every file is written to a temporary name and renamed, so whatever exists under its final name
+ * is whole. Records are a pure function of these files, which is what makes resume exact.
+ */
+
+export const STAGE_MARKER = 'mergelab-stage.json';
+
+export class CacheLayout {
+  constructor(readonly root: string) {}
+  stageDir(key: string): string {
+    return path.join(this.root, 'stages', key);
+  }
+  diagFile(key: string): string {
+    return path.join(this.root, 'diag', `${key}.json`);
+  }
+  evalFile(key: string): string {
+    return path.join(this.root, 'evals', `${key}.json`);
+  }
+  pointDiagFile(key: string): string {
+    return path.join(this.root, 'pointdiag', `${key}.json`);
+  }
+  hashMemo(): string {
+    return path.join(this.root, 'hashes.json');
+  }
+  tmpDir(): string {
+    return path.join(this.root, 'tmp');
+  }
+  newTmp(tag: string): string {
+    return path.join(this.tmpDir(), `${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A stage folder counts only with its marker: a folder without one is never used. */
+export async function stageComplete(layout: CacheLayout, key: string): Promise<boolean> {
+  return exists(path.join(layout.stageDir(key), STAGE_MARKER));
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value) + '\n');
+}
+
+/**
+ * Move a finished folder to its final name. If another process got there first (an orphaned worker
+ * of a killed run), the existing folder wins: both are the same deterministic content.
+ */
+export async function publishDir(tmp: string, target: string): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  try {
+    await fs.rename(tmp, target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      await fs.rm(tmp, { recursive: true, force: true });
+      return;
+    }
+    throw e;
+  }
+}
+
+/** Remove a stage folder: first rename it away so no reader ever sees it half-deleted. */
+export async function removeStageDir(layout: CacheLayout, key: string): Promise<void> {
+  const dir = layout.stageDir(key);
+  if (!(await exists(dir))) return;
+  const trash = layout.newTmp(`del-${key}`);
+  await fs.mkdir(path.dirname(trash), { recursive: true });
+  try {
+    await fs.rename(dir, trash);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await fs.rm(trash, { recursive: true, force: true });
+}
+
+/** Clear leftovers of interrupted runs (partial merges, half-written files). */
+export async function clearTmp(layout: CacheLayout): Promise<void> {
+  await fs.rm(layout.tmpDir(), { recursive: true, force: true });
+  // A stage folder without its marker cannot come from us (rename is the last step), but a user's
+  // copy might: it is moved aside rather than trusted.
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(path.join(layout.root, 'stages'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith('.') || !(await stageComplete(layout, n))) await fs.rm(path.join(layout.root, 'stages', n), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,127 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Writable } from 'node:stream';
+import type { Task } from './tasks.js';
+import type { FromWorker, ToWorker } from './worker.js';
+
+/**
+ * N worker child processes taking tasks one at a time. A worker that dies (out of memory, a
+ * crash in native code) fails only its current task and is replaced for the next one.
+ */
+
+export class TaskError extends Error {
+  constructor(
+    message: string,
+    readonly userError: boolean,
+  ) {
+    super(message);
+  }
+}
+
+interface Slot {
+  child: ChildProcess;
+  busy: { id: number; resolve: (r: { seconds: number; alreadyDone: boolean }) => void; reject: (e: Error) => void; onProgress?: (f: number) => void } | null;
+  stderrTail: string;
+}
+
+function workerEntry(): { file: string; execArgv: string[] } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const js = path.join(here, 'worker.js');
+  const ts = path.join(here, 'worker.ts');
+  if (import.meta.url.endsWith('.js')) return { file: js, execArgv: [] };
+  // Running from TypeScript sources: load tsx's ESM hooks in the child by absolute path, so the
+  // child works whatever its working directory is.
+  const tsxPkg = createRequire(import.meta.url).resolve('tsx/package.json');
+  return { file: ts, execArgv: ['--import', pathToFileURL(path.join(path.dirname(tsxPkg), 'dist', 'loader.mjs')).href] };
+}
+
+export class WorkerPool {
+  private slots: Slot[] = [];
+  private queue: Array<{ task: Task; resolve: Slot['busy'] extends infer B ? (B extends { resolve: infer R } ? R : never) : never; reject: (e: Error) => void; onProgress?: (f: number) => void }> = [];
+  private nextId = 1;
+  private closed = false;
+  /** Worker processes started (replacements included). */
+  started = 0;
+
+  constructor(
+    readonly size: number,
+    private readonly opts: { backend: string; log?: Writable },
+  ) {}
+
+  private spawn(): Slot {
+    const { file, execArgv } = workerEntry();
+    const child = fork(file, [], {
+      execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, MERGELAB_BACKEND: this.opts.backend },
+    });
+    this.started++;
+    const slot: Slot = { child, busy: null, stderrTail: '' };
+    const log = this.opts.log;
+    child.stdout?.on('data', (d: Buffer) => log?.write(`[worker ${child.pid}] ${d.toString()}`));
+    child.stderr?.on('data', (d: Buffer) => {
+      log?.write(`[worker ${child.pid}] ${d.toString()}`);
+      slot.stderrTail = (slot.stderrTail + d.toString()).slice(-2000);
+    });
+    child.on('message', (m: FromWorker) => {
+      const b = slot.busy;
+      if (!b || m.id !== b.id) return;
+      if (m.kind === 'progress') b.onProgress?.(m.fraction);
+      else {
+        slot.busy = null;
+        if (m.kind === 'done') b.resolve({ seconds: m.seconds, alreadyDone: m.alreadyDone });
+        else b.reject(new TaskError(m.message, m.userError));
+        this.pump();
+      }
+    });
+    child.on('exit', (code, signal) => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      const b = slot.busy;
+      slot.busy = null;
+      if (b) {
+        const tail = slot.stderrTail.trim().split('\n').slice(-3).join(' | ');
+        b.reject(new TaskError(`worker process exited (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}`, false));
+      }
+      if (!this.closed) this.pump();
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  run(task: Task, onProgress?: (f: number) => void): Promise<{ seconds: number; alreadyDone: boolean }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject, onProgress });
+      this.pump();
+    });
+  }
+
+  get busyCount(): number {
+    return this.slots.filter((s) => s.busy).length;
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    while (this.queue.length) {
+      let slot = this.slots.find((s) => !s.busy && s.child.connected);
+      if (!slot) {
+        if (this.slots.length >= this.size) return;
+        slot = this.spawn();
+      }
+      const job = this.queue.shift()!;
+      const id = this.nextId++;
+      slot.busy = { id, resolve: job.resolve, reject: job.reject, onProgress: job.onProgress };
+      const msg: ToWorker = { id, task: job.task };
+      slot.child.send(msg);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const exits = this.slots.map((s) => new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r()))));
+    for (const s of this.slots) s.child.disconnect();
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,158 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Kernels } from '../kernels/types.js';
+import type { StageDiagnostics } from '../merge/diagnostics.js';
+import { ENGINE_VERSION, mergeStage } from '../merge/engine.js';
+import { resolveParsed } from '../recipe/recipe.js';
+import { parseRecipeText } from '../recipe/source.js';
+import { UserError, UserErrors } from '../util/errors.js';
+import { CacheLayout, STAGE_MARKER, publishDir, readJson, stageComplete, writeJsonAtomic } from './cache.js';
+import type { EvalConfig } from './experiment.js';
+import { runEvaluation, type EvalOutput } from './evaluator.js';
+import { computeFinalVsParents, type FinalVsParents } from './pointDiagnostics.js';
+
+/**
+ * The units of work a worker process runs. Each reads its inputs from disk and leaves its result
+ * in the cache under its key (atomically), so the parent never depends on what travels over IPC
+ * beyond "done" or an error, and a task re-run after a crash writes the same bytes.
+ */
+
+export interface MergeTask {
+  type: 'merge';
+  key: string;
+  cacheRoot: string;
+  /** The point recipe (all stages); the worker re-parses it and merges stage `stageName`. */
+  recipe: string;
+  stageName: string;
+  /** Experiment model name -> folder (for resolving the recipe). */
+  modelDirs: Record<string, string>;
+  /** Every input reference of the stage -> folder (models and upstream stage outputs). */
+  inputs: Record<string, string>;
+  seed: number;
+}
+
+export interface EvalTask {
+  type: 'eval';
+  key: string;
+  cacheRoot: string;
+  modelDir: string;
+  eval: EvalConfig;
+}
+
+export interface PointDiagTask {
+  type: 'pointdiag';
+  key: string;
+  cacheRoot: string;
+  finalDir: string;
+  base: { name: string; dir: string };
+  parents: Array<{ name: string; dir: string }>;
+}
+
+export type Task = MergeTask | EvalTask | PointDiagTask;
+
+export interface TaskResult {
+  seconds: number;
+  /** True when another process had already produced the result. */
+  alreadyDone: boolean;
+}
+
+export interface StageDiagFile {
+  key: string;
+  engineVersion: string;
+  diagnostics: StageDiagnostics;
+  seconds: number;
+}
+
+export interface EvalFile {
+  key: string;
+  result: EvalOutput;
+  seconds: number;
+}
+
+export interface PointDiagFile {
+  key: string;
+  diagnostics: FinalVsParents;
+  seconds: number;
+}
+
+export interface TaskContext {
+  kernels(): Promise<Kernels>;
+  onProgress?: (fraction: number) => void;
+}
+
+async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
+  const layout = new CacheLayout(t.cacheRoot);
+  if ((await stageComplete(layout, t.key)) && (await fileExists(layout.diagFile(t.key)))) return { seconds: 0, alreadyDone: true };
+  const parsed = parseRecipeText(t.recipe, '<point recipe>', process.cwd());
+  const { recipe, problems } = resolveParsed(parsed, { modelDirs: t.modelDirs });
+  if (!recipe) throw problems.length === 1 ? new UserError(problems[0]) : new UserErrors(problems);
+  const stage = recipe.stages.find((s) => s.name === t.stageName);
+  if (!stage) throw new Error(`internal: stage ${t.stageName} not in the point recipe`);
+  const tmp = layout.newTmp(`merge-${t.key}`);
+  await fs.mkdir(path.dirname(tmp), { recursive: true });
+  const t0 = performance.now();
+  try {
+    const diagnostics = await mergeStage(stage, {
+      inputs: t.inputs,
+      outDir: tmp,
+      seed: t.seed,
+      kernels: await ctx.kernels(),
+      onProgress: ctx.onProgress ? (p) => ctx.onProgress!(p.bytesTotal ? p.bytesDone / p.bytesTotal : p.tensorsDone / Math.max(1, p.tensorsTotal)) : undefined,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    // Diagnostics first: a stage folder under its final name always has its diagnostics beside it.
+    const diagFile: StageDiagFile = { key: t.key, engineVersion: ENGINE_VERSION, diagnostics, seconds };
+    await writeJsonAtomic(layout.diagFile(t.key), diagFile);
+    await fs.writeFile(path.join(tmp, STAGE_MARKER), JSON.stringify({ key: t.key, stage: t.stageName, engineVersion: ENGINE_VERSION }) + '\n');
+    await publishDir(tmp, layout.stageDir(t.key));
+    return { seconds, alreadyDone: false };
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function runEval(t: EvalTask): Promise<TaskResult> {
+  const layout = new CacheLayout(t.cacheRoot);
+  if (await fileExists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
+  const t0 = performance.now();
+  const result = await runEvaluation(t.modelDir, t.eval);
+  const seconds = (performance.now() - t0) / 1000;
+  const file: EvalFile = { key: t.key, result, seconds };
+  await writeJsonAtomic(layout.evalFile(t.key), file);
+  return { seconds, alreadyDone: false };
+}
+
+async function runPointDiag(t: PointDiagTask): Promise<TaskResult> {
+  const layout = new CacheLayout(t.cacheRoot);
+  if (await fileExists(layout.pointDiagFile(t.key))) return { seconds: 0, alreadyDone: true };
+  const t0 = performance.now();
+  const diagnostics = await computeFinalVsParents(t.finalDir, t.base, t.parents);
+  const seconds = (performance.now() - t0) / 1000;
+  const file: PointDiagFile = { key: t.key, diagnostics, seconds };
+  await writeJsonAtomic(layout.pointDiagFile(t.key), file);
+  return { seconds, alreadyDone: false };
+}
+
+export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
+  switch (t.type) {
+    case 'merge':
+      return runMerge(t, ctx);
+    case 'eval':
+      return runEval(t);
+    case 'pointdiag':
+      return runPointDiag(t);
+  }
+}
+
+async function fileExists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export { readJson };

@@ -1,0 +1,53 @@
+import type { Kernels } from '../kernels/types.js';
+import { isUserError } from '../util/errors.js';
+import { runTask, type Task } from './tasks.js';
+
+/**
+ * A sweep worker: a child process (tfjs wasm runs one thread per process, so parallel merges and
+ * evaluations need processes) that runs one task at a time for the parent over IPC.
+ */
+
+export type ToWorker = { id: number; task: Task };
+export type FromWorker =
+  | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
+  | { id: number; kind: 'error'; message: string; userError: boolean }
+  | { id: number; kind: 'progress'; fraction: number };
+
+const backend = process.env.MERGELAB_BACKEND || 'auto';
+let kernels: Promise<Kernels> | null = null;
+const getKernels = (): Promise<Kernels> =>
+  (kernels ??= import('../kernels/index.js').then((m) => m.getKernels(backend as Parameters<typeof m.getKernels>[0])));
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+// A parent killed with SIGKILL cannot stop us: leave when the IPC channel closes. Outputs are
+// atomic, so work abandoned here leaves nothing half-written under a final name.
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', (msg: ToWorker) => {
+  const { id, task } = msg;
+  let lastSent = 0;
+  runTask(task, {
+    kernels: getKernels,
+    onProgress: (fraction) => {
+      const now = Date.now();
+      if (now - lastSent > 250) {
+        lastSent = now;
+        send({ id, kind: 'progress', fraction });
+      }
+    },
+  }).then(
+    (r) => send({ id, kind: 'done', seconds: r.seconds, alreadyDone: r.alreadyDone }),
+    (e: unknown) => {
+      const userError = isUserError(e);
+      // The record keeps the message only (a stack names temporary paths and would differ between runs).
+      const message = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`task ${task.type} ${task.key} failed: ${e instanceof Error && !userError ? (e.stack ?? message) : message}\n`);
+      send({ id, kind: 'error', message, userError });
+    },
+  );
+});
+
+send({ id: -1, kind: 'progress', fraction: 0 });
