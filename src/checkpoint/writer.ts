@@ -116,7 +116,7 @@ export class CheckpointWriter {
     if (this.state !== 'open') throw new Error(`CheckpointWriter for ${this.outDir} is already ${this.state}`);
   }
 
-  /** Add a float tensor, converted to the writer's dtype. */
+  /** Add a float tensor, converted to the writer's dtype. `data` must not change until the promise settles. */
   addF32(name: string, shape: number[], data: Float32Array): Promise<void> {
     return this.enqueue(async () => {
       const numel = this.checkTensor(name, shape);
@@ -248,7 +248,7 @@ export class CheckpointWriter {
 
   /** Discard everything written so far; `outDir` is left untouched. */
   abort(): Promise<void> {
-    // Not queued behind pending writes' results: abort must work even after a failed add.
+    // Queued after pending operations, whether they succeeded or not, so no write lands in a removed folder.
     return this.enqueue(async () => {
       if (this.state !== 'open') return;
       await this.cleanup();
