@@ -226,7 +226,12 @@ export class CheckpointWriter {
           for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir)) files.push(f);
         }
         const extra: Record<string, string> = { ...(opts.extraFiles ?? {}) };
-        if (opts.config) extra['config.json'] = JSON.stringify({ ...opts.config, torch_dtype: torchDtypeName(this.dtype) }, null, 2) + '\n';
+        if (opts.config) {
+          const cfg: Record<string, unknown> = { ...opts.config, torch_dtype: torchDtypeName(this.dtype) };
+          // Newer transformers write `dtype` instead of `torch_dtype`; a stale one would contradict the weights.
+          if (typeof cfg.dtype === 'string') cfg.dtype = torchDtypeName(this.dtype);
+          extra['config.json'] = JSON.stringify(cfg, null, 2) + '\n';
+        }
         if (opts.recipe !== undefined) extra['mergekit_config.yml'] = opts.recipe;
         for (const [name, text] of Object.entries(extra)) {
           if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {

@@ -123,7 +123,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
       await w.addF32('a', [10, 10], a);
       await w.addF32('b', [7], b);
       await w.addF32('c', [3, 2], seq(6, 1, 2));
-      const res = await w.finish({ config: { x: 1 } });
+      const res = await w.finish({ config: { x: 1, dtype: 'bfloat16' } });
       expect(res.files.sort()).toEqual(['config.json', 'model.safetensors']);
       const ck = await openCheckpoint(out);
       open.push(ck);
@@ -132,7 +132,8 @@ describe('CheckpointWriter + openCheckpoint', () => {
       const want = seq(6, 1, 2);
       if (dtype === 'F32') expect(Array.from(got)).toEqual(Array.from(want));
       else for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(want[i], 3);
-      expect(ck.config).toEqual({ x: 1, torch_dtype: dtype === 'F32' ? 'float32' : 'float16' });
+      const name = dtype === 'F32' ? 'float32' : 'float16';
+      expect(ck.config).toEqual({ x: 1, dtype: name, torch_dtype: name });
     }
   });
 
