@@ -163,7 +163,8 @@ export function encodeSafetensorsHeader(
   metadata: Record<string, string> | null,
   minLength = 0,
 ): Uint8Array {
-  const obj: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" must become a key, not replace the prototype.
+  const obj: Record<string, unknown> = Object.create(null);
   if (metadata) obj.__metadata__ = metadata;
   for (const t of tensors) obj[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.begin, t.end] };
   const json = new TextEncoder().encode(JSON.stringify(obj));

@@ -246,3 +246,19 @@ describe('writer call discipline', () => {
     expect(await list(root)).toEqual([]);
   });
 });
+
+describe('odd tensor names', () => {
+  it('round-trips names that are special to JavaScript objects or need JSON escaping', async () => {
+    const root = await tmpDir();
+    const out = path.join(root, 'out');
+    const w = await CheckpointWriter.create(out, { dtype: 'F32' });
+    const names = ['__proto__', 'constructor', 'a "quoted"\\name', 'ünïcødé.weight'];
+    for (const [i, n] of names.entries()) await w.addF32(n, [1], new Float32Array([i]));
+    await w.finish({});
+    const ck = await openCheckpoint(out);
+    open.push(ck);
+    expect(ck.tensorNames()).toEqual(names);
+    for (const [i, n] of names.entries()) expect(Array.from(await ck.readF32(n))).toEqual([i]);
+    expect(ck.has('toString')).toBe(false);
+  });
+});
