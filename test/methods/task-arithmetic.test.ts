@@ -186,7 +186,7 @@ for (const backend of BACKENDS) {
       expect(getMethod('ties').globalParams.parse({ rescale: 'inverse_density', int8_mask: true }).rescale).toBe('inverse_density');
       expect(getMethod('dare_ties').rescaleRule({ rescale: false })).toBe('none');
       // int8_mask changes nothing.
-      const models = [{ ref: 'a', data: a, params: { weight: 0.5, density: 0.5 } }, { ref: 'b', data: b, params: { weight: 1 } }];
+      const models: Array<{ ref: string; data: Float32Array; params: Record<string, number> }> = [{ ref: 'a', data: a, params: { weight: 0.5, density: 0.5 } }, { ref: 'b', data: b, params: { weight: 1 } }];
       const r1 = await getMethod('ties').mergeTensor(input(k, base, [4], models, { int8_mask: true }));
       const r0 = await getMethod('ties').mergeTensor(input(k, base, [4], models));
       expect(Array.from(r1.data)).toEqual(Array.from(r0.data));
