@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRecord } from '../results/record.js';
 import { formatAxisValue, isNumericAxis, listMetrics, metricValue, okMerges, seedOf, settingLabel, varyingAxes, type MetricInfo } from './metrics.js';
-import { groupBySetting, spread, fractionOfBest } from './aggregate.js';
+import { groupBySetting, settingKey, spread, fractionOfBest } from './aggregate.js';
 import { references, type CollapseFlag, type References } from './collapse.js';
 import { layerTable, parseDiagnostics } from './diagnostics.js';
 import type { CollapseThresholds } from './options.js';
@@ -39,6 +39,15 @@ export const CHART_CONFIG = {
   header: { labelFontSize: 11, titleFontSize: 11 },
   title: { fontSize: 13, anchor: 'start' as const },
 };
+
+/*
+ * vega-lite mislays independent scales when a facet is sorted by an explicit array (panels get
+ * another panel's axis), so facet fields carry their order in a prefix that sorts naturally and the
+ * header strips it.
+ */
+const ordered = (i: number, label: string): string => `${String(i).padStart(2, '0')}|${label}`;
+const orderedHeader = { labelExpr: 'slice(datum.value, 3)' };
+const sig = (v: number): number => Number(v.toPrecision(4));
 
 export const safeId = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 120) || 'chart';
 
@@ -83,6 +92,7 @@ export function scoreVsAxisChart(records: readonly ResultRecord[], suite: string
   // Group by setting without x, so one line runs over x per variant and setting of the other axes.
   const lines = groupBySetting(onAxis.map((r) => ({ ...r, axes: Object.fromEntries(Object.entries(r.axes).filter(([k]) => k !== x)) })), others);
   const xOf = new Map(onAxis.map((r) => [r.point, r.axes[x] as number]));
+  const panelOf = new Map(metrics.map((m, i) => [m.key, ordered(i, m.key)]));
   for (const line of lines) {
     const byX = new Map<number, ResultRecord[]>();
     for (const r of line.records) {
@@ -92,21 +102,20 @@ export function scoreVsAxisChart(records: readonly ResultRecord[], suite: string
     }
     for (const [xv, rs] of byX) for (const m of metrics) {
       const s = spread(rs, m.key);
-      if (s) values.push({ kind: 's', metric: m.key, series: line.label, x: xv, mean: s.mean, lo: s.min, hi: s.max, n: s.n });
+      if (s) values.push({ kind: 's', metric: m.key, panel: panelOf.get(m.key), series: line.label, x: xv, mean: s.mean, lo: s.min, hi: s.max, n: s.n });
     }
   }
   if (!values.length) return { chart: name, reason: `no ${suite} scores on points with a numeric ${x}` };
-  values.push(...refRows(metrics, refs));
+  values.push(...refRows(metrics, refs).map((r) => ({ ...r, panel: panelOf.get(r.metric as string) })));
   const logY = metrics.every((m) => m.isPerplexity || m.isNll) && values.every((v) => typeof v.lo !== 'number' || (v.lo as number) > 0);
   const yScale = logY ? { type: 'log' as const } : { zero: false };
   const without = [...new Set(merges.filter((r) => typeof r.axes[x] !== 'number').map((r) => r.variant))];
   const xEnc = { field: 'x', type: 'quantitative' as const, title: x, scale: { zero: false } };
-  const metricOrder = metrics.map((m) => m.key);
   const vl: TopLevelSpec = {
     $schema: SCHEMA,
     title: `${suite}: scores against ${x}`,
     data: { values },
-    facet: { field: 'metric', type: 'nominal', title: null, sort: metricOrder },
+    facet: { field: 'panel', type: 'nominal', title: null, header: orderedHeader },
     columns: Math.min(3, metrics.length),
     spec: {
       width: 250,
@@ -245,15 +254,16 @@ export function parentFractionChart(records: readonly ResultRecord[], flags: rea
     return 0;
   });
   const values: Record<string, unknown>[] = [];
+  const panelOf = new Map(skills.map((m, i) => [m.key, ordered(i, m.key)]));
   for (const g of groups) for (const r of g.records) for (const m of skills) {
     const v = metricValue(r, m.key);
     if (v === undefined) continue;
-    values.push({ kind: 'p', metric: m.key, setting: g.label, variant: r.variant, seed: seedOf(r), point: r.point, value: v, fraction: fractionOfBest(v, m, refs), flagged: flagged.has(r.point) ? 'collapsed' : 'ok' });
+    values.push({ kind: 'p', metric: m.key, panel: panelOf.get(m.key), setting: g.label, variant: r.variant, seed: seedOf(r), point: r.point, value: v, fraction: fractionOfBest(v, m, refs), flagged: flagged.has(r.point) ? 'collapsed' : 'ok' });
   }
   for (const m of skills) {
     const best = refs.bestParent(m)!.value;
-    for (const row of refRows([m], refs)) values.push({ ...row, fraction: (row.value as number) / best });
-    values.push({ kind: 't', metric: m.key, ref: `collapse threshold (${th.parentFraction}x)`, fraction: th.parentFraction });
+    for (const row of refRows([m], refs)) values.push({ ...row, panel: panelOf.get(m.key), fraction: (row.value as number) / best });
+    values.push({ kind: 't', metric: m.key, panel: panelOf.get(m.key), ref: `collapse threshold (${th.parentFraction}x)`, fraction: th.parentFraction });
   }
   const many = groups.length > 40;
   const xEnc = { field: 'setting', type: 'nominal' as const, title: 'merge setting', sort: groups.map((g) => g.label), axis: many ? { labels: false, ticks: false } : { labelAngle: -50, labelLimit: 180 } };
@@ -261,7 +271,7 @@ export function parentFractionChart(records: readonly ResultRecord[], flags: rea
     $schema: SCHEMA,
     title: 'Skill scores as a fraction of the best parent',
     data: { values },
-    facet: { row: { field: 'metric', type: 'nominal', title: null, sort: skills.map((m) => m.key) } },
+    facet: { row: { field: 'panel', type: 'nominal', title: null, header: orderedHeader } },
     spec: {
       width: Math.max(320, Math.min(900, groups.length * 12)),
       height: 160,
@@ -310,32 +320,33 @@ export function layerDiagnosticsChart(r: ResultRecord, why: string): ChartResult
   const { stages } = parseDiagnostics(r.diagnostics);
   if (!stages.length) return { chart: name, reason: 'the record has no per-tensor diagnostics' };
   const values: Record<string, unknown>[] = [];
-  const stageOrder = stages.map((s, i) => `${i + 1}. ${s.stage}${s.method ? ` (${s.method})` : ''}`);
+  const stageOrder = stages.map((s, i) => ordered(i, `${i + 1}. ${s.stage}${s.method ? ` (${s.method})` : ''}`));
+  const MEASURES = ['task-vector norm', 'merged delta / parent', 'sign conflict', 'kept fraction'];
+  const measure = (m: string): string => ordered(MEASURES.indexOf(m), m);
   stages.forEach((st, i) => {
     for (const row of layerTable(st)) {
       const base = { stage: stageOrder[i], layer: row.label, order: row.order };
-      for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, measure: 'task-vector norm', series: m, value: v });
-      if (row.signConflict !== undefined) values.push({ ...base, measure: 'sign conflict', series: 'sign conflict', value: row.signConflict });
-      for (const [m, v] of Object.entries(row.mergedDeltaRelToParent)) values.push({ ...base, measure: 'merged delta / parent', series: m, value: v });
-      for (const [m, v] of Object.entries(row.keptFraction)) if (v < 0.999) values.push({ ...base, measure: 'kept fraction', series: m, value: v });
+      for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, measure: measure('task-vector norm'), series: m, value: sig(v) });
+      if (row.signConflict !== undefined) values.push({ ...base, measure: measure('sign conflict'), series: 'all models', value: sig(row.signConflict) });
+      for (const [m, v] of Object.entries(row.mergedDeltaRelToParent)) values.push({ ...base, measure: measure('merged delta / parent'), series: m, value: sig(v) });
+      for (const [m, v] of Object.entries(row.keptFraction)) if (v < 0.999) values.push({ ...base, measure: measure('kept fraction'), series: m, value: sig(v) });
     }
   });
   if (!values.length) return { chart: name, reason: 'the diagnostics hold no per-layer numbers' };
-  const measures = ['task-vector norm', 'merged delta / parent', 'sign conflict', 'kept fraction'].filter((m) => values.some((v) => v.measure === m));
   const vl: TopLevelSpec = {
     $schema: SCHEMA,
     title: `${r.point}: per-layer diagnostics`,
     data: { values },
-    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: measures }, column: { field: 'stage', type: 'nominal', title: null, sort: stageOrder } },
+    facet: { row: { field: 'measure', type: 'nominal', title: null, header: orderedHeader }, column: { field: 'stage', type: 'nominal', title: null, header: orderedHeader } },
     spec: {
       width: 260,
       height: 110,
       mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.5 },
       encoding: {
         x: { field: 'layer', type: 'ordinal', title: 'layer', sort: { field: 'order', order: 'ascending' } },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '.3~g' } },
         color: { field: 'series', type: 'nominal', title: 'model' },
-        tooltip: [{ field: 'stage' }, { field: 'layer' }, { field: 'measure' }, { field: 'series', title: 'model' }, { field: 'value', format: '.3f' }],
+        tooltip: [{ field: 'layer' }, { field: 'series', title: 'model' }, { field: 'value', format: '.4~g' }],
       },
     },
     resolve: { scale: { y: 'independent' } },
@@ -369,7 +380,15 @@ export function buildCharts(records: readonly ResultRecord[], flags: readonly Co
     if (r) wanted.push({ r, why: 'Selected in the report options' });
     else skipped.push({ chart: `layer diagnostics of ${p}`, reason: `selected point '${p}' is not in the results` });
   }
-  for (const f of flags) if (!opts.select.includes(f.point)) wanted.push({ r: byPoint.get(f.point)!, why: `Collapsed: ${f.violations.map((v) => v.rule).filter((x, i, a) => a.indexOf(x) === i).join(', ')}` });
+  // One chart per collapsed setting (its worst seed) before any second seed of a setting.
+  const firstOfSetting: CollapseFlag[] = [], repeats: CollapseFlag[] = [];
+  const seenSetting = new Set<string>();
+  for (const f of flags) {
+    const k = settingKey(byPoint.get(f.point)!);
+    (seenSetting.has(k) ? repeats : firstOfSetting).push(f);
+    seenSetting.add(k);
+  }
+  for (const f of [...firstOfSetting, ...repeats]) if (!opts.select.includes(f.point)) wanted.push({ r: byPoint.get(f.point)!, why: `Collapsed: ${f.violations.map((v) => v.rule).filter((x, i, a) => a.indexOf(x) === i).join(', ')}` });
   const withDiag = wanted.filter((w) => parseDiagnostics(w.r.diagnostics).stages.length > 0);
   for (const w of wanted) if (!withDiag.includes(w) && opts.select.includes(w.r.point)) skipped.push({ chart: `layer diagnostics of ${w.r.point}`, reason: 'the record has no per-tensor diagnostics' });
   const shown = withDiag.slice(0, opts.maxDiagnosticCharts);

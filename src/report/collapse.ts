@@ -24,6 +24,8 @@ export interface Violation {
   /** 0 at the limit, growing with how far past it the value is. */
   severity: number;
   message: string;
+  /** The same numbers in a few words, for tables grouped by rule. */
+  short: string;
 }
 
 export interface CollapseFlag {
@@ -103,6 +105,7 @@ export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: Referen
         if (v < limit) {
           out.push({
             rule: 'below_parent_fraction', metric: m.key, value: v, reference: best, limit, severity: (limit - v) / limit,
+            short: `${m.key} ${fmt(v)} = ${fmt(v / best.value, 2)}x ${best.name} (${fmt(best.value)})`,
             message: `${m.key} ${fmt(v)} is ${fmt(v / best.value, 2)}x the best parent (${best.name}: ${fmt(best.value)}), below the ${fmt(th.parentFraction, 2)}x limit`,
           });
         }
@@ -113,6 +116,7 @@ export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: Referen
         out.push({
           rule: 'below_base', metric: m.key, value: v, reference: { role: 'base', name, value: bv }, limit: bv - th.baseMargin,
           severity: (bv - v) / Math.max(bv, 1e-9),
+          short: `${m.key} ${fmt(v)} < ${fmt(bv)}`,
           message: `${m.key} ${fmt(v)} is below the base model (${name}: ${fmt(bv)})`,
         });
       }
@@ -121,6 +125,7 @@ export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: Referen
       out.push({
         rule: 'degenerate_outputs', metric: m.key, value: v, reference: null, limit: th.degenerateRate,
         severity: (v - th.degenerateRate) / Math.max(1e-9, 1 - th.degenerateRate),
+        short: `${m.key} ${Math.round(v * 100)}%`,
         message: `${m.key} ${fmt(v)}: ${Math.round(v * 100)}% of generations degenerate (limit ${Math.round(th.degenerateRate * 100)}%)`,
       });
     }
@@ -143,6 +148,7 @@ export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: Referen
         out.push({
           rule: 'perplexity_explosion', metric: ppl.metric, value: ppl.value, reference: ref, limit,
           severity: Math.log(ppl.value / limit) + 0.1,
+          short: `${fmt(ppl.value)} = ${fmt(ppl.value / ref.value, 2)}x ${ref.name} (${fmt(ref.value)})`,
           message: `perplexity ${fmt(ppl.value)} is ${fmt(ppl.value / ref.value, 2)}x the ${ref.role === 'base' ? 'base' : 'parent'} (${ref.name}: ${fmt(ref.value)}), above the ${fmt(th.perplexityFactor, 2)}x limit`,
         });
       }

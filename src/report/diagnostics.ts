@@ -161,9 +161,14 @@ export interface Standout {
 
 /** "0-3", "5", "embed" for a sorted run of rows. */
 function span(rows: LayerRow[]): string {
-  const a = rows[0].label, b = rows[rows.length - 1].label;
-  if (rows.length === 1) return typeof rows[0].layer === 'number' ? `layer ${a}` : a;
-  return `layers ${a}-${b}`;
+  const named = { embed: 'the embeddings', head: 'the final norm and lm_head', other: 'other tensors' } as const;
+  const nums = rows.filter((r) => typeof r.layer === 'number');
+  const parts: string[] = [];
+  if (rows[0].layer === 'embed') parts.push(named.embed);
+  if (nums.length === 1) parts.push(`layer ${nums[0].label}`);
+  else if (nums.length > 1) parts.push(`layers ${nums[0].label}-${nums[nums.length - 1].label}`);
+  for (const r of rows) if (r.layer === 'head' || r.layer === 'other') parts.push(named[r.layer]);
+  return parts.join(' and ');
 }
 
 /** Contiguous runs (in layer order) of rows satisfying `pred`. */
