@@ -1,10 +1,19 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { UserError } from '../../src/util/errors.js';
 
+const made: string[] = [];
+// Registered at import, so it runs after the importing test file.
+afterAll(async () => {
+  await Promise.all(made.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
+});
+
 export async function tmpDir(prefix = 'ckpt-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), `mergelab-${prefix}`));
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), `mergelab-${prefix}`));
+  made.push(d);
+  return d;
 }
 
 /** Build safetensors bytes from a header object (possibly malformed) and a data section. */
