@@ -1,0 +1,28 @@
+import path from 'node:path';
+import type { ReportSummary } from './generate.js';
+import { formatAxisValue } from './metrics.js';
+
+/** What `mergelab report` (and the end of `mergelab run`) prints: where the report is and what collapsed. */
+export function formatReportSummary(s: ReportSummary, opts: { maxFlags?: number; cwd?: string } = {}): string {
+  const rel = (p: string): string => path.relative(opts.cwd ?? process.cwd(), p) || '.';
+  const c = s.counts;
+  const lines = [
+    `report ${s.experiment}: ${c.merges} merged points (${c.failed} failed), ${c.references} references, ${c.flagged} collapsed`,
+    `  page    ${rel(s.files.html)}`,
+    `  data    ${rel(s.files.csv)}, ${rel(s.files.json)}`,
+  ];
+  if (s.files.charts.length) lines.push(`  charts  ${s.files.charts.length} SVGs in ${rel(path.dirname(s.files.charts[0]))}`);
+  const max = opts.maxFlags ?? 5;
+  if (s.flags.length) {
+    lines.push(`worst collapses:`);
+    for (const f of s.flags.slice(0, max)) {
+      const axes = Object.entries(f.axes).filter(([k]) => k !== 'seed').map(([k, v]) => `${k}=${formatAxisValue(v)}`).join(' ');
+      lines.push(`  ${f.point} (${f.variant}${axes ? ' ' + axes : ''}${f.seed !== null ? ` seed ${f.seed}` : ''})`);
+      lines.push(`    ${f.violations[0].message}${f.violations.length > 1 ? ` (+${f.violations.length - 1} more)` : ''}`);
+      if (f.standouts[0]) lines.push(`    why: ${f.standouts[0].text}`);
+    }
+    if (s.flags.length > max) lines.push(`  ... and ${s.flags.length - max} more in the page`);
+  }
+  for (const w of s.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n') + '\n';
+}
