@@ -12,6 +12,7 @@ const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/eval.js'),
   () => import('./commands/zoo.js'),
   () => import('./commands/run.js'),
+  () => import('./commands/report.js'),
 ];
 
 async function main(): Promise<void> {
