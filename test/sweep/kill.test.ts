@@ -1,0 +1,131 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadResults } from '../../src/results/store.js';
+import { STAGE_MARKER } from '../../src/sweep/cache.js';
+import { REPO, cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
+
+/** mulberry32: the kill moments are random but the same on every run of the test. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function dirHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of (await fs.readdir(dir)).sort()) {
+    h.update(f + '\0');
+    h.update(await fs.readFile(path.join(dir, f)));
+  }
+  return h.digest('hex');
+}
+
+async function stageHashes(stagesDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(stagesDir);
+  } catch {
+    return out;
+  }
+  for (const n of names) out.set(n, await dirHash(path.join(stagesDir, n)));
+  return out;
+}
+
+/** Processes (workers included) that carry our tag in their environment. */
+async function taggedProcesses(tag: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const p of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if ((await fs.readFile(`/proc/${p}/environ`, 'utf8')).includes(`MERGELAB_KILL_TEST=${tag}`)) pids.push(Number(p));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
+
+describe('a run killed with SIGKILL resumes to exactly the uninterrupted results', () => {
+  let zoo: string;
+  let work: string;
+  let expFile: string;
+  let reference: Array<Record<string, unknown>>;
+  let referenceStages: Map<string, string>;
+
+  beforeAll(async () => {
+    zoo = await tinyZoo();
+    work = await tempDir('sweep-kill');
+    expFile = path.join(work, 'killme.yaml');
+    await fs.writeFile(expFile, seedShapedExperiment('killme'));
+    // The uninterrupted run keeps every checkpoint: the reference bytes of every stage.
+    const r = await cli(['run', expFile, '--zoo', zoo, '--reports', path.join(work, 'ref'), '--jobs', '2', '--keep-models', '--progress', 'none', '--no-report']);
+    if (r.exitCode !== 0) throw new Error(r.all);
+    reference = await readJsonl(path.join(work, 'ref', 'killme', 'results.jsonl'));
+    referenceStages = await stageHashes(path.join(work, 'ref', 'killme', 'cache', 'stages'));
+  });
+
+  it('at >= 5 random moments (group kills and parent-only kills), never exposing a partial checkpoint or record', async () => {
+    const reports = path.join(work, 'killed');
+    const expDir = path.join(reports, 'killme');
+    const tag = `t${process.pid}-${Date.now()}`;
+    const rand = rng(20261128);
+    const moments: number[] = [];
+    const recordedAtKill: number[] = [];
+    let kills = 0;
+    for (let attempt = 0; kills < 6 && attempt < 14; attempt++) {
+      const delay = 300 + Math.floor(rand() * 7000);
+      const child = execa('node', ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--progress', 'none', '--no-report'], {
+        cwd: REPO,
+        reject: false,
+        detached: true,
+        env: { MERGELAB_KILL_TEST: tag },
+      });
+      const exited = await Promise.race([child.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), delay))]);
+      if (exited) break; // the work ran out before this kill: the final run below checks the end state
+      // Alternate: the whole process group (parent and workers at once), or the parent alone
+      // (its workers are orphaned mid-task and must exit by themselves without harm).
+      if (kills % 2 === 0) process.kill(-child.pid!, 'SIGKILL');
+      else process.kill(child.pid!, 'SIGKILL');
+      const res = await child;
+      expect(res.signal).toBe('SIGKILL');
+      kills++;
+      moments.push(delay);
+
+      // Whatever is in the cache under a final name is complete and byte-identical to the reference.
+      const stagesDir = path.join(expDir, 'cache', 'stages');
+      for (const [key, hash] of await stageHashes(stagesDir)) {
+        expect(referenceStages.has(key), `unexpected stage ${key}`).toBe(true);
+        await fs.access(path.join(stagesDir, key, STAGE_MARKER));
+        expect(hash, `stage ${key} differs from the uninterrupted run's`).toBe(referenceStages.get(key));
+      }
+      // Every whole line of the store is a correct record (a torn last line is dropped on load).
+      const { records } = await loadResults(path.join(expDir, 'results.jsonl'), { repair: false });
+      const byPoint = new Map(withoutTimings(reference).map((r) => [r.point as string, r]));
+      for (const r of withoutTimings(records as unknown as Array<Record<string, unknown>>)) expect(r).toEqual(byPoint.get(r.point as string));
+      recordedAtKill.push(records.length);
+    }
+    expect(kills).toBeGreaterThanOrEqual(5);
+    expect(new Set(moments).size).toBe(moments.length);
+    // The kills landed mid-sweep (some work done, some not), not only before or after it.
+    expect(recordedAtKill.some((n) => n > 0 && n < reference.length), `records at each kill: ${recordedAtKill.join(', ')}`).toBe(true);
+    console.log(`kill moments (ms after start): ${moments.join(', ')}; records present at each kill: ${recordedAtKill.join(', ')}`);
+
+    const final = await cli(['run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--progress', 'none', '--no-report']);
+    expect(final.exitCode, final.all).toBe(0);
+    const resumed = await readJsonl(path.join(expDir, 'results.jsonl'));
+    expect(withoutTimings(resumed)).toEqual(withoutTimings(reference));
+    // No partial work left behind, and no orphaned worker outlives its task.
+    expect(await fs.readdir(path.join(expDir, 'cache', 'stages'))).toEqual([]);
+    for (let i = 0; i < 50 && (await taggedProcesses(tag)).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+    expect(await taggedProcesses(tag)).toEqual([]);
+  });
+});
