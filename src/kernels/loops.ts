@@ -187,6 +187,8 @@ export function combineRange(a: CombineArgs, start: number, end: number, partial
   const allUnmasked = masks.every((m) => m === null);
   // Fast path: plain task arithmetic (no masks, no consensus) over one or two models.
   const plain = allUnmasked && !consensus && n <= 2;
+  // Two models with 0/1 masks (ties, dare_ties, breadcrumbs over the usual pair) get a fused loop too.
+  const pair = !plain && n === 2 && masks.every((m) => m === null || m instanceof Uint8Array);
   const dT = plain ? new Float64Array(0) : new Float64Array(n * TILE);
   const eT = plain ? new Float64Array(0) : new Float64Array(n * TILE);
   for (let b0 = start; b0 < end; b0 += BLOCK) {
@@ -231,6 +233,53 @@ export function combineRange(a: CombineArgs, start: number, end: number, partial
         s01 += v0 * v1;
         s11 += v1 * v1;
         out[j] = bb + r;
+      }
+      if (gram) { g[0] = a0; g[1] = a1; g[2] = s00; g[3] = s01; g[4] = s11; }
+    } else if (pair) {
+      const x0 = models[0];
+      const x1 = models[1];
+      const m0 = masks[0] as Uint8Array | null;
+      const m1 = masks[1] as Uint8Array | null;
+      const c0 = c[0];
+      const c1 = c[1];
+      const w0 = w[0];
+      const w1 = w[1];
+      let a0 = 0, a1 = 0, s00 = 0, s01 = 0, s11 = 0;
+      for (let j = b0; j < b1; j++) {
+        const bb = base[j];
+        const v0 = x0[j] - bb;
+        const v1 = x1[j] - bb;
+        const e0 = m0 === null || m0[j] !== 0 ? c0 * v0 : 0;
+        const e1 = m1 === null || m1[j] !== 0 ? c1 * v1 : 0;
+        if ((e0 > 0 && e1 < 0) || (e0 < 0 && e1 > 0)) conflicts++;
+        let mixed: number;
+        let div: number;
+        if (consensus) {
+          // Same order of additions as the general loop below, so both give the same bits.
+          if (e0 + e1 >= 0) {
+            mixed = 0 + (e0 > 0 ? e0 : 0);
+            mixed += e1 > 0 ? e1 : 0;
+            div = (e0 > 0 ? w0 : 0) + (e1 > 0 ? w1 : 0);
+          } else {
+            mixed = 0 + (e0 < 0 ? e0 : 0);
+            mixed += e1 < 0 ? e1 : 0;
+            div = (e0 < 0 ? w0 : 0) + (e1 < 0 ? w1 : 0);
+          }
+          if (div === 0) div = 1;
+        } else {
+          mixed = e0 + e1;
+          div = scalarDiv;
+        }
+        const r = (normalize ? mixed / div : mixed) * lambda;
+        mergedSq += r * r;
+        out[j] = bb + r;
+        if (gram) {
+          a0 += Math.abs(v0);
+          a1 += Math.abs(v1);
+          s00 += v0 * v0;
+          s01 += v0 * v1;
+          s11 += v1 * v1;
+        }
       }
       if (gram) { g[0] = a0; g[1] = a1; g[2] = s00; g[3] = s01; g[4] = s11; }
     } else {

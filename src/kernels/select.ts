@@ -33,7 +33,7 @@ export function topBoundary(data: Float32Array, m: number): TopBoundary {
   if (!Number.isInteger(m) || m < 0 || m > N) throw new RangeError(`topBoundary: m=${m} outside [0, ${N}]`);
   if (m === 0) return { bits: ALL, ties: 0 };
   const u = absBitsView(data);
-  const hist = new Float64Array(32768);
+  const hist = new Uint32Array(32768);
   for (let i = 0; i < N; i++) hist[(u[i] & 0x7fffffff) >>> 16]++;
   let above = 0;
   let hiBin = 32767;
@@ -41,7 +41,7 @@ export function topBoundary(data: Float32Array, m: number): TopBoundary {
     if (above + hist[hiBin] >= m) break;
     above += hist[hiBin];
   }
-  const lo = new Float64Array(65536);
+  const lo = new Uint32Array(65536);
   for (let i = 0; i < N; i++) {
     const b = u[i] & 0x7fffffff;
     if (b >>> 16 === hiBin) lo[b & 0xffff]++;

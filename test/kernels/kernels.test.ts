@@ -157,17 +157,26 @@ for (const backend of BACKENDS) {
       const key = maskKey(5, 's', 'x', 'y');
       const m0 = await k.bernoulliMask(key, 0.5, N);
       const m1 = Float32Array.from(randn(N, 9), (v) => (v > 0 ? 1 / 0.7 : 0));
-      for (const consensus of [false, true]) {
+      const m2 = await k.bernoulliMask(maskKey(6, 's', 'x', 'y'), 0.8, N);
+      // Three models hit the general loop; two with 0/1 masks hit the fused pair loop.
+      const variants: Array<{ models: Float32Array[]; masks: CombineSpec['masks'] }> = [
+        { models, masks: [m0, m1, null] },
+        { models: models.slice(0, 2), masks: [m0, m2] },
+        { models: models.slice(0, 2), masks: [null, m2] },
+      ];
+      for (const v of variants) for (const consensus of [false, true]) {
         for (const normalize of [false, true]) {
           for (const [weights, coeffs] of [[[0.5, 0.3, 0.2], [0.5, 0.6, 0.2]], [[1, -1, 0], [1, -1, 0]]]) {
+            const n = v.models.length;
             const spec: CombineSpec = {
-              base, models, masks: [m0, m1, null], coeffs, weights, consensus, normalize, lambda: 1.3, gram: true,
+              base, models: v.models, masks: v.masks, coeffs: coeffs.slice(0, n), weights: weights.slice(0, n),
+              consensus, normalize, lambda: 1.3, gram: true,
             };
             const r = await k.combine(spec);
             const ref = refCombine(spec);
             expectClose(r.out, ref.out, 2e-5);
             expect(Math.abs(r.signConflicts - ref.conflicts)).toBeLessThanOrEqual(k.name === 'typed' ? 0 : 2);
-            const g = await k.gram(models, base);
+            const g = await k.gram(v.models, base);
             expectClose(r.gram!.dot, g.dot, 1e-4);
             let sq = 0;
             for (let j = 0; j < N; j++) sq += (ref.out[j] - base[j]) ** 2;
