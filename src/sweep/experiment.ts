@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML, { LineCounter, isScalar, type Document } from 'yaml';
+import YAML, { LineCounter, isMap, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { UserError, UserErrors } from '../util/errors.js';
 import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
@@ -187,6 +187,17 @@ class Locator {
     return this.at(n.range[0]);
   }
 
+  /** Position of the KEY of the last path element (an unknown field is best shown at its name). */
+  whereKey(p: ReadonlyArray<string | number>): string {
+    const parent = p.length > 1 ? this.doc.getIn(p.slice(0, -1), true) : this.doc.contents;
+    if (isMap(parent)) {
+      const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === p[p.length - 1]);
+      const r = pair && isScalar(pair.key) ? pair.key.range : undefined;
+      if (r) return this.at(r[0]);
+    }
+    return this.where(p);
+  }
+
   at(offset: number): string {
     const { line, col } = this.lines.linePos(offset);
     return `${this.file}:${line}:${col}`;
@@ -277,7 +288,7 @@ export async function parseExperiment(text: string, file: string, opts: LoadExpe
       if (i.code === 'unrecognized_keys') {
         for (const k of i.keys) {
           const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report)' : '';
-          problems.push(`${loc.where([...p, k])}: field ${formatPath([...p, k])}: unknown field '${k}'${top}`);
+          problems.push(`${loc.whereKey([...p, k])}: field ${formatPath([...p, k])}: unknown field '${k}'${top}`);
         }
       } else {
         problems.push(problemAt(loc, p, i.message));

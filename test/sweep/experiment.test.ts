@@ -1,0 +1,146 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseExperiment } from '../../src/sweep/experiment.js';
+import { expandExperiment, pointId } from '../../src/sweep/expand.js';
+import { UserError } from '../../src/util/errors.js';
+import { tempDir } from './helpers.js';
+
+/** Fake model folders: the loader only checks that they exist. */
+let zoo: string;
+beforeAll(async () => {
+  zoo = await tempDir('exp-zoo');
+  for (const m of ['base', 'math', 'chat']) await fs.mkdir(path.join(zoo, m));
+});
+
+const GOOD = `name: t
+models:
+  base: zoo:base
+  math: zoo:math
+  chat: zoo:chat
+seeds: [1, 2]
+eval:
+  suites: [math, chat]
+  limit: 10
+variants:
+  chained:
+    recipe: |
+      name: s1
+      merge_method: dare_ties
+      base_model: \${base}
+      models:
+        - model: \${math}
+          parameters: {weight: 1, density: \${density}}
+      ---
+      merge_method: task_arithmetic
+      base_model: \${base}
+      models:
+        - model: s1
+          parameters: {weight: \${w1}}
+        - model: \${chat}
+          parameters: {weight: \${w2}}
+    sweep:
+      grid:
+        density: [0.1, 0.5, 1.0]
+      zip:
+        - w1: [1, 0.5]
+          w2: [1, 0.5]
+  linear:
+    recipe: |
+      merge_method: linear
+      models:
+        - model: math
+          parameters: {weight: \${w}}
+        - model: chat
+          parameters: {weight: 1}
+    sweep:
+      grid:
+        w: [0.25, 0.75]
+`;
+
+async function problems(text: string): Promise<string> {
+  try {
+    await parseExperiment(text, 'exp.yaml', { zooDir: zoo });
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return (e as Error).message;
+  }
+  throw new Error('expected the experiment to be rejected');
+}
+
+describe('experiment files', () => {
+  it('expands a grid with a zipped group per variant', async () => {
+    const exp = await parseExperiment(GOOD, 'exp.yaml', { zooDir: zoo });
+    expect(exp.variants.map((v) => v.name)).toEqual(['chained', 'linear']);
+    expect(exp.eval).toEqual({ suites: ['math', 'chat'], limit: 10, batchSize: 32, samples: 3 });
+    const pts = expandExperiment(exp);
+    // 3 densities x 2 zipped weight pairs, then 2 linear weights.
+    expect(pts.length).toBe(8);
+    expect(pts[0].axes).toEqual({ density: 0.1, w1: 1, w2: 1 });
+    expect(pts[1].axes).toEqual({ density: 0.1, w1: 0.5, w2: 0.5 });
+    expect(pts[0].recipe).toContain('model: math\n');
+    expect(pts[0].recipe).toContain('density: 0.1}');
+    expect(pts[5].recipe).toContain('{weight: 0.5}');
+    expect(pointId('chained', pts[0].axes, 2)).toBe('chained density=0.1 w1=1 w2=1 seed=2');
+    expect(exp.models.math.dir).toBe(path.join(zoo, 'math'));
+  });
+
+  it('names file, line:column and field of a schema error', async () => {
+    const msg = await problems(GOOD.replace('  limit: 10', '  limit: -3').replace('seeds: [1, 2]', 'seeds: [1, two]'));
+    expect(msg).toMatch(/exp\.yaml:6:\d+: field seeds\[1\]: .*whole number/);
+    expect(msg).toMatch(/exp\.yaml:9:10: field eval\.limit: limit is a positive whole number/);
+  });
+
+  it('rejects unknown fields by name', async () => {
+    const msg = await problems(GOOD.replace('seeds: [1, 2]', 'seeds: [1, 2]\nsweeps: {}'));
+    expect(msg).toMatch(/exp\.yaml:7:1: field sweeps: unknown field 'sweeps'/);
+  });
+
+  it('points at an unknown placeholder inside the recipe block', async () => {
+    const msg = await problems(GOOD.replace('density: ${density}}', 'density: ${densty}}'));
+    // Line 18 of the file, where the placeholder is written.
+    expect(msg).toMatch(/exp\.yaml:18:\d+: field variants\.chained\.recipe: unknown placeholder \$\{densty\}; known names: base \(model\), math \(model\), chat \(model\), density \(axis\)/);
+  });
+
+  it('rejects an unknown model and a missing model folder', async () => {
+    const msg = await problems(GOOD.replace('  chat: zoo:chat', '  chat: zoo:chatty').replace('seeds: [1, 2]', 'seeds: [1, 2]\nbaselines: [ghost]'));
+    expect(msg).toMatch(/exp\.yaml:5:9: field models\.chat: zoo model 'chatty' not found at /);
+    expect(msg).toMatch(/field baselines\[0\]: unknown model 'ghost'; models: base, math, chat/);
+  });
+
+  it('rejects bad axes: zipped lengths, unused axis, empty axis, duplicate value, reserved names', async () => {
+    const zipped = await problems(GOOD.replace('          w2: [1, 0.5]', '          w2: [1, 0.5, 0.25]'));
+    expect(zipped).toMatch(/exp\.yaml:\d+:\d+: field variants\.chained\.sweep\.zip\[0\]\.w2: zipped axis 'w2' has 3 values but 'w1' has 2/);
+    const unused = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.75]\n        lr: [1, 2]'));
+    expect(unused).toMatch(/exp\.yaml:44:13: axis 'lr' is not used by the recipe of variant 'linear'/);
+    const empty = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: []'));
+    expect(empty).toMatch(/field variants\.linear\.sweep\.grid\.w: an axis needs at least one value/);
+    const dup = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.25]'));
+    expect(dup).toMatch(/field variants\.linear\.sweep\.grid\.w\[1\]: value 0.25 appears twice/);
+    const reserved = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.75]\n        seed: [1]'));
+    expect(reserved).toMatch(/'seed' cannot be an axis: seeds are swept with the `seeds` field/);
+    const clash = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.75]\n        math: [1]'));
+    expect(clash).toMatch(/axis 'math' has the name of a model/);
+  });
+
+  it('rejects recipe and variants together, and a YAML syntax error with its position', async () => {
+    expect(await problems(GOOD.replace('variants:', 'recipe: "x"\nvariants:'))).toMatch(/field recipe: `recipe` and `variants` cannot both be given/);
+    expect(await problems('name: t\nmodels: {a: [\n')).toMatch(/exp\.yaml:\d+:\d+: YAML syntax error/);
+  });
+
+  it('validates the report block with the report schema', async () => {
+    const msg = await problems(GOOD + 'report:\n  collapse:\n    parent_fraction: -1\n');
+    expect(msg).toMatch(/exp\.yaml:\d+:\d+: field report\.collapse\.parentFraction: /);
+    const ok = await parseExperiment(GOOD + 'report:\n  collapse:\n    parent_fraction: 0.4\n', 'exp.yaml', { zooDir: zoo });
+    expect(ok.report.collapse?.parentFraction).toBe(0.4);
+  });
+
+  it('loads every shipped experiment file', async () => {
+    const dir = path.resolve(__dirname, '../../experiments');
+    for (const f of (await fs.readdir(dir)).filter((x) => x.endsWith('.yaml'))) {
+      // Model folders are checked by the run; here the files' own structure is.
+      const exp = await parseExperiment(await fs.readFile(path.join(dir, f), 'utf8'), f, { checkModels: false });
+      expect(expandExperiment(exp).length, f).toBeGreaterThan(0);
+    }
+  });
+});
