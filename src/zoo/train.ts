@@ -70,8 +70,8 @@ export const FULL_PLAN: ZooPlan = {
   base: {
     // Short sequences first (cheaper attention), then long enough for a whole math problem.
     stages: [
-      { steps: 2000, batch: 16, seqLen: 128 },
-      { steps: 500, batch: 6, seqLen: 320 },
+      { steps: 1400, batch: 16, seqLen: 128 },
+      { steps: 300, batch: 6, seqLen: 320 },
     ],
     lr: 2e-3,
     warmup: 100,
@@ -84,7 +84,7 @@ export const FULL_PLAN: ZooPlan = {
   chat: { stages: [{ steps: 300, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
   checkpointEverySec: 180,
   logEvery: 25,
-  probeEvery: 250,
+  probeEvery: 200,
 };
 
 export const TINY_PLAN: ZooPlan = {

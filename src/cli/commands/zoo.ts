@@ -7,12 +7,13 @@ export function register(program: Command): void {
     .command('train')
     .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
-    .option('--out <dir>', 'output folder', 'data/zoo')
+    .option('--out <dir>', 'output folder (default data/zoo; with --tiny .cache/zoo-tiny, so a test never overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
     .option('--sequential', 'run the two fine-tunes one after the other in this process')
-    .action(async (o: { tiny?: boolean; out: string; resume?: boolean; sequential?: boolean }) => {
+    .action(async (o: { tiny?: boolean; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo } = await import('../../zoo/train.js');
-      await trainZoo({ tiny: o.tiny, out: path.resolve(o.out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
+      const out = o.out ?? (o.tiny ? '.cache/zoo-tiny' : 'data/zoo');
+      await trainZoo({ tiny: o.tiny, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
     });
   zoo
     .command('stats')
