@@ -224,7 +224,7 @@ export function combineRange(a: CombineArgs, start: number, end: number, partial
         const v1 = x1[j] - bb;
         const e0 = c0 * v0;
         const e1 = c1 * v1;
-        if ((e0 > 0 && e1 < 0) || (e0 < 0 && e1 > 0)) conflicts++;
+        conflicts += (+(e0 > 0) & +(e1 < 0)) | (+(e0 < 0) & +(e1 > 0));
         const r = (e0 + e1) * f;
         mergedSq += r * r;
         a0 += Math.abs(v0);
@@ -245,26 +245,29 @@ export function combineRange(a: CombineArgs, start: number, end: number, partial
       const w0 = w[0];
       const w1 = w[1];
       let a0 = 0, a1 = 0, s00 = 0, s01 = 0, s11 = 0;
+      // Branch-free on purpose: random masks and signs would mispredict every other element.
+      // Multiplying by 0/1 flags gives the same values as the general loop's conditional adds
+      // (0 + (+-0) is +0), so both loops produce the same bits.
       for (let j = b0; j < b1; j++) {
         const bb = base[j];
         const v0 = x0[j] - bb;
         const v1 = x1[j] - bb;
-        const e0 = m0 === null || m0[j] !== 0 ? c0 * v0 : 0;
-        const e1 = m1 === null || m1[j] !== 0 ? c1 * v1 : 0;
-        if ((e0 > 0 && e1 < 0) || (e0 < 0 && e1 > 0)) conflicts++;
+        const e0 = c0 * v0 * (m0 === null ? 1 : m0[j]);
+        const e1 = c1 * v1 * (m1 === null ? 1 : m1[j]);
+        const p0 = +(e0 > 0);
+        const n0 = +(e0 < 0);
+        const p1 = +(e1 > 0);
+        const n1 = +(e1 < 0);
+        conflicts += (p0 & n1) | (n0 & p1);
         let mixed: number;
         let div: number;
         if (consensus) {
-          // Same order of additions as the general loop below, so both give the same bits.
-          if (e0 + e1 >= 0) {
-            mixed = 0 + (e0 > 0 ? e0 : 0);
-            mixed += e1 > 0 ? e1 : 0;
-            div = (e0 > 0 ? w0 : 0) + (e1 > 0 ? w1 : 0);
-          } else {
-            mixed = 0 + (e0 < 0 ? e0 : 0);
-            mixed += e1 < 0 ? e1 : 0;
-            div = (e0 < 0 ? w0 : 0) + (e1 < 0 ? w1 : 0);
-          }
+          const up = +(e0 + e1 >= 0);
+          const k0 = up * p0 + (1 - up) * n0;
+          const k1 = up * p1 + (1 - up) * n1;
+          mixed = 0 + k0 * e0;
+          mixed += k1 * e1;
+          div = k0 * w0 + k1 * w1;
           if (div === 0) div = 1;
         } else {
           mixed = e0 + e1;
