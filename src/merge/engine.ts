@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fromF32, type FloatDType } from '../checkpoint/dtype.js';
 import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
-import { getKernels, isBackendName } from '../kernels/index.js';
+import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { getMethod } from '../methods/registry.js';
 import type { MergeMethod, ModelTensor } from '../methods/types.js';
@@ -109,6 +109,16 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
   }
 }
 
+/** The most float32 elements any one input tensor of the plan holds (the size of a reusable input buffer). */
+function maxInputNumel(plan: StagePlan, readers: Record<string, Checkpoint>): number {
+  let max = 0;
+  for (const t of plan.tensors) {
+    if (t.kind !== 'merge') continue;
+    for (const s of [...(t.base ? [t.base] : []), ...t.models]) max = Math.max(max, readers[s.ref].info(s.tensor).numel);
+  }
+  return max;
+}
+
 /** Stream a checked plan to `opts.outDir` (atomically: nothing appears there unless it all succeeds). */
 export async function executePlan(plan: StagePlan, readers: Record<string, Checkpoint>, opts: MergeStageOptions): Promise<StageDiagnostics> {
   const { stage, method } = plan;
@@ -125,6 +135,11 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     shardSize: opts.outShardSize,
     metadata: { mergelab_stage: stage.name, mergelab_method: method.name, mergelab_seed: String(opts.seed), mergelab_backend: opts.kernels.name, mergelab_version: ENGINE_VERSION },
   });
+  // One reusable input buffer per input slot, in shared memory: no allocation per tensor, and the
+  // typed kernels can split work over threads only when every array is shared.
+  const slotSize = maxInputNumel(plan, readers);
+  const slots: Float32Array[] = [];
+  const slot = (i: number): Float32Array => (slots[i] ??= allocShared(slotSize));
   try {
     for (const t of plan.tensors) {
       if (t.kind === 'copy') {
@@ -137,9 +152,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           const key = `${ref}\u0000${tensor}`;
           let data = cache.get(key);
           if (!data) {
-            data = await readers[ref].readF32(tensor);
-            const bad = findNonFinite(data);
-            if (bad > 0) warnings.push(`tensor ${tensor} of model '${ref}' has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf); the merge carries them into the output`);
+            data = await readers[ref].readF32(tensor, slot(cache.size));
             cache.set(key, data);
           }
           return data;
@@ -159,10 +172,22 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           stage: stage.name,
           isEmbedding: t.isEmbedding,
         });
-        cache.clear();
         for (const w of res.warnings) warnings.push(w);
-        const bad = findNonFinite(res.data);
-        if (bad > 0) warnings.push(`merged tensor ${t.name} has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf)`);
+        // A NaN or Inf in the base or a model makes that model's task-vector norm non-finite, so
+        // finite diagnostics covering every model prove the inputs clean without another pass
+        // over them; otherwise (or without diagnostics) scan, to name the tensor and model.
+        const dg = res.diagnostics;
+        const provenClean = dg !== null && Number.isFinite(dg.mergedDeltaNorm) && t.models.every((m) => Number.isFinite(dg.taskVectorNorm[m.ref]));
+        if (!provenClean) {
+          for (const [key, data] of cache) {
+            const bad = findNonFinite(data);
+            const [ref, tensor] = key.split('\u0000');
+            if (bad > 0) warnings.push(`tensor ${tensor} of model '${ref}' has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf)`);
+          }
+          const bad = findNonFinite(res.data);
+          if (bad > 0) warnings.push(`merged tensor ${t.name} has ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Inf)`);
+        }
+        cache.clear();
         if (res.diagnostics) tensorDiags.push({ ...res.diagnostics, tensor: t.name, layer: t.layer });
         if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
         else await writer.addRaw(t.name, t.dtype, res.shape, fromF32(t.dtype as FloatDType, res.data));

@@ -204,6 +204,13 @@ describe('runRecipe', () => {
     await writeTinyLlama(path.join(root, 'models/nan'), { seed: 5, baseSeed: 1, overrides: { 'model.layers.1.self_attn.q_proj.weight': q } });
     const r = await runRecipe({ text: 'merge_method: task_arithmetic\nbase_model: models/base\nmodels:\n  - model: models/nan\n    parameters: {weight: 1}\n', dir: root }, { outDir: path.join(root, 'out/nan'), kernels });
     expect(r.warnings.join('\n')).toContain("tensor model.layers.1.self_attn.q_proj.weight of model 'models/nan' has 2 non-finite values");
+    expect(r.warnings.join('\n')).toContain('merged tensor model.layers.1.self_attn.q_proj.weight has 2 non-finite values');
+    expect(r.warnings.filter((w) => w.includes('non-finite'))).toHaveLength(2);
+    // As the base of a DARE merge (masks drop most of the delta), and through a method without diagnostics.
+    const d = await runRecipe({ text: 'merge_method: dare_linear\nbase_model: models/nan\nmodels:\n  - model: models/math\n    parameters: {weight: 1, density: 0.1}\n', dir: root }, { outDir: path.join(root, 'out/nan2'), kernels });
+    expect(d.warnings.join('\n')).toContain("tensor model.layers.1.self_attn.q_proj.weight of model 'models/nan' has 2 non-finite values");
+    const p = await runRecipe({ text: 'merge_method: passthrough\nmodels:\n  - model: models/nan\n', dir: root }, { outDir: path.join(root, 'out/nan3'), kernels });
+    expect(p.warnings.join('\n')).toContain("tensor model.layers.1.self_attn.q_proj.weight of model 'models/nan' has 2 non-finite values");
   });
 
   it('passthrough slices stack layers from two models, renumbered, with num_hidden_layers updated', async () => {
