@@ -20,6 +20,18 @@ export const BACKENDS: BackendCase[] = [
   },
 ];
 
+/** Kernel-level tests also run on tfjs's cpu backend (the method tests keep to the two above for time). */
+export const KERNEL_BACKENDS: BackendCase[] = [
+  ...BACKENDS,
+  {
+    label: 'tfjs-cpu',
+    make: async () => {
+      const { loadTfjsKernels } = await import('../../src/kernels/tfjs.js');
+      return (await loadTfjsKernels('tfjs-cpu', { required: true, chunk: 1000 }))!;
+    },
+  },
+];
+
 export { getKernels };
 
 /** Deterministic pseudo-random floats for test data (not the mask RNG). */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskKey, fillUniform } from '../../src/kernels/rng.js';
 import { TypedKernels, allocShared } from '../../src/kernels/typed.js';
 import type { CombineSpec, Kernels } from '../../src/kernels/types.js';
-import { BACKENDS, expectClose, randn } from './backends.js';
+import { KERNEL_BACKENDS, expectClose, randn } from './backends.js';
 
 /** Naive per-element combine, straight from spec §1 steps 3-6. */
 function refCombine(s: CombineSpec): { out: Float64Array; conflicts: number } {
@@ -38,7 +38,7 @@ function refCombine(s: CombineSpec): { out: Float64Array; conflicts: number } {
   return { out, conflicts };
 }
 
-for (const backend of BACKENDS) {
+for (const backend of KERNEL_BACKENDS) {
   describe(`kernels (${backend.label})`, () => {
     let k: Kernels;
     beforeAll(async () => {
