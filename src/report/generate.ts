@@ -106,12 +106,18 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
   const exports = await writeExports(records, outDir);
   const model = buildReportModel(records, o, experiment, warnings);
 
+  // Compile once: the same Vega specs feed the SVGs and the page.
+  const compiled = new Map(model.charts.map((c) => {
+    const out = compileChart(c.vl);
+    for (const w of out.warnings) warnings.push(`chart ${c.id}: ${w}`);
+    return [c.id, out.vega] as const;
+  }));
   const chartFiles: string[] = [];
   if (o.svg) {
     const chartsDir = path.join(outDir, 'charts');
     const rendered: { id: string; svg: string }[] = [];
     for (const c of model.charts) {
-      const { svg, warnings: w } = await renderSvg(compileChart(c.vl).vega);
+      const { svg, warnings: w } = await renderSvg(compiled.get(c.id)!);
       for (const x of w) warnings.push(`chart ${c.id}: ${x}`);
       rendered.push({ id: c.id, svg });
     }
@@ -121,7 +127,7 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     chartFiles.push(...rendered.map((r) => path.join(chartsDir, `${r.id}.svg`)));
   }
   const html = path.join(outDir, 'index.html');
-  await writeFileAtomic(html, renderPage(model, await loadVegaAssets()));
+  await writeFileAtomic(html, renderPage(model, await loadVegaAssets(), { renderer: opts.renderer ?? 'canvas', compiled }));
   return {
     experiment,
     expDir: path.resolve(expDir),

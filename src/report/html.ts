@@ -1,4 +1,4 @@
-import type { TopLevelSpec } from 'vega-lite';
+import type { Spec as VegaSpec } from 'vega';
 import type { ResultRecord } from '../results/record.js';
 import type { CollapseFlag, CollapseRule } from './collapse.js';
 import type { BestRow } from './aggregate.js';
@@ -150,27 +150,29 @@ td.this{background:#fff6f6}details{margin:8px 0}summary{cursor:pointer;font-weig
 
 /*
  * Charts render after the page is readable; each chart's failure is reported in its own box and on
- * the console (which the browser test watches). `window.__report` tells a test or benchmark when
- * every chart has settled.
+ * the console (which the browser test watches). Specs arrive compiled to Vega (the same specs the
+ * SVGs were rendered from), so the page spends no time in vega-lite's compiler. `window.__report`
+ * tells a test or benchmark when every chart has settled and holds the views so a test can count
+ * the marks in their scenegraphs (canvas has no DOM to inspect).
  */
 const BOOT = `
 (function () {
-  var specs = JSON.parse(document.getElementById('chart-specs').textContent);
+  var charts = JSON.parse(document.getElementById('chart-specs').textContent);
   var t0 = performance.now();
-  window.__report = { done: false, failed: 0, charts: specs.length };
-  var jobs = specs.map(function (c) {
+  var report = window.__report = { done: false, failed: 0, charts: charts.length, views: {} };
+  var jobs = charts.map(function (c) {
     var el = document.getElementById('chart-' + c.id);
-    return vegaEmbed(el, c.spec, { actions: false, renderer: 'svg', logLevel: vega.Warn })
-      .then(function () { el.setAttribute('data-rendered', 'true'); })
+    return vegaEmbed(el, c.spec, { mode: c.mode, actions: false, renderer: c.renderer, logLevel: vega.Warn })
+      .then(function (res) { report.views[c.id] = res.view; el.setAttribute('data-rendered', 'true'); })
       .catch(function (e) {
-        window.__report.failed++;
+        report.failed++;
         el.textContent = 'This chart failed to render: ' + e;
         console.error('chart ' + c.id + ' failed: ' + e);
       });
   });
   Promise.all(jobs).then(function () {
-    window.__report.ms = performance.now() - t0;
-    window.__report.done = true;
+    report.ms = performance.now() - t0;
+    report.done = true;
     document.body.setAttribute('data-charts-done', 'true');
   });
 })();`;
@@ -181,9 +183,19 @@ const BOOT = `
  */
 const CSP = "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
+export interface PageRender {
+  /** Canvas draws hundreds of points several times faster than SVG (see bench/report.ts). */
+  renderer: 'canvas' | 'svg';
+  /** Charts already compiled to Vega, by chart id; others are embedded as Vega-Lite. */
+  compiled?: ReadonlyMap<string, VegaSpec>;
+}
+
 /** The whole report as one self-contained HTML document. Pure: same model, same bytes. */
-export function renderPage(m: PageModel, assets: VegaAssets): string {
-  const specs: { id: string; spec: TopLevelSpec }[] = m.charts.map((c) => ({ id: c.id, spec: c.vl }));
+export function renderPage(m: PageModel, assets: VegaAssets, page: PageRender = { renderer: 'canvas' }): string {
+  const specs = m.charts.map((c) => {
+    const vg = page.compiled?.get(c.id);
+    return vg ? { id: c.id, mode: 'vega', renderer: page.renderer, spec: vg } : { id: c.id, mode: 'vega-lite', renderer: page.renderer, spec: c.vl };
+  });
   const c = m.counts;
   const warnings = m.warnings.length ? `<div class="warn">${m.warnings.map((w) => esc(w)).join('<br>')}</div>` : '';
   return `<!doctype html>

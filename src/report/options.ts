@@ -52,6 +52,8 @@ export interface ReportOptions {
   maxDiagnosticCharts?: number;
   /** Render charts/*.svg (default true). */
   svg?: boolean;
+  /** How the page draws its charts (default canvas: much faster with hundreds of points). */
+  renderer?: 'canvas' | 'svg';
 }
 
 /**

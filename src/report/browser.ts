@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+/** Debian's chromium: playwright cannot download its own browser on this machine. */
+export const CHROMIUM_PATH = process.env.MERGELAB_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+export const chromiumAvailable = (): boolean => existsSync(CHROMIUM_PATH);
+
+export interface ChartCheck {
+  id: string;
+  rendered: boolean;
+  svg: boolean;
+  canvas: boolean;
+  /** Items of data-driven marks in the chart's scenegraph (what canvas or SVG draws). */
+  marks: number;
+  /** Elements inside SVG mark groups (0 on canvas). */
+  domMarks: number;
+}
+
+export interface PageCheck {
+  /** From navigation to every chart settled, measured outside the page. */
+  wallMs: number;
+  /** From the boot script's start to every chart settled, measured in the page. */
+  inPageMs: number;
+  charts: ChartCheck[];
+  failedCharts: number;
+  /** Every request the page or its workers made, the page's own URL included. */
+  requests: string[];
+  consoleErrors: string[];
+  consoleWarnings: string[];
+}
+
+/**
+ * Open a generated report in headless Chromium and report what rendered, what was requested and
+ * what the console said. For tests and the benchmark; playwright-core is a dev dependency, hence
+ * the dynamic import.
+ */
+export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?: number; screenshot?: string } = {}): Promise<PageCheck> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const url = pathToFileURL(htmlPath).href;
+    const requests: string[] = [];
+    const consoleErrors: string[] = [];
+    const consoleWarnings: string[] = [];
+    context.on('request', (r) => requests.push(r.url()));
+    // Anything but the page itself is refused, so a stray fetch fails loudly instead of leaking.
+    await context.route('**/*', (route) => (route.request().url() === url ? route.continue() : route.abort()));
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+      else if (m.type() === 'warning') consoleWarnings.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+    const t0 = performance.now();
+    await page.goto(url, { waitUntil: 'load' });
+    await page.waitForFunction(() => (window as unknown as { __report?: { done: boolean } }).__report?.done === true, null, { timeout: opts.timeoutMs ?? 60_000 });
+    const wallMs = performance.now() - t0;
+    const state = await page.evaluate(() => {
+      type Mark = { marktype?: string; role?: string; items?: Item[] };
+      type Item = { items?: Mark[] };
+      // Items of data-driven marks (role 'mark'), through groups and facets; axes and legends excluded.
+      const count = (m: Mark): number => {
+        let n = 0;
+        for (const it of m.items ?? []) {
+          if (m.marktype === 'group') for (const child of it.items ?? []) n += count(child);
+          else if (m.role === 'mark') n++;
+        }
+        return n;
+      };
+      const r = (window as unknown as { __report: { ms: number; failed: number; views: Record<string, { scenegraph(): { root: Mark } }> } }).__report;
+      const charts = Array.from(document.querySelectorAll<HTMLElement>('.chart')).map((el) => {
+        const id = el.dataset.chart ?? el.id;
+        const view = r.views[id];
+        return {
+          id,
+          rendered: el.dataset.rendered === 'true',
+          svg: el.querySelector('svg') !== null,
+          canvas: el.querySelector('canvas') !== null,
+          marks: view ? count(view.scenegraph().root) : 0,
+          domMarks: el.querySelectorAll('.role-mark > *').length,
+        };
+      });
+      return { ms: r.ms, failed: r.failed, charts };
+    });
+    if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: false });
+    return { wallMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings };
+  } finally {
+    await browser.close();
+  }
+}
