@@ -85,6 +85,11 @@ export function withLayer(name: string, layer: number): string {
   return name.replace(/((?:^|\.)(?:layers|h|blocks|layer|block)\.)(\d+)(?=\.|$)/, `$1${layer}`);
 }
 
+/** The model whose config and tokenizer a stage's output takes: the base, else the first source of the first slice. */
+export function configFromRef(stage: ResolvedStage): string {
+  return stage.baseModel ?? stage.slices[0].sources[0].ref;
+}
+
 /** Embeddings come before the layers, norms and heads after: it picks whose slice parameters apply. */
 function isPreLayer(name: string): boolean {
   return isEmbeddingTensor(name) && !/(^|\.)(lm_head|embed_out|output)(\.|$)/.test(name);
@@ -206,6 +211,9 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     for (const src of slice.sources) if (!src.implicit && !(method.needsBase && isBase(src))) checkUnused(src.parameters, [...src.field, 'parameters'], false);
   }
 
+  if (stage.tokenizerSource !== null && stage.tokenizerSource !== 'base' && stage.tokenizerSource !== configFromRef(stage)) {
+    warnings.push(`${at(['tokenizer_source'])}: ${lp}tokenizer_source '${stage.tokenizerSource}' is not supported; the tokenizer is copied from '${configFromRef(stage)}'`);
+  }
   const refView = views[refSource(stage.slices[0]).ref];
   const configFrom = refSource(stage.slices[0]).ref;
 

@@ -47,6 +47,8 @@ export interface ResolvedStage {
   parameters: ParamBlock;
   dtype: OutDtype | null;
   outDtype: OutDtype | null;
+  /** As written; only the base's (or first model's) tokenizer is supported, so anything else gets a warning. */
+  tokenizerSource: string | null;
   /** Every model reference of the stage, resolved. */
   inputs: Record<string, InputRef>;
   /** Names of the stages whose outputs this stage reads. */
@@ -233,6 +235,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
       parameters: v.parameters,
       dtype: v.dtype ?? null,
       outDtype: v.out_dtype ?? null,
+      tokenizerSource: v.tokenizer_source ?? null,
       inputs,
       dependsOn: [...dependsOn],
       text: d.text,
