@@ -16,9 +16,9 @@ export const TASK_DATA = {
   evalSeed: 2,
   mathTrain: 10_000,
   chatTrain: 10_000,
-  mathEval: 400,
-  chatEval: 400,
-  lmEval: 300,
+  mathEval: 300,
+  chatEval: 300,
+  lmEval: 200,
 } as const;
 
 export function toJsonl(rows: readonly unknown[]): string {

@@ -110,7 +110,7 @@ describe('delegated evaluation', () => {
     // the first token of an echoed prompt has no logprob
     expectScores(res, (t) => t.length);
     const gen = requests.filter((q) => !q.echo);
-    expect(gen[0]).toMatchObject({ model: 'fake-model', temperature: 0, max_tokens: 128, stop: ['\n\n', 'Question:'] });
+    expect(gen[0]).toMatchObject({ model: 'fake-model', temperature: 0, max_tokens: 100, stop: ['\n\n', 'Question:'] });
     expect(gen.every((q) => (q.prompt as string[]).length <= 2)).toBe(true);
     expect(requests.find((q) => q.echo)).toMatchObject({ max_tokens: 0, logprobs: 0 });
   });

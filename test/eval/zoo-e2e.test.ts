@@ -43,7 +43,7 @@ describe('built-in evaluation of a zoo model', () => {
     try {
       const math = readFileSync(path.join(REPO, 'evals/math.jsonl'), 'utf8').split('\n').slice(0, 6).map((l) => JSON.parse(l) as Record<string, unknown>);
       const prompts = math.map((r) => renderTemplate('Question: {{question}}\nAnswer:', r));
-      const outs = await generateGreedy(model, prompts, { maxNewTokens: 128, batchSize: 4 });
+      const outs = await generateGreedy(model, prompts, { maxNewTokens: 100, batchSize: 4 });
       const cut = outs.map((o) => { const i = [o.indexOf('\n\n'), o.indexOf('Question:')].filter((x) => x >= 0); return i.length ? o.slice(0, Math.min(...i)) : o; });
       expect(res.samples.filter((s) => s.suite === 'math').map((s) => s.output)).toEqual(cut);
       const lm = readFileSync(path.join(REPO, 'evals/lm.jsonl'), 'utf8').split('\n').slice(0, 6).map((l) => (JSON.parse(l) as { text: string }).text);
