@@ -109,13 +109,18 @@ async function openBackend(modelDir: string, opts: EvalOptions): Promise<EvalBac
   return ZooBackend.open(modelDir);
 }
 
-/** Evaluates suites on an open backend (the caller owns and disposes it). */
-export async function evaluateBackend(backend: EvalBackend, model: string, opts: EvalOptions): Promise<EvalResult> {
-  const t0 = performance.now();
-  const evalsDir = opts.evalsDir ?? DEFAULT_EVALS_DIR;
+/** Loads and validates every suite before any model time is spent. */
+export async function loadSuites(opts: Pick<EvalOptions, 'suites' | 'evalsDir'>): Promise<LoadedTask[]> {
   if (opts.suites.length === 0) throw new UserError('no eval suite given (e.g. --suite math,chat,lm)', { field: 'suite' });
-  // Validate every suite before spending any model time.
-  const tasks = await Promise.all(opts.suites.map((s) => loadTask(s, evalsDir)));
+  const dup = opts.suites.find((s, i) => opts.suites.indexOf(s) !== i);
+  if (dup) throw new UserError(`eval suite "${dup}" is listed twice`, { field: 'suite' });
+  return Promise.all(opts.suites.map((s) => loadTask(s, opts.evalsDir ?? DEFAULT_EVALS_DIR)));
+}
+
+/** Evaluates suites on an open backend (the caller owns and disposes it). */
+export async function evaluateBackend(backend: EvalBackend, model: string, opts: EvalOptions, loaded?: LoadedTask[]): Promise<EvalResult> {
+  const t0 = performance.now();
+  const tasks = loaded ?? (await loadSuites(opts));
   const result: EvalResult = { model, backend: backend.name, metrics: {}, samples: [], timings: {} };
   for (const task of tasks) {
     const t = performance.now();
@@ -131,12 +136,11 @@ export async function evaluateBackend(backend: EvalBackend, model: string, opts:
 
 export async function evaluateModel(modelDir: string, opts: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
-  const evalsDir = opts.evalsDir ?? DEFAULT_EVALS_DIR;
-  await Promise.all(opts.suites.map((s) => loadTask(s, evalsDir)));
+  const tasks = await loadSuites(opts);
   const backend = await openBackend(modelDir, opts);
   const load = (performance.now() - t0) / 1000;
   try {
-    const res = await evaluateBackend(backend, modelDir, opts);
+    const res = await evaluateBackend(backend, modelDir, opts, tasks);
     res.timings = { load, ...res.timings, total: (performance.now() - t0) / 1000 };
     return res;
   } finally {
