@@ -32,6 +32,11 @@ export interface Stage {
   steps: number;
   batch: number;
   seqLen: number;
+  /**
+   * Start a new learning-rate cycle here (warmup to this peak, cosine to minLrFrac over the rest
+   * of the phase or until the next restart) with fresh Adam moments: continued pretraining.
+   */
+  restart?: { lr: number; warmup: number };
 }
 
 export interface PhasePlan {
@@ -222,11 +227,36 @@ interface TrainState {
   elapsedSec: number;
 }
 
-function lrAt(p: PhasePlan, step: number): number {
-  const total = totalSteps(p);
-  if (step < p.warmup) return (p.lr * (step + 1)) / p.warmup;
-  const t = Math.min(1, (step - p.warmup) / Math.max(1, total - p.warmup));
-  return p.lr * (p.minLrFrac + (1 - p.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * t)));
+interface Segment {
+  start: number;
+  end: number;
+  lr: number;
+  warmup: number;
+}
+
+/** The phase's learning-rate cycles: the first uses the phase's lr, each restart stage opens another. */
+function segments(p: PhasePlan): Segment[] {
+  const segs: Segment[] = [{ start: 0, end: 0, lr: p.lr, warmup: p.warmup }];
+  let at = 0;
+  for (const st of p.stages) {
+    if (st.restart && at > 0) segs.push({ start: at, end: 0, lr: st.restart.lr, warmup: st.restart.warmup });
+    at += st.steps;
+  }
+  segs.forEach((sg, i) => (sg.end = i + 1 < segs.length ? segs[i + 1].start : at));
+  return segs;
+}
+
+function segmentAt(p: PhasePlan, step: number): Segment {
+  const segs = segments(p);
+  return [...segs].reverse().find((sg) => step >= sg.start) ?? segs[0];
+}
+
+export function lrAt(p: PhasePlan, step: number): number {
+  const sg = segmentAt(p, step);
+  const k = step - sg.start;
+  if (k < sg.warmup) return (sg.lr * (k + 1)) / sg.warmup;
+  const t = Math.min(1, (k - sg.warmup) / Math.max(1, sg.end - sg.start - sg.warmup));
+  return sg.lr * (p.minLrFrac + (1 - p.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * t)));
 }
 
 function newState(cfg: ZooConfig, arrays: Map<string, Float32Array>): TrainState {
@@ -307,7 +337,14 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
   }
   const names = [...s.params.keys()];
   const lr = lrAt(p, s.step);
-  const t = s.step + 1;
+  const sg = segmentAt(p, s.step);
+  if (s.step === sg.start && sg.start > 0) {
+    for (const n of names) {
+      s.m.get(n)!.assign(tf.zerosLike(s.m.get(n)!));
+      s.v.get(n)!.assign(tf.zerosLike(s.v.get(n)!));
+    }
+  }
+  const t = s.step - sg.start + 1;
   const loss = tf.tidy(() => {
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');

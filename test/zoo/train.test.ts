@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trainPhase, trainZoo, TINY_PLAN } from '../../src/zoo/train.js';
+import { trainPhase, trainZoo, lrAt, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
 import { readZooArrays, loadZooModel } from '../../src/zoo/io.js';
 import { zooDeltaStats } from '../../src/zoo/deltaStats.js';
 import { generateGreedy } from '../../src/zoo/generate.js';
@@ -53,5 +53,25 @@ describe('zoo training (tiny plan)', () => {
     const c = await tmp();
     await trainPhase(other, 'base', { out: c, resume: false, log: quiet });
     expect(await same(path.join(a, 'base'), path.join(c, 'base'))).toBe(false);
+  });
+
+  it('restarts the learning-rate cycle at a restart stage, and resumes across it exactly', async () => {
+    const plan: ZooPlan = {
+      ...TINY_PLAN,
+      base: { ...TINY_PLAN.base, stages: [{ steps: 8, batch: 2, seqLen: 16 }, { steps: 6, batch: 2, seqLen: 24, restart: { lr: 1e-3, warmup: 2 } }] },
+    };
+    const p = plan.base;
+    expect(lrAt(p, 0)).toBeCloseTo(p.lr / p.warmup);
+    expect(lrAt(p, 7)).toBeLessThan(lrAt(p, 5));
+    expect(lrAt(p, 7)).toBeGreaterThan(p.lr * p.minLrFrac);
+    expect(lrAt(p, 8)).toBeCloseTo(5e-4);
+    expect(lrAt(p, 9)).toBeCloseTo(1e-3);
+    expect(lrAt(p, 13)).toBeLessThan(1e-3);
+    const a = await tmp();
+    const b = await tmp();
+    await trainPhase(plan, 'base', { out: a, resume: false, log: quiet });
+    await trainPhase(plan, 'base', { out: b, resume: false, log: quiet, stopAfter: 8 });
+    await trainPhase(plan, 'base', { out: b, resume: true, log: quiet });
+    expect(await same(path.join(a, 'base'), path.join(b, 'base'))).toBe(true);
   });
 });
