@@ -10,6 +10,7 @@ const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/merge.js'),
   () => import('./commands/validate.js'),
   () => import('./commands/eval.js'),
+  () => import('./commands/data.js'),
   () => import('./commands/zoo.js'),
   () => import('./commands/run.js'),
   () => import('./commands/report.js'),
