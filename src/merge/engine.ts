@@ -32,7 +32,7 @@ export interface MergeProgress {
 }
 
 export interface MergeStageOptions {
-  /** Model reference (as written in the recipe) -> model folder. */
+  /** Model reference (as written in the recipe) -> model folder. Needed for stage references; folders the recipe resolved are filled in. */
   inputs: Record<string, string>;
   outDir: string;
   seed: number;
@@ -92,10 +92,27 @@ async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, op
   return out;
 }
 
+/** The output replaces its folder when done: refuse a folder that holds (or is) one of the inputs. */
+function checkOutDir(outDir: string, inputDirs: string[]): void {
+  const out = path.resolve(outDir);
+  for (const d of inputDirs) {
+    const inp = path.resolve(d);
+    if (inp === out || inp.startsWith(out + path.sep)) {
+      throw new UserError(`--out ${outDir}: this folder ${inp === out ? 'is' : 'contains'} the input model folder ${inp}, which the merge would replace; choose another output folder`, { field: '--out' });
+    }
+  }
+}
+
 /** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
 export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
   const method = locateMethod(stage);
   if (typeof method === 'string') throwProblems([method], stage.file);
+  // Folders the recipe resolved itself need not be passed; stage outputs must be.
+  const inputs: Record<string, string> = {};
+  for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') inputs[ref] = inp.path;
+  Object.assign(inputs, opts.inputs);
+  checkOutDir(opts.outDir, Object.values(inputs));
+  opts = { ...opts, inputs };
   const opened = new Map<string, Checkpoint>();
   try {
     const problems: string[] = [];
@@ -313,6 +330,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   try {
     const { plans, problems, warnings } = await planRecipe(recipe, opened);
     if (problems.length) throwProblems(problems, recipe.file);
+    checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
     kernels = await resolveKernels(opts);
     const outputs = new Map<string, string>();
     const diags: StageDiagnostics[] = [];

@@ -133,7 +133,7 @@ describe('runRecipe', () => {
     const mid = path.join(root, 'hand/stage1');
     const inputs = { 'models/base': path.join(root, 'models/base'), 'models/math': path.join(root, 'models/math'), 'models/chat': path.join(root, 'models/chat') };
     await mergeStage(s1, { inputs, outDir: mid, seed: 42, kernels });
-    await mergeStage(s2, { inputs: { ...inputs, 'mistral-wizardmath-dare-0.7-density': mid }, outDir: path.join(root, 'hand/final'), seed: 42, kernels });
+    await mergeStage(s2, { inputs: { 'mistral-wizardmath-dare-0.7-density': mid }, outDir: path.join(root, 'hand/final'), seed: 42, kernels });
     const chained = await readAll(out);
     const byHand = await readAll(path.join(root, 'hand/final'));
     for (const [n, v] of byHand) expect(Buffer.from(chained.get(n)!.buffer).equals(Buffer.from(v.buffer))).toBe(true);
@@ -224,6 +224,12 @@ describe('runRecipe', () => {
     expect(got.get('lm_head.weight')).toEqual(chat.get('lm_head.weight'));
     const cfg = JSON.parse(await fs.readFile(path.join(out, 'config.json'), 'utf8'));
     expect(cfg.num_hidden_layers).toBe(3);
+  });
+
+  it('refuses an output folder that is an input model', async () => {
+    const e = await errorOf(runRecipe({ text: 'merge_method: linear\nmodels:\n  - model: models/math\n    parameters: {weight: 1}\n', dir: root }, { outDir: path.join(root, 'models'), kernels }));
+    expect(e.message).toContain(`--out ${path.join(root, 'models')}: this folder contains the input model folder ${path.join(root, 'models/math')}`);
+    expect(await fs.readdir(path.join(root, 'models/math'))).toContain('model.safetensors');
   });
 
   it('canonicalStage is stable and changes with what changes the output', async () => {
