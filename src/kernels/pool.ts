@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CombineArgs, MaskArray } from './loops.js';
+import type { TopBoundary } from './select.js';
 import type { RngKey } from './types.js';
 
 interface Range {
@@ -24,6 +25,20 @@ export type WorkerJob = Range &
     | { op: 'weightedSum'; arrays: Float32Array[]; coeffs: number[]; out: Float32Array }
     | { op: 'bernoulli'; key: RngKey; p: number; out: Uint8Array; partials: Float64Array }
     | { op: 'delta'; x: Float32Array; base: Float32Array; out: Float32Array }
+    | { op: 'histHi'; data: Float32Array; hist: Uint32Array; off: number }
+    | { op: 'histLo'; data: Float32Array; hiBin: number; hist: Uint32Array; off: number }
+    | { op: 'bandMask'; data: Float32Array; inner: TopBoundary; outer: TopBoundary; mask: Uint8Array }
+    | {
+        op: 'della';
+        d: Float32Array;
+        rowLen: number;
+        rho: number;
+        eps: number;
+        key: RngKey;
+        inverse: boolean;
+        mask: Uint8Array | Float32Array;
+        partials: Float64Array;
+      }
   );
 
 /** Distributive Omit so each job variant keeps its own fields. */
@@ -85,16 +100,17 @@ export class WorkerPool {
     for (const w of ws) void w.terminate();
   }
 
-  /** Run `body` over ranges[k] on worker k (k < size). */
-  run(body: JobBody, ranges: Array<[number, number]>): Promise<void>[] {
+  /** Run `body` (or body(k)) over ranges[k] on worker k (k < size). */
+  run(body: JobBody | ((k: number) => JobBody), ranges: Array<[number, number]>): Promise<void>[] {
     this.start();
     return ranges.map(([start, end], k) => {
+      const b = typeof body === 'function' ? body(k) : body;
       const id = this.nextId++;
       const w = this.workers[k % this.workers.length];
       if (this.inFlight++ === 0) for (const x of this.workers) x.ref();
       return new Promise<void>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        w.postMessage({ ...body, id, start, end });
+        w.postMessage({ ...b, id, start, end });
       });
     });
   }

@@ -27,31 +27,69 @@ function absBitsView(data: Float32Array): Uint32Array {
   return new Uint32Array(data.buffer, data.byteOffset, data.length);
 }
 
+/** Adds the counts of the top 15 bits of |data[start..end)| to hist[off .. off + 32768). */
+export function histHi(data: Float32Array, start: number, end: number, hist: Uint32Array, off = 0): void {
+  const u = absBitsView(data);
+  for (let i = start; i < end; i++) hist[off + ((u[i] & 0x7fffffff) >>> 16)]++;
+}
+
+/** Adds the counts of the low 16 bits of the elements whose top bits are `hiBin` to hist[off .. off + 65536). */
+export function histLo(data: Float32Array, start: number, end: number, hiBin: number, hist: Uint32Array, off = 0): void {
+  const u = absBitsView(data);
+  for (let i = start; i < end; i++) {
+    const b = u[i] & 0x7fffffff;
+    if (b >>> 16 === hiBin) hist[off + (b & 0xffff)]++;
+  }
+}
+
+/** Walk bins from the top until `m` elements are covered; returns the bin and the count strictly above it. */
+export function pickBin(hist: Uint32Array, m: number, above: number): { bin: number; above: number } {
+  let bin = hist.length - 1;
+  for (; bin > 0; bin--) {
+    if (above + hist[bin] >= m) break;
+    above += hist[bin];
+  }
+  return { bin, above };
+}
+
 /** Boundary of the m largest |data| (0 <= m <= N) by radix selection. */
 export function topBoundary(data: Float32Array, m: number): TopBoundary {
   const N = data.length;
   if (!Number.isInteger(m) || m < 0 || m > N) throw new RangeError(`topBoundary: m=${m} outside [0, ${N}]`);
   if (m === 0) return { bits: ALL, ties: 0 };
-  const u = absBitsView(data);
-  const hist = new Uint32Array(32768);
-  for (let i = 0; i < N; i++) hist[(u[i] & 0x7fffffff) >>> 16]++;
-  let above = 0;
-  let hiBin = 32767;
-  for (; hiBin >= 0; hiBin--) {
-    if (above + hist[hiBin] >= m) break;
-    above += hist[hiBin];
-  }
+  const hi = new Uint32Array(32768);
+  histHi(data, 0, N, hi);
+  const a = pickBin(hi, m, 0);
   const lo = new Uint32Array(65536);
-  for (let i = 0; i < N; i++) {
-    const b = u[i] & 0x7fffffff;
-    if (b >>> 16 === hiBin) lo[b & 0xffff]++;
+  histLo(data, 0, N, a.bin, lo);
+  const b = pickBin(lo, m, a.above);
+  return { bits: ((a.bin << 16) | b.bin) >>> 0, ties: m - b.above };
+}
+
+/**
+ * Mask pass over [start, end) given two boundaries whose `ties` are the numbers of equal-magnitude
+ * elements to count as inside within THIS range (lowest indices first): keep = in inner, not in outer.
+ */
+export function bandMaskRange(data: Float32Array, start: number, end: number, inner: TopBoundary, outer: TopBoundary, mask: Uint8Array): void {
+  const u = absBitsView(data);
+  let innerTies = inner.ties;
+  let outerTies = outer.ties;
+  const ib = inner.bits;
+  const ob = outer.bits;
+  for (let i = start; i < end; i++) {
+    const b = (u[i] & 0x7fffffff) >>> 0;
+    let inInner = b > ib;
+    if (b === ib && innerTies > 0) {
+      inInner = true;
+      innerTies--;
+    }
+    let inOuter = b > ob;
+    if (b === ob && outerTies > 0) {
+      inOuter = true;
+      outerTies--;
+    }
+    mask[i] = inInner && !inOuter ? 1 : 0;
   }
-  let loBin = 65535;
-  for (; loBin >= 0; loBin--) {
-    if (above + lo[loBin] >= m) break;
-    above += lo[loBin];
-  }
-  return { bits: ((hiBin << 16) | loBin) >>> 0, ties: m - above };
 }
 
 const f32 = new Float32Array(1);
@@ -80,25 +118,7 @@ export function rankBandMask(data: Float32Array, lo: number, hi: number, out?: U
   if (lo === 0 && hi === N) return mask.fill(1);
   const inner = topBoundary(data, N - lo); // kept if in here...
   const outer = topBoundary(data, N - hi); // ...and not in here
-  const u = absBitsView(data);
-  let innerTies = inner.ties;
-  let outerTies = outer.ties;
-  const ib = inner.bits;
-  const ob = outer.bits;
-  for (let i = 0; i < N; i++) {
-    const b = (u[i] & 0x7fffffff) >>> 0;
-    let inInner = b > ib;
-    if (b === ib && innerTies > 0) {
-      inInner = true;
-      innerTies--;
-    }
-    let inOuter = b > ob && ob !== ALL;
-    if (b === ob && outerTies > 0) {
-      inOuter = true;
-      outerTies--;
-    }
-    mask[i] = inInner && !inOuter ? 1 : 0;
-  }
+  bandMaskRange(data, 0, N, inner, outer, mask);
   return mask;
 }
 
@@ -108,14 +128,14 @@ export function rankBandMask(data: Float32Array, lo: number, hi: number, out?: U
  * packed (magnitude bits, index) keys is cheap and exact: 31 bits + ceil(log2 rowLen) bits fit a
  * float64 mantissa up to rows of 2^21 elements; longer rows fall back to a comparator sort.
  */
-export function rowRanks(data: Float32Array, rowLen: number, ranks: Uint32Array): void {
+export function rowRanks(data: Float32Array, rowLen: number, ranks: Uint32Array, scratch?: Float64Array): void {
   const N = data.length;
   if (rowLen <= 0 || N % rowLen !== 0) throw new RangeError(`rowRanks: ${N} elements do not split into rows of ${rowLen}`);
   const u = absBitsView(data);
   const shiftBits = Math.max(1, Math.ceil(Math.log2(rowLen)));
   if (31 + shiftBits <= 52) {
     const scale = 2 ** shiftBits;
-    const keys = new Float64Array(rowLen);
+    const keys = scratch && scratch.length === rowLen ? scratch : new Float64Array(rowLen);
     for (let r0 = 0; r0 < N; r0 += rowLen) {
       for (let j = 0; j < rowLen; j++) keys[j] = (u[r0 + j] & 0x7fffffff) * scale + j;
       keys.sort();

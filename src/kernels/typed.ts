@@ -5,7 +5,7 @@
  * Splits fall on reduction-block boundaries, so results are bit-identical for any thread count.
  */
 import { availableParallelism } from 'node:os';
-import { dellaMaskFromDelta } from './della.js';
+import { dellaGroupCount, dellaMaskFromDelta, dellaResult, dellaRowsPerGroup, dellaRowsRange } from './della.js';
 import {
   BLOCK,
   bernoulliRange,
@@ -21,7 +21,7 @@ import {
   weightedSumRange,
 } from './loops.js';
 import { type JobBody, WorkerPool } from './pool.js';
-import { rankBandMask as rankBandOnDelta } from './select.js';
+import { type TopBoundary, bandMaskRange, histHi, histLo, pickBin, rankBandMask as rankBandOnDelta } from './select.js';
 import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
 
 export interface TypedOptions {
@@ -84,10 +84,15 @@ export class TypedKernels implements Kernels {
   }
 
   /** Run `local(start, end)` on this thread for range 0 and `body` on workers for the others. */
-  private async split(n: number, body: JobBody, local: (start: number, end: number) => void): Promise<void> {
-    const ranges = this.ranges(n);
+  private async split(
+    n: number,
+    body: JobBody | ((k: number) => JobBody),
+    local: (start: number, end: number) => void,
+    given?: Array<[number, number]>,
+  ): Promise<void> {
+    const ranges = given ?? this.ranges(n);
     this.pool ??= new WorkerPool(this.threads - 1);
-    const remote = this.pool.run(body, ranges.slice(1));
+    const remote = this.pool.run(typeof body === 'function' ? (k: number) => body(k + 1) : body, ranges.slice(1));
     let localError: unknown = null;
     try {
       local(ranges[0][0], ranges[0][1]);
@@ -121,8 +126,50 @@ export class TypedKernels implements Kernels {
   }
 
   async rankBandMask(x: Float32Array, base: Float32Array, lo: number, hi: number): Promise<Uint8Array> {
+    const N = base.length;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= N)) {
+      throw new RangeError(`rankBandMask: band [${lo}, ${hi}) outside [0, ${N}]`);
+    }
     const d = await this.delta(x, base);
-    return rankBandOnDelta(d, lo, hi);
+    if (!this.parallel(N, [d]) || lo === hi || (lo === 0 && hi === N)) return rankBandOnDelta(d, lo, hi);
+    const ranges = this.ranges(N);
+    const inner = await this.boundaries(d, N - lo, ranges);
+    const outer = await this.boundaries(d, N - hi, ranges);
+    const mask = allocSharedU8(N);
+    await this.split(
+      N,
+      (k) => ({ op: 'bandMask', data: d, inner: inner[k], outer: outer[k], mask }),
+      (s, e) => bandMaskRange(d, s, e, inner[0], outer[0], mask),
+      ranges,
+    );
+    return mask;
+  }
+
+  /**
+   * The boundary of the m largest |d| with the tie budget split per range: range r keeps the ties
+   * left after the ranges before it, so the parallel mask keeps the same (lowest-index) ties.
+   */
+  private async boundaries(d: Float32Array, m: number, ranges: Array<[number, number]>): Promise<TopBoundary[]> {
+    const P = ranges.length;
+    if (m === 0) return ranges.map(() => ({ bits: 0xffffffff, ties: 0 }));
+    const hiH = new Uint32Array(new SharedArrayBuffer(4 * 32768 * P));
+    await this.split(d.length, (k) => ({ op: 'histHi', data: d, hist: hiH, off: k * 32768 }), (s, e) => histHi(d, s, e, hiH, 0), ranges);
+    const hiSum = new Uint32Array(32768);
+    for (let k = 0; k < P; k++) for (let b = 0; b < 32768; b++) hiSum[b] += hiH[k * 32768 + b];
+    const a = pickBin(hiSum, m, 0);
+    const loH = new Uint32Array(new SharedArrayBuffer(4 * 65536 * P));
+    await this.split(d.length, (k) => ({ op: 'histLo', data: d, hiBin: a.bin, hist: loH, off: k * 65536 }), (s, e) => histLo(d, s, e, a.bin, loH, 0), ranges);
+    const loSum = new Uint32Array(65536);
+    for (let k = 0; k < P; k++) for (let b = 0; b < 65536; b++) loSum[b] += loH[k * 65536 + b];
+    const b = pickBin(loSum, m, a.above);
+    const bits = ((a.bin << 16) | b.bin) >>> 0;
+    let ties = m - b.above;
+    return ranges.map((_, k) => {
+      const eq = loH[k * 65536 + b.bin];
+      const here = Math.min(ties, eq);
+      ties -= here;
+      return { bits, ties: here };
+    });
   }
 
   async bernoulliMask(key: RngKey, p: number, n: number): Promise<Uint8Array> {
@@ -144,7 +191,26 @@ export class TypedKernels implements Kernels {
     inverseProbability: boolean,
   ): Promise<DellaMaskResult> {
     const d = await this.delta(x, base);
-    return dellaMaskFromDelta(d, rowLen, rho, eps, key, inverseProbability);
+    const N = d.length;
+    if (!this.parallel(N, [d]) || N % rowLen !== 0) return dellaMaskFromDelta(d, rowLen, rho, eps, key, inverseProbability);
+    // Split on whole groups of rows, so each group's partial sums are the same for any split.
+    const rows = N / rowLen;
+    const G = dellaRowsPerGroup(rowLen);
+    const groups = dellaGroupCount(N, rowLen);
+    const parts = Math.min(this.threads, groups);
+    const ranges: Array<[number, number]> = [];
+    for (let p = 0; p < parts; p++) {
+      ranges.push([Math.floor((p * groups) / parts) * G, Math.min(Math.floor(((p + 1) * groups) / parts) * G, rows)]);
+    }
+    const mask = inverseProbability ? allocShared(N) : allocSharedU8(N);
+    const partials = allocPartials(2 * groups, true);
+    await this.split(
+      N,
+      { op: 'della', d, rowLen, rho, eps, key, inverse: inverseProbability, mask, partials },
+      (s, e) => dellaRowsRange(d, rowLen, rho, eps, key, inverseProbability, s, e, mask, partials),
+      ranges,
+    );
+    return dellaResult(mask, partials);
   }
 
   async maskedL1(x: Float32Array, base: Float32Array, mask: Mask): Promise<{ full: number; kept: number; count: number }> {

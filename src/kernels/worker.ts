@@ -2,6 +2,8 @@
 import { parentPort } from 'node:worker_threads';
 import { bernoulliRange, combineRange, deltaRange, gramRange, maskedL1Range, weightedSumRange } from './loops.js';
 import type { WorkerJob } from './pool.js';
+import { bandMaskRange, histHi, histLo } from './select.js';
+import { dellaRowsRange } from './della.js';
 
 parentPort!.on('message', (job: WorkerJob) => {
   try {
@@ -24,6 +26,18 @@ parentPort!.on('message', (job: WorkerJob) => {
         break;
       case 'delta':
         deltaRange(job.x, job.base, job.out, start, end);
+        break;
+      case 'histHi':
+        histHi(job.data, start, end, job.hist, job.off);
+        break;
+      case 'histLo':
+        histLo(job.data, start, end, job.hiBin, job.hist, job.off);
+        break;
+      case 'bandMask':
+        bandMaskRange(job.data, start, end, job.inner, job.outer, job.mask);
+        break;
+      case 'della':
+        dellaRowsRange(job.d, job.rowLen, job.rho, job.eps, job.key, job.inverse, start, end, job.mask, job.partials);
         break;
     }
     parentPort!.postMessage({ id: job.id });

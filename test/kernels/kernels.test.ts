@@ -223,6 +223,32 @@ describe('typed backend worker split', () => {
     expect(r3.gram).toEqual(r1.gram);
     expect(r3.mergedDeltaL2sq).toBe(r1.mergedDeltaL2sq);
     expect(await three.gram(models, base)).toEqual(await one.gram(models, base));
+    // Selection with many ties at the boundary, spread over every thread's range.
+    const q = allocShared(N);
+    const zero = allocShared(N);
+    for (let i = 0; i < N; i++) q[i] = Math.round(models[0][i] * 3) / 4; // a handful of distinct magnitudes
+    for (const [lo, hi] of [[N - 1000, N], [Math.floor(N / 3), N - 7], [N >> 1, N]]) {
+      const a1 = await one.rankBandMask(q, zero, lo, hi);
+      const a3 = await three.rankBandMask(q, zero, lo, hi);
+      expect(a3.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(Buffer.from(a3).equals(Buffer.from(a1))).toBe(true);
+      expect(a3.reduce((acc, v) => acc + v, 0)).toBe(hi - lo);
+    }
+    const rowLen = 1000;
+    const nRows = Math.floor(N / rowLen);
+    const xr = models[0].subarray(0, nRows * rowLen);
+    const br = allocShared(nRows * rowLen);
+    br.set(base.subarray(0, nRows * rowLen));
+    const xs = allocShared(nRows * rowLen);
+    xs.set(xr);
+    for (const inv of [false, true]) {
+      const d1 = await one.dellaMask(xs, br, rowLen, 0.5, 0.2, key, inv);
+      const d3 = await three.dellaMask(xs, br, rowLen, 0.5, 0.2, key, inv);
+      expect(d3.mask.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(Buffer.from(d3.mask.buffer).equals(Buffer.from(d1.mask.buffer))).toBe(true);
+      expect(d3.kept).toBe(d1.kept);
+      expect(d3.meanInvP).toBe(d1.meanInvP);
+    }
     const w1 = await one.weightedSum(models, [0.2, 0.8]);
     const w3 = await three.weightedSum(models, [0.2, 0.8]);
     expect(Buffer.from(w3.buffer).equals(Buffer.from(w1.buffer))).toBe(true);
