@@ -9,6 +9,7 @@
  * function (Wellons' lowbias32). Uniforms take the top 24 bits, so u = j / 2^24 exactly in float32,
  * u in [0, 1). Indices at or above 2^32 re-key per 2^32 block so streams never wrap.
  */
+import { UserError } from '../util/errors.js';
 import type { RngKey } from './types.js';
 
 const TWO_NEG_24 = 1 / 16777216;
@@ -56,7 +57,7 @@ const encoder = new TextEncoder();
 
 /** Key of the mask stream for one model's tensor in one stage under one seed. */
 export function maskKey(seed: number, stage: string, model: string, tensor: string): RngKey {
-  if (!Number.isSafeInteger(seed)) throw new Error(`maskKey: seed must be a safe integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed)) throw new UserError(`seed must be an integer (at most 2^53 - 1 in size), got ${seed}`, { field: 'seed' });
   // Length-prefixed fields: ("ab","c") and ("a","bc") must not collide.
   const fields = [String(seed), stage, model, tensor].map((f) => `${f.length}:${f}`).join('|');
   const bytes = encoder.encode(`mergelab-mask-v1|${fields}`);
