@@ -25,7 +25,7 @@ export const linear: MergeMethod = {
       throw new UserError(`linear: tensor ${tensor} has different shapes: ${input.models.map((m) => `${m.ref} [${m.shape}]`).join(', ')}`);
     }
     const { shape, data } = cropToCommon(tensor, input.models, warnings);
-    const weights = input.models.map((m) => parseParams(modelParams, m.params, `model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`).weight);
+    const weights = input.models.map((m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`).weight);
     let divisor = 1;
     if (g.normalize) {
       divisor = weights.reduce((a, b) => a + b, 0);

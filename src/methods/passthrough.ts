@@ -20,7 +20,7 @@ export const passthrough: MergeMethod = {
       throw new UserError(`passthrough takes exactly one model per tensor; tensor ${input.tensor} got ${input.models.length}`);
     }
     const m = input.models[0];
-    const { scale } = parseParams(modelParams, m.params, `model ${JSON.stringify(m.ref)} parameters for tensor ${input.tensor}`);
+    const { scale } = parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${input.tensor}`);
     const data = scale === 1 ? m.data.slice() : await input.kernels.weightedSum([m.data], [scale]);
     return { data, shape: [...m.shape], diagnostics: null, warnings: [] };
   },

@@ -102,7 +102,7 @@ async function mergeTaskArithmetic(
     return { data: base.slice(), shape: [...shape], diagnostics: null, warnings };
   }
   const params = models.map(
-    (m) => parseParams(modelParams, m.params, `model ${m.ref} parameters for tensor ${tensor}`) as ModelParams,
+    (m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`) as ModelParams,
   );
 
   const masks: Mask[] = [];
@@ -123,7 +123,7 @@ async function mergeTaskArithmetic(
         const k = Math.floor(rho * N);
         if (k <= 0) {
           throw new UserError(
-            `${c.name}: density ${rho} of model ${m(models[i].ref)} keeps floor(${rho} * ${N}) = 0 elements of tensor ${tensor}; raise density`,
+            `stage ${input.stage}: ${c.name}: density ${rho} of model ${m(models[i].ref)} keeps floor(${rho} * ${N}) = 0 elements of tensor ${tensor}; raise density`,
             { field: 'density' },
           );
         }
@@ -143,7 +143,7 @@ async function mergeTaskArithmetic(
         const eps = p.epsilon ?? 0.15;
         if (!(rho - eps > 0 && rho + eps < 1)) {
           throw new UserError(
-            `${c.name}: model ${m(models[i].ref)} has density ${rho} and epsilon ${eps}; need 0 < density - epsilon and density + epsilon < 1`,
+            `stage ${input.stage}: ${c.name}: model ${m(models[i].ref)} has density ${rho} and epsilon ${eps}; need 0 < density - epsilon and density + epsilon < 1`,
             { field: 'epsilon' },
           );
         }

@@ -194,7 +194,7 @@ for (const backend of BACKENDS) {
 
     it('a model with no weight fails with the model and parameter named', async () => {
       await expect(getMethod('task_arithmetic').mergeTensor(input(k, base, [4], [{ ref: 'org/chat', data: a }])))
-        .rejects.toThrow(/org\/chat.*missing required parameter weight/);
+        .rejects.toThrow(/stage stage1: model "org\/chat".*missing required parameter weight/);
     });
   });
 }
