@@ -429,7 +429,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
   let resolved: LoadResult;
   try {
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
-    resolved = resolveParsed(parsed, opts);
+    resolved = resolveParsed(parsed, { ...opts, keepPartial: true });
   } catch (e) {
     if (e instanceof UserErrors) return { problems: e.problems, warnings: [], stages: [] };
     if (isUserError(e)) return { problems: [e.message], warnings: [], stages: [] };

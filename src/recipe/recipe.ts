@@ -105,10 +105,15 @@ export interface LoadOptions {
   modelDirs?: ModelDirs;
   /** Second place relative model paths are looked for (after the recipe's folder). Default: process.cwd(). */
   cwd?: string;
+  /**
+   * Return the recipe even when some model references did not resolve (validate uses it to go on
+   * checking parameters). Off by default: then `recipe` is null whenever there are problems.
+   */
+  keepPartial?: boolean;
 }
 
 export interface LoadResult {
-  /** Null when the file's structure is broken; present (with problems) when only model references failed to resolve. */
+  /** Null when there are problems, except with `keepPartial` when only model references failed to resolve. */
   recipe: Recipe | null;
   problems: string[];
 }
@@ -275,7 +280,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
     order.splice(before);
     warnings.push(s.doc.problem([], `${s.label || `stage ${s.index + 1}`} is not used by the final stage (the last document); it will not be run`));
   }
-  if (problems.length > refProblems) return { recipe: null, problems };
+  if (problems.length > refProblems || (problems.length && !opts.keepPartial)) return { recipe: null, problems };
   if (order[order.length - 1] !== final) {
     // Unreachable: the final stage is visited first and pushed last among its own dependencies.
     throw new Error('internal: final stage not last in order');
