@@ -176,6 +176,15 @@ function wordDoc(r: Rand): string {
   return proseDoc(r);
 }
 
+function reversalDoc(r: Rand): string {
+  const w = pick(r, WORDS);
+  const rev = [...w].reverse().join('');
+  const k = r();
+  if (k < 0.6) return pick(r, [`${w} spelled backwards is ${rev}.`, `The word ${w} backwards is ${rev}.`, `Backwards, ${w} becomes ${rev}.`, `Read ${w} from the end and you get ${rev}.`, `${w} reversed is ${rev}.`]);
+  if (k < 0.8) return pick(r, [`${w} in capital letters is ${w.toUpperCase()}.`, `The capital form of ${w} is ${w.toUpperCase()}.`]);
+  return `The word ${w} is spelled ${[...w].join('-')}, and backwards ${[...rev].join('-')}.`;
+}
+
 const ADJ = ['red', 'blue', 'green', 'gold', 'happy', 'quiet', 'fast', 'slow', 'cold', 'warm', 'dark', 'small', 'big', 'soft', 'hard', 'sweet', 'sour'];
 const NOUN = ['cat', 'dog', 'bird', 'fish', 'horse', 'mouse', 'sheep', 'goat', 'frog', 'duck', 'bear', 'wolf', 'lion', 'tiger', 'tree', 'house', 'boat', 'ship', 'train', 'car', 'river', 'road', 'door', 'lamp', 'desk', 'chair', 'kite', 'ball', 'book'];
 const VERB = ['saw', 'liked', 'found', 'painted', 'watched', 'drew', 'wanted', 'lost'];
@@ -199,6 +208,8 @@ export interface CorpusMix {
   stories: number;
   words: number;
   prose: number;
+  /** Extra documents of word reversals, capitals and spellings (the word facts slowest to learn). */
+  reversals?: number;
 }
 
 /** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
@@ -206,12 +217,13 @@ export const DEFAULT_MIX: CorpusMix = { facts: 0.42, stories: 0.3, words: 0.22, 
 
 /** One document of the corpus. */
 export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {
-  const total = mix.facts + mix.stories + mix.words + mix.prose;
+  const total = mix.facts + mix.stories + mix.words + mix.prose + (mix.reversals ?? 0);
   let x = r() * total;
   if ((x -= mix.facts) < 0) return factsDoc(r);
   if ((x -= mix.stories) < 0) return storyDoc(r);
   if ((x -= mix.words) < 0) return wordDoc(r);
-  return proseDoc(r);
+  if ((x -= mix.prose) < 0) return proseDoc(r);
+  return reversalDoc(r);
 }
 
 function pretrainSeed(split: PretrainSplit, seed: number): number {

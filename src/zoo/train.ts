@@ -19,7 +19,7 @@ import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
 import { openCheckpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { generateGreedy } from './generate.js';
-import { pretrainDocument, allFacts } from '../data/pretrain.js';
+import { pretrainDocument, allFacts, type CorpusMix } from '../data/pretrain.js';
 import { mathProblems } from '../data/math.js';
 import { chatPrompts } from '../data/chat.js';
 import { fnv1a } from '../data/split.js';
@@ -37,6 +37,8 @@ export interface Stage {
    * of the phase or until the next restart) with fresh Adam moments: continued pretraining.
    */
   restart?: { lr: number; warmup: number };
+  /** Corpus mix for this stage's pretraining rows (default DEFAULT_MIX). */
+  mix?: CorpusMix;
 }
 
 export interface PhasePlan {
@@ -68,6 +70,8 @@ export interface ZooPlan {
 
 const VOCAB = new CharTokenizer().vocabSize;
 
+const CONTINUED_MIX: CorpusMix = { facts: 0.45, stories: 0.27, words: 0.13, prose: 0.03, reversals: 0.12 };
+
 export const FULL_PLAN: ZooPlan = {
   name: 'full',
   seed: 1,
@@ -77,6 +81,10 @@ export const FULL_PLAN: ZooPlan = {
     stages: [
       { steps: 1400, batch: 16, seqLen: 128 },
       { steps: 300, batch: 6, seqLen: 320 },
+      // Continued pretraining (a second cycle): the probes showed arithmetic facts at ~10% after
+      // 600 steps, so the base gets more steps with more weight on facts and word reversals.
+      { steps: 1600, batch: 16, seqLen: 128, restart: { lr: 1.5e-3, warmup: 50 }, mix: CONTINUED_MIX },
+      { steps: 400, batch: 6, seqLen: 320, mix: CONTINUED_MIX },
     ],
     lr: 2e-3,
     warmup: 100,
@@ -128,10 +136,10 @@ interface Batch {
 }
 
 /** A row of T+1 tokens: <bos> then whole documents joined by newlines, cut at the end. */
-function pretrainRow(r: () => number, T: number): number[] {
+function pretrainRow(r: () => number, T: number, mix?: CorpusMix): number[] {
   const row = [BOS_ID];
   while (row.length < T + 1) {
-    for (const id of tok.encode(pretrainDocument(r))) row.push(id);
+    for (const id of tok.encode(pretrainDocument(r, mix))) row.push(id);
     row.push(tok.encode('\n')[0]);
   }
   return row.slice(0, T + 1);
@@ -182,7 +190,7 @@ function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: Task
   const rows: Array<{ toks: number[]; lossFrom: number; lossTo: number }> = [];
   let T = st.seqLen;
   if (phase === 'base') {
-    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T), lossFrom: 0, lossTo: T });
+    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T, st.mix), lossFrom: 0, lossTo: T });
   } else {
     const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
     const picked: TaskExample[] = [];
