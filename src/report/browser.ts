@@ -31,6 +31,36 @@ export interface PageCheck {
   consoleWarnings: string[];
 }
 
+/*
+ * Runs in the page. A string, not a function: tsx/esbuild wrap named inner functions in a `__name`
+ * helper that does not exist in the page. It counts items of data-driven marks (role 'mark')
+ * through groups and facets in each chart's scenegraph; axes and legends are not counted.
+ */
+const IN_PAGE_CHECK = `(() => {
+  const count = (m) => {
+    let n = 0;
+    for (const it of m.items || []) {
+      if (m.marktype === 'group') for (const child of it.items || []) n += count(child);
+      else if (m.role === 'mark') n++;
+    }
+    return n;
+  };
+  const r = window.__report;
+  const charts = Array.from(document.querySelectorAll('.chart')).map((el) => {
+    const id = el.dataset.chart || el.id;
+    const view = r.views[id];
+    return {
+      id,
+      rendered: el.dataset.rendered === 'true',
+      svg: el.querySelector('svg') !== null,
+      canvas: el.querySelector('canvas') !== null,
+      marks: view ? count(view.scenegraph().root) : 0,
+      domMarks: el.querySelectorAll('.role-mark > *').length,
+    };
+  });
+  return { ms: r.ms, failed: r.failed, charts };
+})()`;
+
 /**
  * Open a generated report in headless Chromium and report what rendered, what was requested and
  * what the console said. For tests and the benchmark; playwright-core is a dev dependency, hence
@@ -56,35 +86,9 @@ export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?
     page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
     const t0 = performance.now();
     await page.goto(url, { waitUntil: 'load' });
-    await page.waitForFunction(() => (window as unknown as { __report?: { done: boolean } }).__report?.done === true, null, { timeout: opts.timeoutMs ?? 60_000 });
+    await page.waitForFunction('window.__report && window.__report.done === true', null, { timeout: opts.timeoutMs ?? 60_000 });
     const wallMs = performance.now() - t0;
-    const state = await page.evaluate(() => {
-      type Mark = { marktype?: string; role?: string; items?: Item[] };
-      type Item = { items?: Mark[] };
-      // Items of data-driven marks (role 'mark'), through groups and facets; axes and legends excluded.
-      const count = (m: Mark): number => {
-        let n = 0;
-        for (const it of m.items ?? []) {
-          if (m.marktype === 'group') for (const child of it.items ?? []) n += count(child);
-          else if (m.role === 'mark') n++;
-        }
-        return n;
-      };
-      const r = (window as unknown as { __report: { ms: number; failed: number; views: Record<string, { scenegraph(): { root: Mark } }> } }).__report;
-      const charts = Array.from(document.querySelectorAll<HTMLElement>('.chart')).map((el) => {
-        const id = el.dataset.chart ?? el.id;
-        const view = r.views[id];
-        return {
-          id,
-          rendered: el.dataset.rendered === 'true',
-          svg: el.querySelector('svg') !== null,
-          canvas: el.querySelector('canvas') !== null,
-          marks: view ? count(view.scenegraph().root) : 0,
-          domMarks: el.querySelectorAll('.role-mark > *').length,
-        };
-      });
-      return { ms: r.ms, failed: r.failed, charts };
-    });
+    const state = (await page.evaluate(IN_PAGE_CHECK)) as { ms: number; failed: number; charts: ChartCheck[] };
     if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: false });
     return { wallMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings };
   } finally {

@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRecord } from '../results/record.js';
-import { formatAxisValue, isNumericAxis, listMetrics, metricValue, okMerges, seedOf, settingLabel, varyingAxes, type MetricInfo } from './metrics.js';
+import { determinedBy, formatAxisValue, independentAxes, isNumericAxis, isWeightAxis, listMetrics, metricValue, okMerges, seedOf, settingLabel, varyingAxes, type MetricInfo } from './metrics.js';
 import { groupBySetting, settingKey, spread, fractionOfBest } from './aggregate.js';
 import { references, type CollapseFlag, type References } from './collapse.js';
 import { layerTable, parseDiagnostics } from './diagnostics.js';
@@ -14,6 +14,8 @@ export interface ChartSpec {
   description: string;
   kind: 'score_vs_axis' | 'heatmap' | 'parent_fraction' | 'layer_diagnostics';
   vl: TopLevelSpec;
+  /** Static versions exported as extra charts/ID.svg (an interactive chart's states, one per file). */
+  svgVariants?: { id: string; vl: TopLevelSpec }[];
 }
 
 /** A chart that could not be drawn from these results, and why (shown on the page instead). */
@@ -54,7 +56,7 @@ export const safeId = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_')
 /** The axis a sweep varies most naturally along: density, else any other numeric swept axis. */
 export function pickXAxis(merges: readonly ResultRecord[]): string | undefined {
   const vary = varyingAxes(merges).filter((a) => isNumericAxis(merges, a) && new Set(merges.map((r) => r.axes[a]).filter((v) => typeof v === 'number')).size > 1);
-  return vary.find((a) => /density/i.test(a)) ?? vary.find((a) => /weight/i.test(a)) ?? vary[0];
+  return vary.find((a) => /density/i.test(a)) ?? vary.find(isWeightAxis) ?? vary[0];
 }
 
 const suitesOf = (metrics: MetricInfo[]): string[] => [...new Set(metrics.map((m) => m.suite))];
@@ -86,7 +88,7 @@ export function scoreVsAxisChart(records: readonly ResultRecord[], suite: string
   const metrics = listMetrics(records).filter((m) => m.suite === suite);
   if (!metrics.length) return { chart: name, reason: `no metrics of suite ${suite}` };
   const onAxis = merges.filter((r) => typeof r.axes[x] === 'number');
-  const others = varyingAxes(onAxis).filter((a) => a !== x);
+  const others = independentAxes(onAxis, varyingAxes(onAxis).filter((a) => a !== x));
   const refs = references(records);
   const values: Record<string, unknown>[] = [];
   // Group by setting without x, so one line runs over x per variant and setting of the other axes.
@@ -168,10 +170,14 @@ export function heatmapCharts(records: readonly ResultRecord[]): ChartResult[] {
     const rs = merges.filter((r) => r.variant === v);
     const vary = varyingAxes(rs);
     const dAxis = vary.find((a) => /density/i.test(a));
-    const wAxis = vary.find((a) => /weight/i.test(a) && a !== dAxis);
+    const wAxis = vary.find((a) => isWeightAxis(a) && a !== dAxis);
     if (!dAxis || !wAxis) continue;
     const cells = rs.filter((r) => r.axes[dAxis] !== undefined && r.axes[wAxis] !== undefined);
-    const rowAxes = vary.filter((a) => a !== dAxis && a !== wAxis);
+    const rest = vary.filter((a) => a !== dAxis && a !== wAxis);
+    const rowAxes = independentAxes(cells, rest, [dAxis, wAxis]);
+    // Axes zipped with the weight move with it: name them on the weight axis.
+    const withW = rest.filter((a) => !rowAxes.includes(a) && determinedBy(cells, a, wAxis));
+    const wTitle = withW.length ? `${wAxis} (with ${withW.join(', ')})` : wAxis;
     const values: Record<string, unknown>[] = [];
     for (const g of groupBySetting(cells, rowAxes)) {
       const panel = rowAxes.map((a) => `${a}=${formatAxisValue(g.axes[a])}`).join(' ') || 'all';
@@ -188,7 +194,7 @@ export function heatmapCharts(records: readonly ResultRecord[]): ChartResult[] {
         mark: { type: 'rect' },
         encoding: {
           x: { field: 'density', type: 'ordinal', title: dAxis, sort: sortBy('dnum') },
-          y: { field: 'weight', type: 'ordinal', title: wAxis, sort: sortBy('wnum') },
+          y: { field: 'weight', type: 'ordinal', title: wTitle, sort: sortBy('wnum') },
           color: { field: 'mean', type: 'quantitative', title: m.key, scale: { scheme: m.lowerIsBetter ? 'orangered' : 'viridis', ...(m.isPerplexity ? { type: 'log' } : {}) } },
           tooltip: [{ field: 'panel' }, { field: 'density', title: dAxis }, { field: 'weight', title: wAxis }, { field: 'mean', format: '.3f' }, { field: 'n', title: 'seeds' }],
         },
@@ -310,33 +316,39 @@ export function parentFractionChart(records: readonly ResultRecord[], flags: rea
   };
 }
 
-/**
- * (d) Per-layer diagnostics of one point, one column per merge stage: each task vector's norm,
- * the share of conflicting signs, the merged delta's norm relative to each parent's, and the
- * fraction kept by sparsification when there was any.
- */
-export function layerDiagnosticsChart(r: ResultRecord, why: string): ChartResult {
-  const name = `layer diagnostics of ${r.point}`;
+const MEASURES = ['task-vector norm', 'merged delta / parent', 'retained of parent', 'sign conflict', 'kept fraction'];
+
+/** Long-format per-layer rows of one point: (stage, layer, measure, series) -> value. */
+function diagnosticRows(r: ResultRecord): Record<string, unknown>[] {
   const { stages } = parseDiagnostics(r.diagnostics);
-  if (!stages.length) return { chart: name, reason: 'the record has no per-tensor diagnostics' };
   const values: Record<string, unknown>[] = [];
-  const stageOrder = stages.map((s, i) => ordered(i, `${i + 1}. ${s.stage}${s.method ? ` (${s.method})` : ''}`));
-  const MEASURES = ['task-vector norm', 'merged delta / parent', 'sign conflict', 'kept fraction'];
   const measure = (m: string): string => ordered(MEASURES.indexOf(m), m);
   stages.forEach((st, i) => {
+    const stage = ordered(i, `${i + 1}. ${st.stage}${st.method && st.method !== st.stage ? ` (${st.method})` : ''}`);
     for (const row of layerTable(st)) {
-      const base = { stage: stageOrder[i], layer: row.label, order: row.order };
+      const base = { point: r.point, stage, layer: row.label, order: row.order };
       for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, measure: measure('task-vector norm'), series: m, value: sig(v) });
       if (row.signConflict !== undefined) values.push({ ...base, measure: measure('sign conflict'), series: 'all models', value: sig(row.signConflict) });
       for (const [m, v] of Object.entries(row.mergedDeltaRelToParent)) values.push({ ...base, measure: measure('merged delta / parent'), series: m, value: sig(v) });
+      for (const [m, v] of Object.entries(row.retained)) values.push({ ...base, measure: measure('retained of parent'), series: m, value: sig(v) });
       for (const [m, v] of Object.entries(row.keptFraction)) if (v < 0.999) values.push({ ...base, measure: measure('kept fraction'), series: m, value: sig(v) });
     }
   });
-  if (!values.length) return { chart: name, reason: 'the diagnostics hold no per-layer numbers' };
-  const vl: TopLevelSpec = {
+  return values;
+}
+
+function diagnosticsSpec(values: Record<string, unknown>[], title: string, choices?: { ids: string[]; labels: string[] }): TopLevelSpec {
+  return {
     $schema: SCHEMA,
-    title: `${r.point}: per-layer diagnostics`,
+    title,
     data: { values },
+    // With several points a drop-down picks one: one chart to draw however many points collapsed.
+    ...(choices
+      ? {
+          params: [{ name: 'pt', value: choices.ids[0], bind: { input: 'select', options: choices.ids, labels: choices.labels, name: 'point: ' } }],
+          transform: [{ filter: 'datum.point === pt' }],
+        }
+      : {}),
     facet: { row: { field: 'measure', type: 'nominal', title: null, header: orderedHeader }, column: { field: 'stage', type: 'nominal', title: null, header: orderedHeader } },
     spec: {
       width: 260,
@@ -351,15 +363,51 @@ export function layerDiagnosticsChart(r: ResultRecord, why: string): ChartResult
     },
     resolve: { scale: { y: 'independent' } },
     config: CHART_CONFIG,
-  };
+  } as TopLevelSpec;
+}
+
+const pointTitle = (r: ResultRecord): string => `${settingLabel(r)}${seedOf(r) !== null ? ` seed ${seedOf(r)}` : ''}`;
+
+/**
+ * (d) Per-layer diagnostics of one point, one column per merge stage (and one for the final model
+ * against the original parents when the sweep recorded it): each task vector's norm, the merged
+ * delta's norm relative to each parent's, the share of each parent retained, the share of
+ * conflicting signs, and the fraction kept by sparsification.
+ */
+export function layerDiagnosticsChart(r: ResultRecord, why: string): ChartResult {
+  const values = diagnosticRows(r);
+  if (!values.length) return { chart: `layer diagnostics of ${r.point}`, reason: 'the record has no per-tensor diagnostics' };
   return {
     id: safeId(`layers-${r.point}`),
-    title: `Per-layer diagnostics: ${settingLabel(r)}${seedOf(r) !== null ? ` seed ${seedOf(r)}` : ''}`,
+    title: `Per-layer diagnostics: ${pointTitle(r)}`,
     description: `${why}. Rows: measures; columns: merge stages. 'merged delta / parent' above 1 means the merge moved that layer further from the base than the parent did.`,
     kind: 'layer_diagnostics',
-    vl,
+    vl: diagnosticsSpec(values, `${r.point}: per-layer diagnostics`),
   };
 }
+
+/**
+ * (d) for many points: one chart with a drop-down of the points (worst first), plus a per-point
+ * SVG of the first `svgPoints`. Points without diagnostics are left out.
+ */
+export function layerDiagnosticsExplorer(points: readonly { r: ResultRecord; why: string }[], svgPoints: number): ChartResult {
+  const usable = points.map((p) => ({ ...p, rows: diagnosticRows(p.r) })).filter((p) => p.rows.length > 0);
+  if (!usable.length) return { chart: 'layer diagnostics', reason: 'none of the collapsed or selected points has per-tensor diagnostics' };
+  if (usable.length === 1) return layerDiagnosticsChart(usable[0].r, usable[0].why);
+  const ids = usable.map((p) => p.r.point);
+  const labels = usable.map((p) => `${p.r.point}: ${p.why}`);
+  return {
+    id: 'layer-diagnostics',
+    title: `Per-layer diagnostics of ${usable.length} points`,
+    description: `Pick a point (collapsed points worst first, then the selected ones). Rows: measures; columns: merge stages. 'merged delta / parent' above 1 means the merge moved that layer further from the base than the parent did; 'retained of parent' is the share of an original parent's task vector the final model keeps.`,
+    kind: 'layer_diagnostics',
+    vl: diagnosticsSpec(usable.flatMap((p) => p.rows), 'Per-layer diagnostics', { ids, labels }),
+    svgVariants: usable.slice(0, svgPoints).map((p) => ({ id: safeId(`layers-${p.r.point}`), vl: diagnosticsSpec(p.rows, `${pointTitle(p.r)}: per-layer diagnostics`) })),
+  };
+}
+
+/** Per-point diagnostics SVGs written at most (the page's drop-down holds them all). */
+export const SVG_DIAGNOSTIC_POINTS = 12;
 
 export interface ChartPlan {
   charts: ChartSpec[];
@@ -367,20 +415,14 @@ export interface ChartPlan {
 }
 
 /** Every chart of the report, in page order. Pure: records and flags in, specs out. */
-export function buildCharts(records: readonly ResultRecord[], flags: readonly CollapseFlag[], opts: { select: readonly string[]; maxDiagnosticCharts: number; collapse: CollapseThresholds }): ChartPlan {
+export function buildCharts(records: readonly ResultRecord[], flags: readonly CollapseFlag[], opts: { select: readonly string[]; maxDiagnosticPoints: number; collapse: CollapseThresholds }): ChartPlan {
   const results: ChartResult[] = [];
   for (const suite of suitesOf(listMetrics(records))) results.push(scoreVsAxisChart(records, suite));
   results.push(...heatmapCharts(records));
   results.push(parentFractionChart(records, flags, opts.collapse));
   const byPoint = new Map(records.map((r) => [r.point, r]));
-  const wanted: { r: ResultRecord; why: string }[] = [];
   const skipped: SkippedChart[] = [];
-  for (const p of opts.select) {
-    const r = byPoint.get(p);
-    if (r) wanted.push({ r, why: 'Selected in the report options' });
-    else skipped.push({ chart: `layer diagnostics of ${p}`, reason: `selected point '${p}' is not in the results` });
-  }
-  // One chart per collapsed setting (its worst seed) before any second seed of a setting.
+  // Collapsed settings first (each by its worst seed), then further seeds, then selected points.
   const firstOfSetting: CollapseFlag[] = [], repeats: CollapseFlag[] = [];
   const seenSetting = new Set<string>();
   for (const f of flags) {
@@ -388,12 +430,24 @@ export function buildCharts(records: readonly ResultRecord[], flags: readonly Co
     (seenSetting.has(k) ? repeats : firstOfSetting).push(f);
     seenSetting.add(k);
   }
-  for (const f of [...firstOfSetting, ...repeats]) if (!opts.select.includes(f.point)) wanted.push({ r: byPoint.get(f.point)!, why: `Collapsed: ${f.violations.map((v) => v.rule).filter((x, i, a) => a.indexOf(x) === i).join(', ')}` });
-  const withDiag = wanted.filter((w) => parseDiagnostics(w.r.diagnostics).stages.length > 0);
-  for (const w of wanted) if (!withDiag.includes(w) && opts.select.includes(w.r.point)) skipped.push({ chart: `layer diagnostics of ${w.r.point}`, reason: 'the record has no per-tensor diagnostics' });
-  const shown = withDiag.slice(0, opts.maxDiagnosticCharts);
-  for (const w of shown) results.push(layerDiagnosticsChart(w.r, w.why));
-  if (withDiag.length > shown.length) skipped.push({ chart: 'layer diagnostics', reason: `${withDiag.length - shown.length} more collapsed points have diagnostics; only the ${shown.length} worst are charted (report option maxDiagnosticCharts)` });
+  const wanted: { r: ResultRecord; why: string }[] = [...firstOfSetting, ...repeats].map((f) => ({
+    r: byPoint.get(f.point)!,
+    why: `collapsed (${f.violations.map((v) => v.rule).filter((x, i, a) => a.indexOf(x) === i).join(', ')})`,
+  }));
+  for (const p of opts.select) {
+    const r = byPoint.get(p);
+    if (!r) skipped.push({ chart: `layer diagnostics of ${p}`, reason: `selected point '${p}' is not in the results` });
+    else if (!parseDiagnostics(r.diagnostics).stages.length) skipped.push({ chart: `layer diagnostics of ${p}`, reason: 'the record has no per-tensor diagnostics' });
+    else if (!wanted.some((w) => w.r.point === p)) wanted.push({ r, why: 'selected' });
+  }
+  // Selected points always make the list; collapsed ones fill it up to the limit.
+  const selected = wanted.filter((w) => w.why === 'selected');
+  const collapsed = wanted.filter((w) => w.why !== 'selected' && parseDiagnostics(w.r.diagnostics).stages.length > 0);
+  const room = Math.max(0, opts.maxDiagnosticPoints - selected.length);
+  const shown = [...collapsed.slice(0, room), ...selected];
+  if (shown.length) results.push(layerDiagnosticsExplorer(shown, SVG_DIAGNOSTIC_POINTS));
+  else if (flags.length) skipped.push({ chart: 'layer diagnostics', reason: 'none of the collapsed points has per-tensor diagnostics' });
+  if (collapsed.length > room) skipped.push({ chart: 'layer diagnostics', reason: `${collapsed.length - room} more collapsed points have diagnostics; the ${room} worst are charted (report option maxDiagnosticPoints)` });
   const charts = results.filter(isChart);
   // Ids must be unique: they name files and page containers.
   const seen = new Map<string, number>();

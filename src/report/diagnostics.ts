@@ -23,6 +23,8 @@ const TensorView = z.looseObject({
   rescale: NumRecord.optional(),
   mergedDeltaNorm: Num.optional(),
   mergedDeltaRelToParent: NumRecord.optional(),
+  /** Final-vs-parents entries: <F-B, P-B> / ||P-B||^2, how much of each original parent survives. */
+  retained: NumRecord.optional(),
 });
 export type TensorView = z.infer<typeof TensorView>;
 
@@ -97,6 +99,8 @@ export interface LayerRow {
   signConflict: number | undefined;
   keptFraction: Record<string, number>;
   rescale: Record<string, number>;
+  /** Share of each original parent's task vector the final model keeps (final-vs-parents entries only). */
+  retained: Record<string, number>;
 }
 
 const orderOf = (l: LayerRow['layer']): number => (l === 'embed' ? -1 : l === 'head' ? 1e6 : l === 'other' ? 1e6 + 1 : l);
@@ -107,7 +111,7 @@ const labelOf = (l: LayerRow['layer']): string => (typeof l === 'number' ? Strin
  * A parent's per-tensor norm missing from an entry is recovered from merged / rel when both exist.
  */
 export function layerTable(stage: StageView): LayerRow[] {
-  interface Acc { numel: number; tvSq: Map<string, number>; mergedSq: number; mergedSeen: boolean; relW: Map<string, [number, number]>; sc: [number, number]; kept: Map<string, [number, number]>; resc: Map<string, [number, number]> }
+  interface Acc { numel: number; tvSq: Map<string, number>; mergedSq: number; mergedSeen: boolean; relW: Map<string, [number, number]>; sc: [number, number]; kept: Map<string, [number, number]>; resc: Map<string, [number, number]>; ret: Map<string, [number, number]> }
   const acc = new Map<LayerRow['layer'], Acc>();
   const addW = (m: Map<string, [number, number]>, k: string, v: number, w: number): void => {
     const cur = m.get(k) ?? [0, 0];
@@ -116,7 +120,7 @@ export function layerTable(stage: StageView): LayerRow[] {
   for (const t of stage.tensors) {
     const l = layerOf(t);
     let a = acc.get(l);
-    if (!a) acc.set(l, (a = { numel: 0, tvSq: new Map(), mergedSq: 0, mergedSeen: false, relW: new Map(), sc: [0, 0], kept: new Map(), resc: new Map() }));
+    if (!a) acc.set(l, (a = { numel: 0, tvSq: new Map(), mergedSq: 0, mergedSeen: false, relW: new Map(), sc: [0, 0], kept: new Map(), resc: new Map(), ret: new Map() }));
     const w = finite(t.numel) && t.numel > 0 ? t.numel : 1;
     a.numel += w;
     const merged = finite(t.mergedDeltaNorm) ? t.mergedDeltaNorm : undefined;
@@ -132,6 +136,11 @@ export function layerTable(stage: StageView): LayerRow[] {
     if (finite(t.signConflict)) { a.sc[0] += t.signConflict * w; a.sc[1] += w; }
     for (const [m, v] of Object.entries(t.keptFraction ?? {})) if (finite(v)) addW(a.kept, m, v, w);
     for (const [m, v] of Object.entries(t.rescale ?? {})) if (finite(v)) addW(a.resc, m, v, w);
+    // A layer's retained share is <F,P> / ||P||^2 over the layer: tensors weigh by ||P||^2.
+    for (const [m, v] of Object.entries(t.retained ?? {})) {
+      const tv = t.taskVectorNorm?.[m];
+      if (finite(v)) addW(a.ret, m, v, finite(tv) ? tv * tv : w);
+    }
   }
   const mean = (m: Map<string, [number, number]>): Record<string, number> =>
     Object.fromEntries([...m.entries()].filter(([, [, w]]) => w > 0).map(([k, [s, w]]) => [k, s / w]));
@@ -145,7 +154,7 @@ export function layerTable(stage: StageView): LayerRow[] {
     rows.push({
       layer, order: orderOf(layer), label: labelOf(layer), numel: a.numel, taskVectorNorm, mergedDeltaNorm,
       mergedDeltaRelToParent: rel, signConflict: a.sc[1] > 0 ? a.sc[0] / a.sc[1] : undefined,
-      keptFraction: mean(a.kept), rescale: mean(a.resc),
+      keptFraction: mean(a.kept), rescale: mean(a.resc), retained: mean(a.ret),
     });
   }
   return rows.sort((x, y) => x.order - y.order);
@@ -156,7 +165,7 @@ export interface Standout {
   /** Larger is more remarkable; used to keep the few that matter. */
   severity: number;
   stage: string;
-  kind: 'delta_high' | 'delta_low' | 'sign_conflict' | 'sparsify' | 'cosine' | 'warning';
+  kind: 'delta_high' | 'delta_low' | 'retained_low' | 'retained_high' | 'sign_conflict' | 'sparsify' | 'cosine' | 'warning';
 }
 
 /** "0-3", "5", "embed" for a sorted run of rows. */
@@ -216,6 +225,27 @@ export function standoutDiagnostics(stages: readonly StageView[], th: StandoutTh
         out.push({
           stage: st.stage, kind: 'delta_low', severity: (1 / Math.max(mn, 1e-3)) * (0.5 + run.length / Math.max(1, has.length)),
           text: `${where}merged delta only ${fmt(mn, 2)}x the ${m} parent's ${all ? 'in every layer' : `in ${span(run)}`}: its contribution is mostly gone`,
+        });
+      }
+    }
+    // Final-vs-parents: which ORIGINAL skill the chain kept, lost or overshot.
+    const retModels = [...new Set(rows.flatMap((r) => Object.keys(r.retained)))];
+    for (const m of retModels) {
+      const has = rows.filter((r) => finite(r.retained[m]));
+      for (const run of runs(has, (r) => r.retained[m] <= th.lowRel)) {
+        const mn = Math.min(...run.map((r) => r.retained[m]));
+        const all = run.length === has.length;
+        out.push({
+          stage: st.stage, kind: 'retained_low', severity: (1.5 - Math.max(mn, 0)) * 2 * (0.5 + run.length / Math.max(1, has.length)),
+          text: `${where}the final model keeps only ${fmt(mn, 2)} of ${m}'s task vector ${all ? 'in every layer' : `in ${span(run)}`}`,
+        });
+      }
+      for (const run of runs(has, (r) => r.retained[m] >= th.highRel)) {
+        const mx = Math.max(...run.map((r) => r.retained[m]));
+        const all = run.length === has.length;
+        out.push({
+          stage: st.stage, kind: 'retained_high', severity: mx * (0.5 + run.length / Math.max(1, has.length)),
+          text: `${where}the final model carries ${fmt(mx, 2)}x ${m}'s task vector ${all ? 'in every layer' : `in ${span(run)}`}`,
         });
       }
     }

@@ -34,7 +34,7 @@ export interface ReportSummary {
 /** The report's page model and charts from records alone: no I/O, so tests and callers can inspect it. */
 export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOptions, experiment: string, warnings: string[] = []): PageModel {
   const flags = detectCollapses(records, o.collapse, o.standouts);
-  const plan = buildCharts(records, flags, { select: o.select, maxDiagnosticCharts: o.maxDiagnosticCharts, collapse: o.collapse });
+  const plan = buildCharts(records, flags, { select: o.select, maxDiagnosticPoints: o.maxDiagnosticPoints, collapse: o.collapse });
   const refs = references(records);
   const metrics = listMetrics(records);
   const merges = records.filter((r) => r.role === 'merge');
@@ -117,9 +117,12 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     const chartsDir = path.join(outDir, 'charts');
     const rendered: { id: string; svg: string }[] = [];
     for (const c of model.charts) {
-      const { svg, warnings: w } = await renderSvg(compiled.get(c.id)!);
-      for (const x of w) warnings.push(`chart ${c.id}: ${x}`);
-      rendered.push({ id: c.id, svg });
+      const jobs = [{ id: c.id, vega: compiled.get(c.id)! }, ...(c.svgVariants ?? []).map((v) => ({ id: v.id, vega: compileChart(v.vl).vega }))];
+      for (const j of jobs) {
+        const { svg, warnings: w } = await renderSvg(j.vega);
+        for (const x of w) warnings.push(`chart ${j.id}: ${x}`);
+        rendered.push({ id: j.id, svg });
+      }
     }
     await buildDirAtomic(chartsDir, async (tmp) => {
       for (const r of rendered) await fs.writeFile(path.join(tmp, `${r.id}.svg`), r.svg);

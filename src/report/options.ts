@@ -48,8 +48,8 @@ export interface ReportOptions {
   standouts?: Partial<StandoutThresholds>;
   /** Generations shown per flagged point (default 3). */
   samplesPerPoint?: number;
-  /** Per-layer diagnostics charts at most (selected points first, then the worst flagged; default 12). */
-  maxDiagnosticCharts?: number;
+  /** Points in the per-layer diagnostics chart at most (selected ones always, then the worst collapsed; default 40). */
+  maxDiagnosticPoints?: number;
   /** Render charts/*.svg (default true). */
   svg?: boolean;
   /** How the page draws its charts (default canvas: much faster with hundreds of points). */
@@ -83,7 +83,7 @@ export const ReportConfigSchema = z
       .strict()
       .optional(),
     samplesPerPoint: z.number().int().min(0).optional(),
-    maxDiagnosticCharts: z.number().int().min(0).optional(),
+    maxDiagnosticPoints: z.number().int().min(0).optional(),
     svg: z.boolean().optional(),
   })
   .strict();
@@ -105,7 +105,7 @@ export interface ResolvedOptions {
   collapse: CollapseThresholds;
   standouts: StandoutThresholds;
   samplesPerPoint: number;
-  maxDiagnosticCharts: number;
+  maxDiagnosticPoints: number;
   svg: boolean;
 }
 
@@ -119,7 +119,7 @@ export function resolveOptions(fromExperiment: ReportConfig | undefined, opts: R
     collapse: { ...DEFAULT_THRESHOLDS, ...drop(e.collapse), ...drop(opts.collapse) },
     standouts: { ...DEFAULT_STANDOUTS, ...drop(e.standouts), ...drop(opts.standouts) },
     samplesPerPoint: opts.samplesPerPoint ?? e.samplesPerPoint ?? 3,
-    maxDiagnosticCharts: opts.maxDiagnosticCharts ?? e.maxDiagnosticCharts ?? 12,
+    maxDiagnosticPoints: opts.maxDiagnosticPoints ?? e.maxDiagnosticPoints ?? 40,
     svg: opts.svg ?? e.svg ?? true,
   };
 }

@@ -16,7 +16,7 @@ describe.skipIf(!haveChromium)('report page in headless Chromium', () => {
   it.each(['canvas', 'svg'] as const)('renders every chart with marks (%s), makes no network request and logs no error', async (renderer) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mergelab-browser-'));
     await writeFile(path.join(dir, 'results.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    const summary = await generateReport(dir, { svg: false, maxDiagnosticCharts: 3, renderer });
+    const summary = await generateReport(dir, { svg: false, maxDiagnosticPoints: 3, renderer });
     expect(summary.flags.length).toBeGreaterThan(0);
     const kinds = new Set(summary.charts.map((c) => c.kind));
     expect(kinds).toEqual(new Set(['score_vs_axis', 'heatmap', 'parent_fraction', 'layer_diagnostics']));

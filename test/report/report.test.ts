@@ -31,9 +31,13 @@ describe('charts', () => {
   it('renders every chart of a realistic result set to an SVG with marks, without vega-lite warnings', async () => {
     const records = small();
     const flags = detectCollapses(records);
-    const plan = buildCharts(records, flags, { select: [], maxDiagnosticCharts: 2, collapse: DEFAULT_THRESHOLDS });
-    expect(plan.charts.map((c) => c.kind)).toEqual(['score_vs_axis', 'score_vs_axis', 'score_vs_axis', 'heatmap', 'parent_fraction', 'layer_diagnostics', 'layer_diagnostics']);
-    for (const c of plan.charts) {
+    const plan = buildCharts(records, flags, { select: [], maxDiagnosticPoints: 2, collapse: DEFAULT_THRESHOLDS });
+    expect(plan.charts.map((c) => c.kind)).toEqual(['score_vs_axis', 'score_vs_axis', 'score_vs_axis', 'heatmap', 'parent_fraction', 'layer_diagnostics']);
+    const diag = plan.charts[5];
+    // a drop-down over the two worst collapsed points, each also exported as its own SVG
+    expect(diag.id).toBe('layer-diagnostics');
+    expect(diag.svgVariants!.map((v) => v.id)).toEqual([`layers-${flags[0].point}`, expect.stringMatching(/^layers-/)]);
+    for (const c of [...plan.charts, ...diag.svgVariants!.map((v) => ({ ...v, kind: 'variant' }))]) {
       const compiled = compileChart(c.vl);
       expect(compiled.warnings, c.id).toEqual([]);
       const { svg } = await renderSvg(compiled.vega);
@@ -62,8 +66,15 @@ describe('charts', () => {
   it('charts the per-layer diagnostics of selected points and names selections it cannot find', () => {
     const records = small();
     const good = records.find((r) => r.point === 'chained-d1-w1-l1-s1')!;
-    const plan = buildCharts(records, [], { select: [good.point, 'nope'], maxDiagnosticCharts: 12, collapse: DEFAULT_THRESHOLDS });
+    const plan = buildCharts(records, [], { select: [good.point, 'nope'], maxDiagnosticPoints: 12, collapse: DEFAULT_THRESHOLDS });
     expect(plan.charts.filter((c) => c.kind === 'layer_diagnostics').map((c) => c.id)).toEqual(['layers-chained-d1-w1-l1-s1']);
+    // selected points stay in the chart even when collapsed ones fill the limit
+    const flags = detectCollapses(records);
+    const both = buildCharts(records, flags, { select: [good.point], maxDiagnosticPoints: 3, collapse: DEFAULT_THRESHOLDS });
+    const diag = both.charts.find((c) => c.kind === 'layer_diagnostics')!;
+    const options = (diag.vl as { params: { bind: { options: string[] } }[] }).params[0].bind.options;
+    expect(options).toEqual([flags[0].point, expect.any(String), good.point]);
+    expect(both.skipped.some((x) => /more collapsed points have diagnostics/.test(x.reason))).toBe(true);
     expect(plan.skipped).toContainEqual({ chart: 'layer diagnostics of nope', reason: "selected point 'nope' is not in the results" });
   });
 });
@@ -108,12 +119,15 @@ describe('page', () => {
 
 describe('generateReport', () => {
   it('writes index.html, results.csv/json and charts/*.svg atomically, honouring experiment.json', async () => {
-    const dir = await expDir(small(), { name: 'small-exp', report: { collapse: { parent_fraction: 0.2 }, max_diagnostic_charts: 1 } });
+    const dir = await expDir(small(), { name: 'small-exp', report: { collapse: { parent_fraction: 0.2 }, max_diagnostic_points: 2 } });
     const s = await generateReport(dir);
     expect(s.experiment).toBe('small-exp');
     expect((await readdir(dir)).sort()).toEqual(['charts', 'experiment.json', 'index.html', 'results.csv', 'results.json', 'results.jsonl']);
-    expect((await readdir(path.join(dir, 'charts'))).sort()).toEqual(s.charts.map((c) => `${c.id}.svg`).sort());
     expect(s.charts.filter((c) => c.kind === 'layer_diagnostics')).toHaveLength(1);
+    const written = (await readdir(path.join(dir, 'charts'))).sort();
+    expect(written).toHaveLength(s.charts.length + 2);
+    expect(written).toEqual(expect.arrayContaining([...s.charts.map((c) => `${c.id}.svg`), `layers-${s.flags[0].point}.svg`]));
+    expect(s.files.charts.map((f) => path.basename(f)).sort()).toEqual(written);
     expect(s.flags.every((f) => f.violations.every((v) => v.rule !== 'below_parent_fraction' || v.value < 0.2 * v.reference!.value))).toBe(true);
     expect(s.counts).toMatchObject({ failed: 1, references: 3 });
     for (const f of s.files.charts) expect(drawnMarks(await readFile(f, 'utf8'))).toBeGreaterThan(0);

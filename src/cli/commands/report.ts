@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--degenerate-rate <x>', 'collapse when the degenerate-output rate > x (default 0.2)', number('--degenerate-rate', 0, 1))
     .option('--base-margin <x>', 'slack for the below-base rule (default 0)', number('--base-margin', 0, 1e9))
     .option('--samples <n>', 'generations shown per collapsed point (default 3)', count('--samples'))
-    .option('--max-diagnostics <n>', 'per-layer diagnostics charts at most (default 12)', count('--max-diagnostics'))
+    .option('--max-diagnostics <n>', 'points in the per-layer diagnostics chart at most (default 40)', count('--max-diagnostics'))
     .option('--no-svg', 'skip charts/*.svg')
     .option('--json', 'print the summary as JSON')
     .action(async (exp: string, o: { out?: string; select?: string[]; parentFraction?: number; perplexityFactor?: number; degenerateRate?: number; baseMargin?: number; samples?: number; maxDiagnostics?: number; svg: boolean; json?: boolean }) => {
@@ -45,7 +45,7 @@ export function register(program: Command): void {
         select: o.select,
         collapse: { parentFraction: o.parentFraction, perplexityFactor: o.perplexityFactor, degenerateRate: o.degenerateRate, baseMargin: o.baseMargin },
         samplesPerPoint: o.samples,
-        maxDiagnosticCharts: o.maxDiagnostics,
+        maxDiagnosticPoints: o.maxDiagnostics,
         svg: o.svg,
       };
       const summary = await generateReport(dir, opts);
