@@ -9,14 +9,18 @@ import { generateGreedy, scoreText } from '../src/zoo/generate.js';
 import { mathExample, chatExample } from '../src/zoo/train.js';
 import { checkAll } from '../src/eval/ifeval/registry.js';
 import { pretrainDocuments } from '../src/data/pretrain.js';
+import { mathProblems } from '../src/data/math.js';
+import { chatPrompts } from '../src/data/chat.js';
 
 const args = process.argv.slice(2);
 const ni = args.indexOf('--n');
 const N = ni >= 0 ? Number(args[ni + 1]) : 100;
 const dirs = args.filter((a, i) => !a.startsWith('--') && (ni < 0 || i !== ni + 1));
 const read = async (f: string) => (await fs.readFile(f, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-const math = (await read('evals/math.jsonl')).slice(0, N) as Array<{ question: string; target: number }>;
-const chat = (await read('evals/chat.jsonl')).slice(0, N) as Array<{ prompt: string; instruction_id_list: string[]; kwargs: unknown[] }>;
+// --generated draws the eval split from the generators (seed 2, as src/data/build.ts) instead of the committed files.
+const gen = args.includes('--generated');
+const math = gen ? mathProblems('eval', N, 2) : ((await read('evals/math.jsonl')).slice(0, N) as Array<{ question: string; target: number }>);
+const chat = gen ? chatPrompts('eval', N, 2) : ((await read('evals/chat.jsonl')).slice(0, N) as Array<{ prompt: string; instruction_id_list: string[]; kwargs: unknown[] }>);
 const lm = pretrainDocuments('heldout', N, 1);
 for (const dir of dirs) {
   const m = await loadZooModel(dir);

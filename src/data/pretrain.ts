@@ -213,7 +213,7 @@ export interface CorpusMix {
 }
 
 /** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
-export const DEFAULT_MIX: CorpusMix = { facts: 0.42, stories: 0.3, words: 0.22, prose: 0.06 };
+export const DEFAULT_MIX: CorpusMix = { facts: 0.38, stories: 0.3, words: 0.18, prose: 0.04, reversals: 0.1 };
 
 /** One document of the corpus. */
 export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {

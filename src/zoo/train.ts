@@ -70,7 +70,6 @@ export interface ZooPlan {
 
 const VOCAB = new CharTokenizer().vocabSize;
 
-const CONTINUED_MIX: CorpusMix = { facts: 0.45, stories: 0.27, words: 0.13, prose: 0.03, reversals: 0.12 };
 
 export const FULL_PLAN: ZooPlan = {
   name: 'full',
@@ -79,12 +78,8 @@ export const FULL_PLAN: ZooPlan = {
   base: {
     // Short sequences first (cheaper attention), then long enough for a whole math problem.
     stages: [
-      { steps: 1400, batch: 16, seqLen: 128 },
-      { steps: 300, batch: 6, seqLen: 320 },
-      // Continued pretraining (a second cycle): the probes showed arithmetic facts at ~10% after
-      // 600 steps, so the base gets more steps with more weight on facts and word reversals.
-      { steps: 1600, batch: 16, seqLen: 128, restart: { lr: 1.5e-3, warmup: 50 }, mix: CONTINUED_MIX },
-      { steps: 400, batch: 6, seqLen: 320, mix: CONTINUED_MIX },
+      { steps: 2000, batch: 16, seqLen: 128 },
+      { steps: 500, batch: 6, seqLen: 320 },
     ],
     lr: 2e-3,
     warmup: 100,
