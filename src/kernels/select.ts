@@ -78,17 +78,23 @@ export function bandMaskRange(data: Float32Array, start: number, end: number, in
   const ob = outer.bits;
   for (let i = start; i < end; i++) {
     const b = (u[i] & 0x7fffffff) >>> 0;
-    let inInner = b > ib;
-    if (b === ib && innerTies > 0) {
-      inInner = true;
-      innerTies--;
+    if (b === ib || b === ob) {
+      // Rare: the element sits exactly on a boundary, where the tie budget decides (lowest index first).
+      let inInner = b > ib;
+      if (b === ib && innerTies > 0) {
+        inInner = true;
+        innerTies--;
+      }
+      let inOuter = b > ob;
+      if (b === ob && outerTies > 0) {
+        inOuter = true;
+        outerTies--;
+      }
+      mask[i] = inInner && !inOuter ? 1 : 0;
+    } else {
+      // Branch-free: magnitudes are random, a branch here would mispredict half the time.
+      mask[i] = +(b > ib) & +(b < ob);
     }
-    let inOuter = b > ob;
-    if (b === ob && outerTies > 0) {
-      inOuter = true;
-      outerTies--;
-    }
-    mask[i] = inInner && !inOuter ? 1 : 0;
   }
 }
 

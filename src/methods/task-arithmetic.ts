@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { maskKey } from '../kernels/rng.js';
+import { countNonZero } from '../kernels/loops.js';
 import type { Mask } from '../kernels/types.js';
 import { UserError } from '../util/errors.js';
 import { alignToBase, buildDiagnostics, numel, requireBase, requiredNumber, toRescaleRule } from './common.js';
@@ -162,7 +163,7 @@ async function mergeTaskArithmetic(
         keptCount = s.count;
         if (s.full >= 1e-7 && s.kept >= 1e-7) factor = s.full / s.kept;
       } else {
-        keptCount = countKept(mask);
+        keptCount = mask ? countNonZero(mask) : N;
         if (rule === 'inverse_density') factor = perElementScale ? 1 : 1 / rho;
       }
       if (perElementScale) rescale.push(meanInvP);
@@ -202,11 +203,4 @@ async function mergeTaskArithmetic(
 
 function m(ref: string): string {
   return JSON.stringify(ref);
-}
-
-function countKept(mask: Mask): number {
-  if (!mask) return 0;
-  let n = 0;
-  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) n++;
-  return n;
 }
