@@ -59,6 +59,12 @@ export class TypedKernels implements Kernels {
   readonly threads: number;
   readonly parallelMin: number;
   private pool: WorkerPool | null = null;
+  /**
+   * Reused delta buffer for selection and della: a fresh 64 MiB buffer per call costs more in page
+   * faults than the pass that fills it (measured: most of a ties merge). Lent to one call at a time.
+   */
+  private scratch: Float32Array | null = null;
+  private scratchBusy = false;
 
   constructor(opts: TypedOptions = {}) {
     const envThreads = Number(process.env.MERGELAB_THREADS);
@@ -115,14 +121,32 @@ export class TypedKernels implements Kernels {
     return unpackGram(reducePartials(partials, K), n);
   }
 
-  async delta(x: Float32Array, base: Float32Array): Promise<Float32Array> {
+  async delta(x: Float32Array, base: Float32Array, out?: Float32Array): Promise<Float32Array> {
     const N = base.length;
     checkLen('delta', x, N);
-    const par = this.parallel(N, [x, base]);
-    const out = par ? allocShared(N) : new Float32Array(N);
-    if (par) await this.split(N, { op: 'delta', x, base, out }, (s, e) => deltaRange(x, base, out, s, e));
-    else deltaRange(x, base, out, 0, N);
-    return out;
+    const par = this.parallel(N, [x, base, out ?? null]);
+    out ??= par ? allocShared(N) : new Float32Array(N);
+    const o = out;
+    if (par) await this.split(N, { op: 'delta', x, base, out: o }, (s, e) => deltaRange(x, base, o, s, e));
+    else deltaRange(x, base, o, 0, N);
+    return o;
+  }
+
+  /** Run `fn` with the deltas x - base in the reused scratch buffer (a fresh one if it is lent out). */
+  private async withDelta<T>(x: Float32Array, base: Float32Array, fn: (d: Float32Array) => Promise<T> | T): Promise<T> {
+    const N = base.length;
+    if (this.scratchBusy) return fn(await this.delta(x, base));
+    this.scratchBusy = true;
+    try {
+      if (!this.scratch || this.scratch.length < N) {
+        this.scratch = null;
+        this.scratch = allocShared(N);
+      }
+      const d = await this.delta(x, base, this.scratch.subarray(0, N));
+      return await fn(d);
+    } finally {
+      this.scratchBusy = false;
+    }
   }
 
   async rankBandMask(x: Float32Array, base: Float32Array, lo: number, hi: number): Promise<Uint8Array> {
@@ -130,8 +154,14 @@ export class TypedKernels implements Kernels {
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= N)) {
       throw new RangeError(`rankBandMask: band [${lo}, ${hi}) outside [0, ${N}]`);
     }
-    const d = await this.delta(x, base);
-    if (!this.parallel(N, [d]) || lo === hi || (lo === 0 && hi === N)) return rankBandOnDelta(d, lo, hi);
+    if (lo === hi) return new Uint8Array(N);
+    if (lo === 0 && hi === N) return new Uint8Array(N).fill(1);
+    return this.withDelta(x, base, (d) => this.bandOnDelta(d, lo, hi));
+  }
+
+  private async bandOnDelta(d: Float32Array, lo: number, hi: number): Promise<Uint8Array> {
+    const N = d.length;
+    if (!this.parallel(N, [d])) return rankBandOnDelta(d, lo, hi);
     const ranges = this.ranges(N);
     const inner = await this.boundaries(d, N - lo, ranges);
     const outer = await this.boundaries(d, N - hi, ranges);
@@ -190,7 +220,10 @@ export class TypedKernels implements Kernels {
     key: RngKey,
     inverseProbability: boolean,
   ): Promise<DellaMaskResult> {
-    const d = await this.delta(x, base);
+    return this.withDelta(x, base, (d) => this.dellaOnDelta(d, rowLen, rho, eps, key, inverseProbability));
+  }
+
+  private async dellaOnDelta(d: Float32Array, rowLen: number, rho: number, eps: number, key: RngKey, inverseProbability: boolean): Promise<DellaMaskResult> {
     const N = d.length;
     if (!this.parallel(N, [d]) || N % rowLen !== 0) return dellaMaskFromDelta(d, rowLen, rho, eps, key, inverseProbability);
     // Split on whole groups of rows, so each group's partial sums are the same for any split.
@@ -264,6 +297,7 @@ export class TypedKernels implements Kernels {
   }
 
   async dispose(): Promise<void> {
+    this.scratch = null;
     const p = this.pool;
     this.pool = null;
     if (p) await p.close();
