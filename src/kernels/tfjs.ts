@@ -81,7 +81,9 @@ export async function loadTfjsKernels(
   if (opts.required) {
     throw new UserError(
       `backend ${name} is not available here` +
-        (name === 'tfjs-node' || name === 'tfjs-node-gpu' ? ` (install @tensorflow/${name.slice(5) === 'node' ? 'tfjs-node' : 'tfjs-node-gpu'})` : ''),
+        (name === 'tfjs-node' || name === 'tfjs-node-gpu'
+          ? ` (@tensorflow/${name} is an optional dependency: its install downloads libtensorflow${name === 'tfjs-node-gpu' ? ' and it needs CUDA' : ''}); use --backend typed or tfjs-wasm`
+          : ''),
       { field: '--backend' },
     );
   }
