@@ -154,8 +154,11 @@ export class TypedKernels implements Kernels {
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= N)) {
       throw new RangeError(`rankBandMask: band [${lo}, ${hi}) outside [0, ${N}]`);
     }
-    if (lo === hi) return new Uint8Array(N);
-    if (lo === 0 && hi === N) return new Uint8Array(N).fill(1);
+    if (lo === hi || (lo === 0 && hi === N)) {
+      // Shared when big, so the combine that reads it can still split over threads.
+      const m = this.parallel(N, [x, base]) ? allocSharedU8(N) : new Uint8Array(N);
+      return lo === hi ? m : m.fill(1);
+    }
     return this.withDelta(x, base, (d) => this.bandOnDelta(d, lo, hi));
   }
 
