@@ -23,6 +23,8 @@ export interface PageCheck {
   wallMs: number;
   /** From the boot script's start to every chart settled, measured in the page. */
   inPageMs: number;
+  /** CPU time of the page's renderer process (all its threads) from navigation to every chart settled (CDP ProcessTime): what the page costs, whatever else the machine is doing. */
+  rendererCpuMs: number;
   charts: ChartCheck[];
   failedCharts: number;
   /** Every request the page or its workers made, the page's own URL included. */
@@ -84,13 +86,18 @@ export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?
       else if (m.type() === 'warning') consoleWarnings.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const processTime = async (): Promise<number> => ((await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ProcessTime')?.value ?? NaN) * 1000;
+    const cpu0 = await processTime();
     const t0 = performance.now();
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForFunction('window.__report && window.__report.done === true', null, { timeout: opts.timeoutMs ?? 60_000 });
     const wallMs = performance.now() - t0;
+    const rendererCpuMs = (await processTime()) - cpu0;
     const state = (await page.evaluate(IN_PAGE_CHECK)) as { ms: number; failed: number; charts: ChartCheck[] };
     if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: false });
-    return { wallMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings };
+    return { wallMs, rendererCpuMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings };
   } finally {
     await browser.close();
   }

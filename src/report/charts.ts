@@ -109,7 +109,7 @@ export function scoreVsAxisChart(records: readonly ResultRecord[], suite: string
   }
   if (!values.length) return { chart: name, reason: `no ${suite} scores on points with a numeric ${x}` };
   values.push(...refRows(metrics, refs).map((r) => ({ ...r, panel: panelOf.get(r.metric as string) })));
-  const logY = metrics.every((m) => m.isPerplexity || m.isNll) && values.every((v) => typeof v.lo !== 'number' || (v.lo as number) > 0);
+  const logY = metrics.every((m) => m.isFluency) && values.every((v) => typeof v.lo !== 'number' || (v.lo as number) > 0);
   const yScale = logY ? { type: 'log' as const } : { zero: false };
   const without = [...new Set(merges.filter((r) => typeof r.axes[x] !== 'number').map((r) => r.variant))];
   const xEnc = { field: 'x', type: 'quantitative' as const, title: x, scale: { zero: false } };
@@ -177,7 +177,7 @@ export function heatmapCharts(records: readonly ResultRecord[]): ChartResult[] {
     const rowAxes = independentAxes(cells, rest, [dAxis, wAxis]);
     // Axes zipped with the weight move with it: name them on the weight axis.
     const withW = rest.filter((a) => !rowAxes.includes(a) && determinedBy(cells, a, wAxis));
-    const wTitle = withW.length ? `${wAxis} (with ${withW.join(', ')})` : wAxis;
+    const wTitle = withW.length ? `${wAxis} (+${withW.join(', ')})` : wAxis;
     const values: Record<string, unknown>[] = [];
     for (const g of groupBySetting(cells, rowAxes)) {
       const panel = rowAxes.map((a) => `${a}=${formatAxisValue(g.axes[a])}`).join(' ') || 'all';
@@ -214,7 +214,8 @@ export function heatmapCharts(records: readonly ResultRecord[]): ChartResult[] {
       $schema: SCHEMA,
       title: `${v}: scores over ${wAxis} by ${dAxis}`,
       data: { values },
-      vconcat: present.map((m) =>
+      columns: 2,
+      concat: present.map((m) =>
         rowAxes.length
           ? { title: m.key, transform: [{ filter: { field: 'metric', equal: m.key } }], facet: { column: { field: 'panel', type: 'nominal', title: null } }, spec: { width: { step: 34 }, height: { step: 22 }, layer: layer(m) } }
           : { title: m.key, transform: [{ filter: { field: 'metric', equal: m.key } }], width: { step: 34 }, height: { step: 22 }, layer: layer(m) },

@@ -13,10 +13,13 @@ export interface MetricInfo {
   isSkill: boolean;
   isPerplexity: boolean;
   isNll: boolean;
+  /** Perplexity, NLL, bits per char, loss: positive, spans orders of magnitude when a model breaks. */
+  isFluency: boolean;
   isDegenerate: boolean;
 }
 
-const LOWER_BETTER = /(degenerate|perplexity|nll|loss|error_rate)/i;
+const LOWER_BETTER = /(degenerate|perplexity|nll|loss|error_rate|bits_per)/i;
+const FLUENCY = /(perplexity|nll|loss|bits_per)/i;
 
 export function metricInfo(suite: string, metric: string): MetricInfo {
   const lowerIsBetter = LOWER_BETTER.test(metric);
@@ -29,6 +32,7 @@ export function metricInfo(suite: string, metric: string): MetricInfo {
     isSkill: !lowerIsBetter && suite !== 'lm',
     isPerplexity: /perplexity/i.test(metric),
     isNll: /nll/i.test(metric),
+    isFluency: FLUENCY.test(metric),
     isDegenerate: /degenerate/i.test(metric),
   };
 }
@@ -51,7 +55,7 @@ export function listMetrics(records: readonly ResultRecord[]): MetricInfo[] {
     }
   }
   const all = [...seen.values()];
-  const rank = (m: MetricInfo): number => (m.isSkill ? 0 : m.isPerplexity || m.isNll ? 1 : 2);
+  const rank = (m: MetricInfo): number => (m.isSkill ? 0 : m.isFluency ? 1 : 2);
   return all.map((m, i) => ({ m, i })).sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i).map(({ m }) => m);
 }
 

@@ -74,6 +74,24 @@ function stage(stageName: string, method: string, rescaleRule: string, seed: num
   };
 }
 
+/** The sweep's per-point entry: the final model against the ORIGINAL parents (src/sweep/pointDiagnostics.ts). */
+function finalVsParents(seed: number, layers: number, parents: string[], o: { rel: number[]; retained: number[] }): Record<string, unknown> {
+  const rnd = mulberry32(seed * 31 + 7);
+  const tensors: Record<string, unknown>[] = [];
+  for (let l = 0; l < layers; l++) for (const t of TENSORS_PER_LAYER) {
+    const tv = Object.fromEntries(parents.map((p) => [p, 0.8 + 0.4 * rnd()]));
+    const rel = Object.fromEntries(parents.map((p, i) => [p, o.rel[i] * (0.9 + 0.2 * rnd()) * (l < layers / 2 ? 1.1 : 0.9)]));
+    tensors.push({
+      tensor: `model.layers.${l}.${t}.weight`, layer: l, numel: t.includes('norm') ? 64 : 4096, taskVectorNorm: tv,
+      cosine: Object.fromEntries(parents.map((p, i) => [`final|${p}`, Math.min(1, o.retained[i] / Math.max(o.rel[i], 1e-9))])),
+      signConflict: 0.3 + 0.1 * rnd(), mergedDeltaNorm: rel[parents[0]] * tv[parents[0]], mergedDeltaRelToParent: rel,
+      retained: Object.fromEntries(parents.map((p, i) => [p, o.retained[i] * (0.9 + 0.2 * rnd())])),
+      signAgreement: Object.fromEntries(parents.map((p) => [p, 0.6 + 0.2 * rnd()])),
+    });
+  }
+  return { kind: 'final-vs-parents', stage: 'final vs parents', method: 'final-vs-parents', rescaleRule: 'none', base: 'zoo:base', parents, tensors, layers: [], totals: tensors[0], warnings: [] };
+}
+
 const MATH_PROMPTS = Array.from({ length: 12 }, (_, i) => ({ id: `math-${i}`, prompt: `Tom has ${i + 3} apples and buys ${i + 2} more. How many apples does he have?`, answer: String(2 * i + 5) }));
 const CHAT_PROMPTS = Array.from({ length: 12 }, (_, i) => ({ id: `chat-${i}`, prompt: `Write a short greeting in ${i % 2 ? 'lowercase' : 'exactly three words'} about the ${['sea', 'moon', 'garden'][i % 3]}.` }));
 
@@ -92,7 +110,7 @@ function samples(quality: { math: number; chat: number; degenerate: number }, rn
   return out;
 }
 
-function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: StageDiagnostics[]; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number): ResultRecord {
+function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: unknown[]; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number): ResultRecord {
   const jitter = (v: number, s: number): number => Math.min(1, Math.max(0, v + (rnd() - 0.5) * s));
   const degenerate = Math.min(1, Math.max(0, q.degenerate));
   return {
@@ -102,7 +120,7 @@ function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'ba
     metrics: {
       math: { exact_match_strict: jitter(q.math, 0.04), exact_match_flexible: jitter(q.math + 0.05, 0.04), degenerate_rate: degenerate },
       chat: { prompt_level_strict: jitter(q.chat, 0.04), prompt_level_loose: jitter(q.chat + 0.05, 0.04), inst_level_strict: jitter(q.chat + 0.08, 0.04), inst_level_loose: jitter(q.chat + 0.12, 0.04), degenerate_rate: degenerate },
-      lm: { nll_per_token: Math.log(q.ppl), perplexity: q.ppl },
+      lm: { nll_per_token: Math.log(q.ppl), perplexity: q.ppl, bits_per_char: Math.log(q.ppl) / Math.LN2 / 4 },
     },
     timings: { merge_s: 1 + rnd(), eval_s: 3 + rnd() },
     diagnostics: base.diagnostics ?? [],
@@ -139,7 +157,9 @@ export function syntheticResults(opts: SyntheticOptions = {}): ResultRecord[] {
       for (const weight of weights) {
         const s2 = stage('stage2', 'task_arithmetic', 'none', seed, layers, [S1, C], { tv: [r1 * Math.sqrt(density), 1], kept: [1, 1], rescale: [1, 1], weights: [weight, weight], conflict: 0.25 + 0.1 * blow });
         const shrink = weight < 1 ? 0.15 : 0;
-        out.push(record({ experiment, point: `chained-d${density}-w${weight}-${rescale}-s${seed}`, role: 'merge', variant: 'chained', axes: { density, weight, rescale }, seed, diagnostics: [s1, s2], recipe: `# chained d=${density} w=${weight}` },
+        const fvp = finalVsParents(seed, layers, [M, C], { rel: [r1 * Math.sqrt(density) * weight * 1.1, weight * (1 + r1 * Math.sqrt(density)) * 0.8], retained: [weight * (density < 0.5 ? r1 * density : 1), weight] });
+        // Zipped axes, as in experiments/seed-repro.yaml: both stage-2 weights and normalize move together.
+        out.push(record({ experiment, point: `chained-d${density}-w${weight}-${rescale}-s${seed}`, role: 'merge', variant: 'chained', axes: { density, rescale, w_stage1: weight, w_chat: weight, normalize: weight < 1 }, seed, diagnostics: [s1, s2, fvp], recipe: `# chained d=${density} w=${weight}` },
           { math: 0.6 - 0.55 * blow - shrink, chat: 0.65 - 0.5 * blow - shrink, ppl: 10 * (1 + 4 * blow * blow), degenerate: 0.02 + 0.45 * blow }, rnd, n));
       }
     }

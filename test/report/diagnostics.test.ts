@@ -64,3 +64,16 @@ describe('diagnostics that stand out', () => {
     expect(f.standouts[0].text).toBe("merged delta norm 3.1x the math parent's in layers 0-3");
   });
 });
+
+describe('final-vs-parents entries', () => {
+  it('names the original parent whose task vector the chain lost, and where', () => {
+    const tensors = [0, 1, 2, 3, 4, 5].map((l) => ({
+      tensor: `model.layers.${l}.mlp.up_proj.weight`, layer: l, numel: 100,
+      taskVectorNorm: { math: 1, chat: 1 }, mergedDeltaNorm: 1.1, mergedDeltaRelToParent: { math: 1.1, chat: 1.1 },
+      retained: { math: l < 3 ? 0.2 : 0.9, chat: 0.95 }, signConflict: 0.1,
+    }));
+    const entry = { kind: 'final-vs-parents', stage: 'final vs parents', method: 'final-vs-parents', rescaleRule: 'none', tensors, layers: [], totals: tensors[0], warnings: [] };
+    const texts = standoutDiagnostics(parseDiagnostics([entry]).stages).map((s) => s.text);
+    expect(texts).toEqual(["the final model keeps only 0.2 of math's task vector in layers 0-2"]);
+  });
+});

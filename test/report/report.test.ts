@@ -157,3 +157,18 @@ describe('generateReport', () => {
     await expect(resolveExperimentDir('other', root)).rejects.toThrow(/experiments with reports: seed-repro/);
   });
 });
+
+describe('zipped axes', () => {
+  it('fold into one setting: series and heatmap name w_stage1 once, not w_chat and normalize too', () => {
+    const records = small();
+    const a = scoreVsAxisChart(records, 'math');
+    if (!isChart(a)) throw new Error(a.reason);
+    const series = new Set((a.vl as { data: { values: { series?: string }[] } }).data.values.map((v) => v.series).filter(Boolean));
+    expect([...series].filter((s) => s!.startsWith('chained')).sort()).toEqual([
+      'chained rescale=inverse_density w_stage1=0.5', 'chained rescale=inverse_density w_stage1=1', 'chained rescale=l1 w_stage1=0.5', 'chained rescale=l1 w_stage1=1',
+    ]);
+    const [h] = heatmapCharts(records);
+    expect(isChart(h) && h.title).toBe('chained: scores over w_stage1 by density');
+    expect(JSON.stringify(isChart(h) && h.vl)).toContain('w_stage1 (+w_chat, normalize)');
+  });
+});
