@@ -306,8 +306,9 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
 
     // Disk: every merge writes about one model's weights.
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
-    const finalKeys = new Set(plan.points.map((p) => p.modelKey));
-    const intermediates = [...merges].filter((k) => !finalKeys.has(k)).length;
+    // A stage other stages read stays on disk until its last reader is done: count those as held.
+    const upstream = new Set([...plan.stages.values()].flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'stage' ? [i.key] : []))));
+    const intermediates = [...merges].filter((k) => upstream.has(k)).length;
     const total = merges.size * modelBytes;
     const peak = opts.keepModels ? total : Math.min(merges.size, intermediates + jobs) * modelBytes;
     let free: number | null = null;

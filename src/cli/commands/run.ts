@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../../util/errors.js';
 import { runExperiment } from '../../sweep/runner.js';
@@ -8,7 +9,7 @@ export function register(program: Command): void {
     .description('Run an experiment: plan its sweep, merge and evaluate every point (resuming from the cache), write reports/EXP/')
     .argument('<experiment>', 'experiment file (experiments/NAME.yaml)')
     .option('--dry-run', 'print every point, the stages it needs and what is cached; run nothing')
-    .option('-j, --jobs <n>', 'worker processes taking merge and evaluation tasks', '1')
+    .option('-j, --jobs <n>', 'worker processes taking merge and evaluation tasks (default: the number of cores, at most 4)', String(Math.min(4, availableParallelism())))
     .option('--keep-models', 'keep every merged checkpoint (linked from reports/EXP/models/)')
     .option('--backend <name>', 'merge kernel backend: auto, typed, tfjs, tfjs-wasm, tfjs-cpu, tfjs-node, tfjs-node-gpu', 'auto')
     .option('--reports <dir>', 'folder holding reports/EXP', 'reports')
