@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ResultRecord } from '../results/record.js';
-import { readResultsJsonl, writeExports } from '../results/export.js';
+import { readResultsJsonl, sortRecords, writeExports } from '../results/export.js';
 import { buildDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { bestPerVariant, settingKey } from './aggregate.js';
@@ -100,7 +100,7 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
   const loaded = await readResultsJsonl(path.join(expDir, 'results.jsonl'));
   const exp = await readExperimentConfig(expDir);
   const o = resolveOptions(exp.report, opts);
-  const records = loaded.records;
+  const records = sortRecords(loaded.records);
   const experiment = exp.name ?? records[0]?.experiment ?? path.basename(path.resolve(expDir));
   const warnings = [...loaded.warnings];
   const exports = await writeExports(records, outDir);

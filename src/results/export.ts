@@ -58,6 +58,17 @@ export async function readResultsJsonl(file: string): Promise<LoadedResults> {
   return parseResultsJsonl(text, file);
 }
 
+const ROLE_RANK = { base: 0, parent: 1, merge: 2 } as const;
+
+/**
+ * References first, then points by id (numbers compared as numbers): parallel runs append in
+ * completion order, and the exports and report must not depend on it.
+ */
+export function sortRecords(records: readonly ResultRecord[]): ResultRecord[] {
+  const cmp = new Intl.Collator('en', { numeric: true }).compare;
+  return [...records].sort((a, b) => ROLE_RANK[a.role] - ROLE_RANK[b.role] || cmp(a.point, b.point));
+}
+
 const FIXED = ['experiment', 'point', 'role', 'variant', 'seed', 'status', 'error', 'backend', 'engineVersion', 'recipe_hash'] as const;
 
 /** Columns in a stable order: fixed fields, then axes, metrics and timings in first-seen order. */
@@ -121,5 +132,6 @@ export async function writeExports(records: readonly ResultRecord[], outDir: str
 /** Read reports/EXP/results.jsonl and write results.csv/json beside it (or into `outDir`). */
 export async function exportResults(expDir: string, outDir = expDir): Promise<ExportPaths & LoadedResults> {
   const loaded = await readResultsJsonl(path.join(expDir, 'results.jsonl'));
-  return { ...loaded, ...(await writeExports(loaded.records, outDir)) };
+  const records = sortRecords(loaded.records);
+  return { records, warnings: loaded.warnings, ...(await writeExports(records, outDir)) };
 }

@@ -58,7 +58,10 @@ describe('results export', () => {
     const all = [...refs(), ...merges()];
     await writeFile(path.join(dir, 'results.jsonl'), all.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const out = await exportResults(dir);
-    expect(JSON.parse(await readFile(out.json, 'utf8'))).toEqual(all);
+    const json = JSON.parse(await readFile(out.json, 'utf8')) as typeof all;
+    // references first, then points by id, whatever the append order
+    expect(json.map((r) => r.point)).toEqual(['base', 'p-chat', 'p-math', 'bad', 'm1', 'm2']);
+    expect(json).toEqual(expect.arrayContaining(all));
     expect((await readFile(out.csv, 'utf8')).split('\n')[0]).toMatch(/^experiment,point,role,variant,seed,status/);
     expect((await readdir(dir)).sort()).toEqual(['results.csv', 'results.json', 'results.jsonl']);
     await expect(exportResults(path.join(dir, 'missing'))).rejects.toThrow(/no results file/);

@@ -172,3 +172,14 @@ describe('zipped axes', () => {
     expect(JSON.stringify(isChart(h) && h.vl)).toContain('w_stage1 (+w_chat, normalize)');
   });
 });
+
+describe('determinism', () => {
+  it('gives the same page and CSV whatever order the points were appended in', async () => {
+    const records = small();
+    const shuffled = [...records].reverse();
+    const a = await expDir(records), b = await expDir(shuffled);
+    const [sa, sb] = [await generateReport(a, { svg: false }), await generateReport(b, { svg: false })];
+    expect(await readFile(sb.files.html, 'utf8')).toBe(await readFile(sa.files.html, 'utf8'));
+    expect(await readFile(sb.files.csv, 'utf8')).toBe(await readFile(sa.files.csv, 'utf8'));
+  });
+});
