@@ -569,7 +569,10 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   let reportPath: string | null = null;
   if (ctx.report !== false) reportPath = await tryReport(expDir, out);
 
-  const stageUses = plan.points.reduce((a, p) => a + p.stages.length, 0);
+  // Reuse counts only uses that were served: a stage whose merge failed served nobody.
+  const failedMerges = new Set([...nodes.values()].filter((n) => n.kind === 'merge' && n.state === 'failed').map((n) => (n.task as { key: string }).key));
+  const stageUses = plan.points.reduce((a, p) => a + p.stages.filter((k) => !failedMerges.has(k)).length, 0);
+  const okPoints = ordered.filter((r) => r.status === 'ok').length;
   const summary: RunSummary = {
     experiment: exp.name,
     expDir,
@@ -578,7 +581,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     pointsCachedAtStart: ctx.completeAtStart.length,
     failed: ordered.filter((r) => r.status === 'failed').length,
     merges: { performed: mergesPerformed, reused: stageUses - mergesPerformed, cachedAtStart: have.diag.size, byStage },
-    evaluations: { performed: evalsPerformed, reused: plan.points.length - evalsPerformed },
+    evaluations: { performed: evalsPerformed, reused: Math.max(0, okPoints - evalsPerformed) },
     pointDiagnostics: pdsPerformed,
     wallSeconds: (performance.now() - ctx.t0) / 1000,
     diskEstimateBytes: ctx.peak,
