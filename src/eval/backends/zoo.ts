@@ -3,17 +3,20 @@ import { loadZooModel, type ZooModel } from '../../zoo/io.js';
 import { generateGreedy, scoreText } from '../../zoo/generate.js';
 import { initBackend, tf } from '../../zoo/model.js';
 import type { EvalBackend, GenerateRequest, Generation, Score, ScoreRequest } from './types.js';
+import { installFastTile } from './fast-tile.js';
 
 export class ZooBackend implements EvalBackend {
   private constructor(private readonly model: ZooModel, readonly name: string) {}
 
   static async open(modelDir: string): Promise<ZooBackend> {
     const tfBackend = await initBackend();
+    installFastTile();
     return new ZooBackend(await loadZooModel(modelDir), `zoo/tfjs-${tfBackend}`);
   }
 
   /** Wraps an already loaded model (tests, sweeps that keep models in memory). */
   static fromModel(model: ZooModel): ZooBackend {
+    installFastTile();
     return new ZooBackend(model, `zoo/tfjs-${tf.getBackend()}`);
   }
 
