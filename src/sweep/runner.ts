@@ -5,6 +5,7 @@ import { ENGINE_VERSION } from '../merge/engine.js';
 import { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { writeExports } from '../results/export.js';
+import { formatReportSummary, generateReport } from '../report/index.js';
 import { UserError, isUserError } from '../util/errors.js';
 import { CacheLayout, clearTmp, exists, readJson, removeStageDir, stageComplete } from './cache.js';
 import { loadExperiment, type Experiment } from './experiment.js';
@@ -567,7 +568,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   else await linkModels(plan, layout, expDir);
 
   let reportPath: string | null = null;
-  if (ctx.report !== false) reportPath = await tryReport(expDir, out);
+  if (ctx.report !== false) reportPath = await writeReport(expDir, out);
 
   // Reuse counts only uses that were served: a stage whose merge failed served nobody.
   const failedMerges = new Set([...nodes.values()].filter((n) => n.kind === 'merge' && n.state === 'failed').map((n) => (n.task as { key: string }).key));
@@ -604,20 +605,16 @@ async function linkModels(plan: Plan, layout: CacheLayout, expDir: string): Prom
   }
 }
 
-async function tryReport(expDir: string, out: (l: string) => void): Promise<string | null> {
-  let mod: { generateReport?: (dir: string, opts?: unknown) => Promise<unknown> };
+/** The HTML report, charts and exports (src/report); a report failure does not undo the run's results. */
+async function writeReport(expDir: string, out: (l: string) => void): Promise<string | null> {
   try {
-    mod = (await import('../report/index.js' as string)) as typeof mod;
+    const summary = await generateReport(expDir);
+    for (const line of formatReportSummary(summary).split('\n')) out(line);
+    return summary.files.html;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' || /Cannot find module|Failed to load/.test(String(e))) {
-      out('report: the report module is not available; results.csv and results.json were written');
-      return null;
-    }
-    throw e;
+    out(`report: not written: ${e instanceof Error ? e.message : String(e)} (results.jsonl and results.csv are complete; retry with \`mergelab report ${expDir}\`)`);
+    return null;
   }
-  if (!mod.generateReport) return null;
-  await mod.generateReport(expDir);
-  return path.join(expDir, 'index.html');
 }
 
 export function printSummary(s: RunSummary, out: (l: string) => void): void {
