@@ -76,6 +76,8 @@ export class WorkerPool {
         this.pump();
       }
     });
+    // A send to a worker that just died surfaces here; its 'exit' handler fails the task.
+    child.on('error', (e) => log?.write(`[worker ${child.pid}] ${e.message}\n`));
     child.on('exit', (code, signal) => {
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
