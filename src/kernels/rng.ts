@@ -147,3 +147,12 @@ export function fillBernoulli(key: RngKey, p: number, out: Uint8Array, start = 0
   });
   return kept;
 }
+
+// Give the fill loops type feedback before any long run compiles them on-stack (see loops.ts warmUp).
+{
+  const k = { k0: 1, k1: 2 };
+  for (let rep = 0; rep < 2; rep++) {
+    fillUniform(k, new Float32Array(64), rep);
+    fillBernoulli(k, 0.5, new Uint8Array(64), rep);
+  }
+}

@@ -160,3 +160,14 @@ export function rowRanks(data: Float32Array, rowLen: number, ranks: Uint32Array,
     for (let pos = 0; pos < rowLen; pos++) ranks[r0 + idx[pos]] = pos;
   }
 }
+
+// Give the selection loops type feedback before any long run compiles them on-stack (see loops.ts warmUp).
+{
+  const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * (i % 5));
+  for (let rep = 0; rep < 2; rep++) {
+    rankBandMask(x, 3, 60);
+    rankBandMask(x, 10, 64);
+    kthLargestAbs(x, 7);
+    rowRanks(x, 16, new Uint32Array(64));
+  }
+}
