@@ -25,7 +25,7 @@ export type TfjsBackendName = 'tfjs' | 'tfjs-node-gpu' | 'tfjs-node' | 'tfjs-was
 
 /**
  * Elements per chunk. wasm: 1M (4 MiB per tensor; a combine keeps ~20 live per chunk, and the wasm
- * heap misbehaves well before its 4 GiB cap, measured: out-of-bounds at 16M chunks). Native
+ * heap misbehaved well before its 4 GiB cap: out-of-bounds errors with 16M chunks). Native
  * TensorFlow backends: 16M, to amortise the per-op launch cost.
  */
 export const WASM_CHUNK = 1 << 20;
@@ -252,7 +252,8 @@ export class TfjsKernels implements Kernels {
           // Elected sign + when sum >= 0; a zero e_i matches neither sign.
           const up = tf.greaterEqual(sum, 0);
           const down = tf.logicalNot(up);
-          // Boolean algebra rather than tf.where on bool tensors, which corrupts the wasm heap (measured).
+          // Boolean algebra rather than tf.where on bool tensors: the wasm heap was corrupted while this used
+          // tf.where (with 16M chunks; not isolated further).
           const matches = es.map((_, i) => tf.cast(tf.logicalOr(tf.logicalAnd(up, pos[i]), tf.logicalAnd(down, neg[i])), 'float32'));
           const mixed = tf.addN(es.map((x, i) => tf.mul(x, matches[i])));
           if (normalize) {
