@@ -122,11 +122,13 @@ export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: Referen
       }
     }
     if (m.isDegenerate && v > th.degenerateRate) {
+      const bv = refs.baseValue(m.key);
+      const context = bv === undefined ? '' : `; base ${Math.round(bv * 100)}%`;
       out.push({
         rule: 'degenerate_outputs', metric: m.key, value: v, reference: null, limit: th.degenerateRate,
         severity: (v - th.degenerateRate) / Math.max(1e-9, 1 - th.degenerateRate),
-        short: `${m.key} ${Math.round(v * 100)}%`,
-        message: `${m.key} ${fmt(v)}: ${Math.round(v * 100)}% of generations degenerate (limit ${Math.round(th.degenerateRate * 100)}%)`,
+        short: `${m.key} ${Math.round(v * 100)}%${context ? ` (${context.slice(2)})` : ''}`,
+        message: `${m.key} ${fmt(v)}: ${Math.round(v * 100)}% of generations degenerate (limit ${Math.round(th.degenerateRate * 100)}%${context})`,
       });
     }
   }

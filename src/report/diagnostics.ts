@@ -283,7 +283,20 @@ export function standoutDiagnostics(stages: readonly StageView[], th: StandoutTh
     }
     for (const w of st.warnings.slice(0, 2)) out.push({ stage: st.stage, kind: 'warning', severity: 0.5, text: `${where}${w}` });
   }
-  return out.sort((a, b) => b.severity - a.severity).slice(0, th.max);
+  // The final-vs-parents entry often repeats the last stage's finding word for word: say it once.
+  const merged = new Map<string, Standout & { stages: string[] }>();
+  for (const x of out.sort((a, b) => b.severity - a.severity)) {
+    const body = multi ? x.text.slice(x.stage.length + 2) : x.text;
+    const prev = merged.get(body);
+    if (prev) prev.stages.push(x.stage);
+    else merged.set(body, { ...x, stages: [x.stage] });
+  }
+  return [...merged.entries()]
+    .map(([body, x]) => {
+      const inOrder = stages.map((st) => st.stage).filter((name, i, all) => x.stages.includes(name) && all.indexOf(name) === i);
+      return { stage: x.stage, kind: x.kind, severity: x.severity, text: multi ? `${inOrder.join(', ')}: ${body}` : body };
+    })
+    .slice(0, th.max);
 }
 
 function weightedByModel(st: StageView, field: 'keptFraction' | 'rescale'): Record<string, number> {

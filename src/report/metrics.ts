@@ -43,12 +43,16 @@ export function metricValue(r: ResultRecord, key: MetricKey): number | undefined
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** Every metric present in any record, skills first, in first-seen suite order. */
+/** Bookkeeping numbers an evaluator reports beside its scores (items evaluated, ...): not charted, not judged. */
+export const isCountMetric = (metric: string): boolean => /^(n|count|num_\w+|n_\w+|\w+_count)$/i.test(metric);
+
+/** Every metric present in any record but counts, skills first, in first-seen suite order. */
 export function listMetrics(records: readonly ResultRecord[]): MetricInfo[] {
   const seen = new Map<MetricKey, MetricInfo>();
   for (const r of records) {
     for (const [suite, ms] of Object.entries(r.metrics)) {
       for (const metric of Object.keys(ms)) {
+        if (isCountMetric(metric)) continue;
         const info = metricInfo(suite, metric);
         if (!seen.has(info.key)) seen.set(info.key, info);
       }

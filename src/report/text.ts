@@ -4,7 +4,10 @@ import { formatAxisValue } from './metrics.js';
 
 /** What `mergelab report` (and the end of `mergelab run`) prints: where the report is and what collapsed. */
 export function formatReportSummary(s: ReportSummary, opts: { maxFlags?: number; cwd?: string } = {}): string {
-  const rel = (p: string): string => path.relative(opts.cwd ?? process.cwd(), p) || '.';
+  const rel = (p: string): string => {
+    const r = path.relative(opts.cwd ?? process.cwd(), p);
+    return r === '' ? '.' : r.startsWith('..') ? p : r;
+  };
   const c = s.counts;
   const lines = [
     `report ${s.experiment}: ${c.merges} merged points (${c.failed} failed), ${c.references} references, ${c.flagged} collapsed`,
@@ -17,7 +20,9 @@ export function formatReportSummary(s: ReportSummary, opts: { maxFlags?: number;
     lines.push(`worst collapses:`);
     for (const f of s.flags.slice(0, max)) {
       const axes = Object.entries(f.axes).filter(([k]) => k !== 'seed').map(([k, v]) => `${k}=${formatAxisValue(v)}`).join(' ');
-      lines.push(`  ${f.point} (${f.variant}${axes ? ' ' + axes : ''}${f.seed !== null ? ` seed ${f.seed}` : ''})`);
+      // Sweep point ids usually spell out their setting already.
+      const named = f.point.includes(f.variant) && Object.keys(f.axes).every((k) => f.point.includes(k));
+      lines.push(named ? `  ${f.point}` : `  ${f.point} (${f.variant}${axes ? ' ' + axes : ''}${f.seed !== null ? ` seed ${f.seed}` : ''})`);
       lines.push(`    ${f.violations[0].message}${f.violations.length > 1 ? ` (+${f.violations.length - 1} more)` : ''}`);
       if (f.standouts[0]) lines.push(`    why: ${f.standouts[0].text}`);
     }

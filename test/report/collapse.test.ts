@@ -87,4 +87,11 @@ describe('collapse rules on hand-made results', () => {
     // 0.34 < 0.5 x 0.7 = 0.35
     expect(checkPoint(rec({ point: 'm', metrics: scores(0.34, 0.85, 11) }), metrics, r).map((v) => v.rule)).toEqual(['below_parent_fraction']);
   });
+
+  it('ignores bookkeeping counts an evaluator reports beside scores (math.n)', () => {
+    const withN = (r: ReturnType<typeof rec>, n: number) => ({ ...r, metrics: { ...r.metrics, math: { ...r.metrics.math, n } } });
+    const rs = [...refs().map((r) => withN(r, 100)), withN(rec({ point: 'good', metrics: scores(0.7, 0.8, 11) }), 4)];
+    expect(listMetrics(rs).map((m) => m.key)).not.toContain('math.n');
+    expect(detectCollapses(rs)).toEqual([]);
+  });
 });

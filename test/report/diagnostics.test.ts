@@ -77,3 +77,13 @@ describe('final-vs-parents entries', () => {
     expect(texts).toEqual(["the final model keeps only 0.2 of math's task vector in layers 0-2"]);
   });
 });
+
+describe('repeated findings', () => {
+  it('are said once, naming every stage that showed them in stage order', () => {
+    const st = seedLikeStage();
+    const last = { ...JSON.parse(JSON.stringify(st)), stage: 'final vs parents', rescaleRule: 'none' };
+    for (const t of last.tensors) { t.keptFraction = { math: 1 }; t.rescale = { math: 1 }; t.signConflict = 0; }
+    const texts = standoutDiagnostics(viewStages([st, last])).map((s) => s.text);
+    expect(texts.filter((t) => t.includes('3.1x'))).toEqual(["stage1, final vs parents: merged delta norm 3.1x the math parent's in layers 0-3"]);
+  });
+});

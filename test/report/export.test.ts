@@ -1,10 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rm, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { exportResults, parseResultsJsonl, resultsToCsv } from '../../src/results/export.js';
 import { UserError } from '../../src/util/errors.js';
 import { parseCsv, rec, refs, scores } from './helpers.js';
+
+const temps: string[] = [];
+const track = (dir: string): string => (temps.push(dir), dir);
+afterAll(async () => {
+  for (const d of temps) await rm(d, { recursive: true, force: true });
+});
 
 const merges = () => [
   rec({ point: 'm1', axes: { density: 0.3, weight: 1, rescale: 'l1', seed: 1 }, seed: 1, metrics: scores(0.5, 0.6, 12), timings: { merge_s: 1.5 } }),
@@ -54,7 +60,7 @@ describe('results export', () => {
   });
 
   it('writes results.csv and results.json beside the JSONL, with no temporary files left', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mergelab-export-'));
+    const dir = track(await mkdtemp(path.join(tmpdir(), 'mergelab-export-')));
     const all = [...refs(), ...merges()];
     await writeFile(path.join(dir, 'results.jsonl'), all.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const out = await exportResults(dir);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rm, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateReport, buildReportModel, resolveExperimentDir } from '../../src/report/generate.js';
@@ -13,6 +13,12 @@ import { sampleComparisons } from '../../src/report/samples.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { rec, refs, scores } from './helpers.js';
 
+const temps: string[] = [];
+const track = (dir: string): string => (temps.push(dir), dir);
+afterAll(async () => {
+  for (const d of temps) await rm(d, { recursive: true, force: true });
+});
+
 const small = (): ResultRecord[] => syntheticResults({ densities: [0.1, 0.5, 1], weights: [1, 0.5], seeds: [1, 2], layers: 2, samplesPerSuite: 3, withFailure: true });
 
 /** Mark groups (vega's `role-mark`) that hold at least one drawn element. */
@@ -21,7 +27,7 @@ function drawnMarks(svg: string): number {
 }
 
 async function expDir(records: ResultRecord[], extra?: Record<string, unknown>): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'mergelab-report-'));
+  const dir = track(await mkdtemp(path.join(tmpdir(), 'mergelab-report-')));
   await writeFile(path.join(dir, 'results.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   if (extra) await writeFile(path.join(dir, 'experiment.json'), JSON.stringify(extra));
   return dir;
@@ -148,7 +154,7 @@ describe('generateReport', () => {
   });
 
   it('finds EXP as a folder, a name under reports/ or an experiment file', async () => {
-    const root = await mkdtemp(path.join(tmpdir(), 'mergelab-root-'));
+    const root = track(await mkdtemp(path.join(tmpdir(), 'mergelab-root-')));
     const { mkdir } = await import('node:fs/promises');
     await mkdir(path.join(root, 'reports', 'seed-repro'), { recursive: true });
     expect(await resolveExperimentDir('seed-repro', root)).toBe(path.join(root, 'reports', 'seed-repro'));
