@@ -111,7 +111,11 @@ export class TfjsKernels implements Kernels {
   }
 
   private t(a: Float32Array, s: number, e: number): TF.Tensor1D {
-    return this.tf.tensor1d(a.subarray(s, e), 'float32');
+    const view = a.subarray(s, e);
+    // The native bindings are not known to accept views of a SharedArrayBuffer (untested here: no
+    // libtensorflow on this machine), so hand them a plain copy; wasm and cpu copy from any view.
+    const plain = this.tfBackend === 'tensorflow' && view.buffer instanceof SharedArrayBuffer ? view.slice() : view;
+    return this.tf.tensor1d(plain, 'float32');
   }
 
   private maskT(m: Uint8Array | Float32Array, s: number, e: number): TF.Tensor1D {
