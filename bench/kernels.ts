@@ -6,7 +6,7 @@
  *   npx tsx bench/kernels.ts [--m 16] [--threads N] [--skip-tfjs] [--reps 2]
  * --m is millions of elements per tensor (the issue's reference size is 64).
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { getKernels } from '../src/kernels/index.js';
 import { kthLargestAbs } from '../src/kernels/select.js';
@@ -63,24 +63,36 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ro
     ['dare_ties', { weight: 0.5, density: 0.5 }],
   ];
   const rows: KernelBenchRow[] = [];
-  console.log(`kernels bench: ${M}M float32 elements per tensor, 2 models + base (${(bytes / 1e9).toFixed(2)} GB input per merge), best of ${reps}`);
+  console.log(`kernels bench: ${M}M float32 elements per tensor, 2 models + base (${(bytes / 1e9).toFixed(2)} GB input per merge), best of ${reps}, load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores`);
+  // Repetitions are the outer loop, so a change in machine load hits every backend alike and the
+  // ratios stay fair (this machine is shared; absolute figures move several-fold with its load).
+  const kernels: Array<[string, Kernels]> = [];
   for (const [label, make] of backends) {
     const k = await make();
-    for (const [method, params] of methods) {
-      const inp: TensorMergeInput = {
-        tensor: 'model.layers.0.mlp.up_proj.weight', shape, base, baseRef: 'base',
-        models: [{ ref: 'a', data: xa, shape, params }, { ref: 'b', data: xb, shape, params }],
-        global: {}, kernels: k, seed: 1, stage: 'bench', isEmbedding: false,
-      };
-      let best = Infinity;
-      for (let r = 0; r < reps; r++) {
+    kernels.push([label === 'tfjs' ? k.name : label, k]);
+  }
+  const best = new Map<string, number>();
+  for (let r = 0; r < reps; r++) {
+    for (const [name, k] of kernels) {
+      for (const [method, params] of methods) {
+        const inp: TensorMergeInput = {
+          tensor: 'model.layers.0.mlp.up_proj.weight', shape, base, baseRef: 'base',
+          models: [{ ref: 'a', data: xa, shape, params }, { ref: 'b', data: xb, shape, params }],
+          global: {}, kernels: k, seed: 1, stage: 'bench', isEmbedding: false,
+        };
         const t0 = performance.now();
         await getMethod(method).mergeTensor(inp);
-        best = Math.min(best, (performance.now() - t0) / 1000);
+        const s = (performance.now() - t0) / 1000;
+        const key = `${method}\u0000${name}`;
+        best.set(key, Math.min(best.get(key) ?? Infinity, s));
       }
-      const name = label === 'tfjs' ? k.name : label;
-      rows.push({ method, backend: name, seconds: best, gbPerSec: bytes / best / 1e9, ratioToTyped1: 0 });
-      console.log(`  ${method.padEnd(16)} ${name.padEnd(10)} ${best.toFixed(3)} s  ${(bytes / best / 1e9).toFixed(2)} GB/s`);
+    }
+  }
+  for (const [name, k] of kernels) {
+    for (const [method] of methods) {
+      const sec = best.get(`${method}\u0000${name}`)!;
+      rows.push({ method, backend: name, seconds: sec, gbPerSec: bytes / sec / 1e9, ratioToTyped1: 0 });
+      console.log(`  ${method.padEnd(16)} ${name.padEnd(10)} ${sec.toFixed(3)} s  ${(bytes / sec / 1e9).toFixed(2)} GB/s`);
     }
     await k.dispose();
   }
@@ -103,6 +115,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ro
   copy.sort();
   const sortS = (performance.now() - t0) / 1000;
   if (copy[N - k] !== thr) throw new Error(`selection disagrees with sort: ${thr} vs ${copy[N - k]}`);
+  console.log(`load average at the end: ${loadavg()[0].toFixed(1)}`);
   console.log(`\ntop-k threshold (k = N/2): radix selection ${selectS.toFixed(3)} s, sorting a copy ${sortS.toFixed(3)} s (${(sortS / selectS).toFixed(1)}x)`);
   return { rows, selection: { selectSeconds: selectS, sortSeconds: sortS, ratio: sortS / selectS } };
 }
