@@ -149,18 +149,17 @@ function vmHwmBytes(): number {
 /** Child: one merge, then print its time and peak RSS as JSON on the last line. */
 async function child(method: string): Promise<void> {
   const { runRecipe } = await import('../src/merge/engine.js');
-  const { TypedKernels } = await import('../src/kernels/typed.js');
-  const threads = Number(arg('threads', '0')) || undefined;
-  const kernels = new TypedKernels({ threads });
+  const threads = Number(arg('threads', '0')) || Math.min(os.availableParallelism(), 8);
+  // As `mergelab merge --backend typed` runs it: the engine owns its kernels (and recycles them).
+  process.env.MERGELAB_THREADS = String(threads);
   const text = `merge_method: ${method}\nbase_model: base\n${RECIPES[method] ?? ''}\ndtype: bfloat16\n`;
   const out = path.join(dir, `out-${method}`);
   const rssBefore = vmHwmBytes();
   const t0 = performance.now();
-  const r = await runRecipe({ text, file: `${method}.yaml`, dir }, { outDir: out, kernels, seed: 1 });
+  const r = await runRecipe({ text, file: `${method}.yaml`, dir }, { outDir: out, backend: 'typed', seed: 1 });
   const secs = (performance.now() - t0) / 1000;
-  await kernels.dispose();
   await fs.rm(out, { recursive: true, force: true });
-  console.log(JSON.stringify({ method, secs, peakRss: vmHwmBytes(), rssBeforeMerge: rssBefore, threads: kernels.threads, warnings: r.warnings.length }));
+  console.log(JSON.stringify({ method, secs, peakRss: vmHwmBytes(), rssBeforeMerge: rssBefore, threads, warnings: r.warnings.length }));
 }
 
 async function main(): Promise<void> {

@@ -226,6 +226,31 @@ describe('runRecipe', () => {
     expect(cfg.num_hidden_layers).toBe(3);
   });
 
+  it('worker threads, and recycling them mid-stage to bound memory, change no output bit', async () => {
+    // Tensors above the kernels' 65536-element block so the threaded path really runs.
+    const shapes = tinyLlamaShapes({ hidden: 128, inter: 640, vocab: 600, kv: 32 });
+    await writeTinyLlama(path.join(root, 'wide/base'), { seed: 11, shapes, dtype: 'BF16' });
+    await writeTinyLlama(path.join(root, 'wide/math'), { seed: 12, baseSeed: 11, shapes, dtype: 'BF16' });
+    await writeTinyLlama(path.join(root, 'wide/chat'), { seed: 13, baseSeed: 11, shapes, dtype: 'BF16' });
+    const text = 'merge_method: dare_ties\nbase_model: wide/base\nmodels:\n  - model: wide/math\n    parameters: {weight: 0.6, density: 0.4}\n  - model: wide/chat\n    parameters: {weight: 0.5, density: 0.7}\n';
+    const stage = (await loadRecipe({ text, dir: root })).final;
+    const threaded = new TypedKernels({ threads: 2, parallelMin: 1 });
+    const out = (n: string) => path.join(root, 'recycle', n);
+    try {
+      await mergeStage(stage, { inputs: {}, outDir: out('single'), seed: 3, kernels });
+      await mergeStage(stage, { inputs: {}, outDir: out('threads'), seed: 3, kernels: threaded });
+      await mergeStage(stage, { inputs: {}, outDir: out('recycled'), seed: 3, kernels: threaded, recycleKernels: 4e6 });
+    } finally {
+      await threaded.dispose();
+    }
+    const ref = await readAll(out('single'));
+    expect(ref.get('model.layers.0.mlp.up_proj.weight')!.length).toBeGreaterThan(65536);
+    for (const other of ['threads', 'recycled']) {
+      const got = await readAll(out(other));
+      for (const [n, v] of ref) expect({ other, n, same: Buffer.from(got.get(n)!.buffer).equals(Buffer.from(v.buffer)) }).toEqual({ other, n, same: true });
+    }
+  });
+
   it('refuses an output folder that is an input model', async () => {
     const e = await errorOf(runRecipe({ text: 'merge_method: linear\nmodels:\n  - model: models/math\n    parameters: {weight: 1}\n', dir: root }, { outDir: path.join(root, 'models'), kernels }));
     expect(e.message).toContain(`--out ${path.join(root, 'models')}: this folder contains the input model folder ${path.join(root, 'models/math')}`);
