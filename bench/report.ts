@@ -41,7 +41,7 @@ try {
   const nodeMs = performance.now() - t0;
   const htmlBytes = (await stat(summary.files.html)).size;
   console.log(`report bench: ${merges} merged points (${summary.counts.flagged} collapsed), ${summary.charts.length} charts, page ${(htmlBytes / 2 ** 20).toFixed(2)} MiB; ${os.cpus().length} CPUs`);
-  console.log(`  node: exports + ${summary.files.charts.length} SVGs + page       ${(nodeMs / 1000).toFixed(2)} s`);
+  console.log(`  node: exports + ${summary.files.charts.length} SVGs + page       ${(nodeMs / 1000).toFixed(2)} s (${Object.entries(summary.timings).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")})`);
   const results: Record<string, { wall: number; inPage: number; cpu: number }> = {};
   for (const renderer of ['canvas', 'svg'] as const) {
     if (renderer === 'svg') await generateReport(root, { renderer: 'svg', svg: false });

@@ -29,6 +29,8 @@ export interface ReportSummary {
   charts: { id: string; title: string; kind: ChartSpec['kind'] }[];
   skipped: SkippedChart[];
   warnings: string[];
+  /** Seconds per phase: load, exports, model, compile, svg, page. */
+  timings: Record<string, number>;
 }
 
 /** The report's page model and charts from records alone: no I/O, so tests and callers can inspect it. */
@@ -97,14 +99,24 @@ async function readExperimentConfig(expDir: string): Promise<{ name?: string; re
  */
 export async function generateReport(expDir: string, opts: ReportOptions = {}): Promise<ReportSummary> {
   const outDir = path.resolve(opts.outDir ?? expDir);
+  const timings: Record<string, number> = {};
+  let tPhase = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    timings[name] = Number(((now - tPhase) / 1000).toFixed(3));
+    tPhase = now;
+  };
   const loaded = await readResultsJsonl(path.join(expDir, 'results.jsonl'));
   const exp = await readExperimentConfig(expDir);
   const o = resolveOptions(exp.report, opts);
   const records = sortRecords(loaded.records);
   const experiment = exp.name ?? records[0]?.experiment ?? path.basename(path.resolve(expDir));
   const warnings = [...loaded.warnings];
+  lap('load');
   const exports = await writeExports(records, outDir);
+  lap('exports');
   const model = buildReportModel(records, o, experiment, warnings);
+  lap('model');
 
   // Compile once: the same Vega specs feed the SVGs and the page.
   const compiled = new Map(model.charts.map((c) => {
@@ -112,6 +124,7 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     for (const w of out.warnings) warnings.push(`chart ${c.id}: ${w}`);
     return [c.id, out.vega] as const;
   }));
+  lap('compile');
   const chartFiles: string[] = [];
   if (o.svg) {
     const chartsDir = path.join(outDir, 'charts');
@@ -129,8 +142,10 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     });
     chartFiles.push(...rendered.map((r) => path.join(chartsDir, `${r.id}.svg`)));
   }
+  lap('svg');
   const html = path.join(outDir, 'index.html');
   await writeFileAtomic(html, renderPage(model, await loadVegaAssets(), { renderer: opts.renderer ?? 'canvas', compiled }));
+  lap('page');
   return {
     experiment,
     expDir: path.resolve(expDir),
@@ -142,6 +157,7 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     charts: model.charts.map((c) => ({ id: c.id, title: c.title, kind: c.kind })),
     skipped: model.skipped,
     warnings,
+    timings,
   };
 }
 
