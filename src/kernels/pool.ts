@@ -82,6 +82,10 @@ export class WorkerPool {
         else p.resolve();
       });
       w.on('error', (e) => this.failAll(e));
+      // A worker that exits while jobs are pending (killed, out of memory) must not leave them hanging.
+      w.on('exit', (code) => {
+        if (this.pending.size > 0 && this.workers.includes(w)) this.failAll(new Error(`kernel worker exited with code ${code}`));
+      });
       w.unref();
       this.workers.push(w);
     }

@@ -56,7 +56,7 @@ function checkLen(what: string, a: ArrayBufferView & { length: number }, n: numb
 
 export class TypedKernels implements Kernels {
   readonly name = 'typed';
-  readonly threads: number;
+  threads: number;
   readonly parallelMin: number;
   private pool: WorkerPool | null = null;
   /**
@@ -65,6 +65,8 @@ export class TypedKernels implements Kernels {
    */
   private scratch: Float32Array | null = null;
   private scratchBusy = false;
+  private workerError: unknown = null;
+  private warnedWorkers = false;
 
   constructor(opts: TypedOptions = {}) {
     const envThreads = Number(process.env.MERGELAB_THREADS);
@@ -89,24 +91,46 @@ export class TypedKernels implements Kernels {
     return out;
   }
 
-  /** Run `local(start, end)` on this thread for range 0 and `body` on workers for the others. */
+  /**
+   * Run range 0 on this thread (`local(start, end, 0)`) and the others on workers (`body`, or
+   * body(k) for range k). A range whose worker fails (a worker that cannot start, say) is redone
+   * here with `local(start, end, k)`: results do not depend on the split, so they stay bit-identical.
+   * After a failure the pool is dropped and later calls run on this thread only.
+   */
   private async split(
     n: number,
     body: JobBody | ((k: number) => JobBody),
-    local: (start: number, end: number) => void,
+    local: (start: number, end: number, k: number) => void,
     given?: Array<[number, number]>,
   ): Promise<void> {
     const ranges = given ?? this.ranges(n);
     this.pool ??= new WorkerPool(this.threads - 1);
-    const remote = this.pool.run(typeof body === 'function' ? (k: number) => body(k + 1) : body, ranges.slice(1));
+    const failed: number[] = [];
+    const remote = this.pool
+      .run(typeof body === 'function' ? (k: number) => body(k + 1) : body, ranges.slice(1))
+      .map((p, i) => p.catch((e: unknown) => {
+        failed.push(i + 1);
+        this.workerError ??= e;
+      }));
     let localError: unknown = null;
     try {
-      local(ranges[0][0], ranges[0][1]);
+      local(ranges[0][0], ranges[0][1], 0);
     } catch (e) {
       localError = e;
     }
     await Promise.all(remote);
     if (localError) throw localError;
+    if (failed.length) {
+      if (!this.warnedWorkers) {
+        this.warnedWorkers = true;
+        process.emitWarning(`mergelab: kernel worker threads failed (${String(this.workerError)}); continuing on one thread`);
+      }
+      const pool = this.pool;
+      this.pool = null;
+      this.threads = 1;
+      void pool?.close();
+      for (const k of failed.sort((a, b) => a - b)) local(ranges[k][0], ranges[k][1], k);
+    }
   }
 
   async gram(models: Float32Array[], base: Float32Array | null): Promise<Gram> {
@@ -172,7 +196,7 @@ export class TypedKernels implements Kernels {
     await this.split(
       N,
       (k) => ({ op: 'bandMask', data: d, inner: inner[k], outer: outer[k], mask }),
-      (s, e) => bandMaskRange(d, s, e, inner[0], outer[0], mask),
+      (s, e, k) => bandMaskRange(d, s, e, inner[k], outer[k], mask),
       ranges,
     );
     return mask;
@@ -186,12 +210,12 @@ export class TypedKernels implements Kernels {
     const P = ranges.length;
     if (m === 0) return ranges.map(() => ({ bits: 0xffffffff, ties: 0 }));
     const hiH = new Uint32Array(new SharedArrayBuffer(4 * 32768 * P));
-    await this.split(d.length, (k) => ({ op: 'histHi', data: d, hist: hiH, off: k * 32768 }), (s, e) => histHi(d, s, e, hiH, 0), ranges);
+    await this.split(d.length, (k) => ({ op: 'histHi', data: d, hist: hiH, off: k * 32768 }), (s, e, k) => histHi(d, s, e, hiH, k * 32768), ranges);
     const hiSum = new Uint32Array(32768);
     for (let k = 0; k < P; k++) for (let b = 0; b < 32768; b++) hiSum[b] += hiH[k * 32768 + b];
     const a = pickBin(hiSum, m, 0);
     const loH = new Uint32Array(new SharedArrayBuffer(4 * 65536 * P));
-    await this.split(d.length, (k) => ({ op: 'histLo', data: d, hiBin: a.bin, hist: loH, off: k * 65536 }), (s, e) => histLo(d, s, e, a.bin, loH, 0), ranges);
+    await this.split(d.length, (k) => ({ op: 'histLo', data: d, hiBin: a.bin, hist: loH, off: k * 65536 }), (s, e, k) => histLo(d, s, e, a.bin, loH, k * 65536), ranges);
     const loSum = new Uint32Array(65536);
     for (let k = 0; k < P; k++) for (let b = 0; b < 65536; b++) loSum[b] += loH[k * 65536 + b];
     const b = pickBin(loSum, m, a.above);

@@ -39,6 +39,8 @@ parentPort!.on('message', (job: WorkerJob) => {
       case 'della':
         dellaRowsRange(job.d, job.rowLen, job.rho, job.eps, job.key, job.inverse, start, end, job.mask, job.partials);
         break;
+      default:
+        throw new Error(`unknown kernel job ${JSON.stringify((job as { op?: unknown }).op)}`);
     }
     parentPort!.postMessage({ id: job.id });
   } catch (e) {

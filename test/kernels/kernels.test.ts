@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskKey, fillUniform } from '../../src/kernels/rng.js';
+import { WorkerPool } from '../../src/kernels/pool.js';
 import { TypedKernels, allocShared } from '../../src/kernels/typed.js';
 import type { CombineSpec, Kernels } from '../../src/kernels/types.js';
 import { KERNEL_BACKENDS, expectClose, randn } from './backends.js';
@@ -253,5 +254,39 @@ describe('typed backend worker split', () => {
     const w3 = await three.weightedSum(models, [0.2, 0.8]);
     expect(Buffer.from(w3.buffer).equals(Buffer.from(w1.buffer))).toBe(true);
     await three.dispose();
+  });
+});
+
+describe('typed backend without workers', () => {
+  it('redoes the ranges of failed workers on the calling thread, bit-identically, and stays single-threaded', async () => {
+    const N = (1 << 16) * 4 + 5;
+    const base = allocShared(N);
+    const x = allocShared(N);
+    base.set(randn(N, 1));
+    x.set(randn(N, 2));
+    const one = new TypedKernels({ threads: 1 });
+    const want = await one.rankBandMask(x, base, N >> 1, N);
+    const wantOut = await one.combine({ base, models: [x], masks: [want], coeffs: [0.5], weights: [0.5], consensus: true, normalize: true, lambda: 1, gram: true });
+    const realRun = WorkerPool.prototype.run;
+    WorkerPool.prototype.run = function (_body, ranges) {
+      return ranges.map(() => Promise.reject(new Error('simulated: worker could not start')));
+    };
+    const warnings: string[] = [];
+    const onWarn = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarn);
+    try {
+      const three = new TypedKernels({ threads: 3, parallelMin: 1 });
+      const got = await three.rankBandMask(x, base, N >> 1, N);
+      expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+      expect(three.threads).toBe(1);
+      const out = await three.combine({ base, models: [x], masks: [got], coeffs: [0.5], weights: [0.5], consensus: true, normalize: true, lambda: 1, gram: true });
+      expect(Buffer.from(out.out.buffer).equals(Buffer.from(wantOut.out.buffer))).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.join()).toMatch(/worker threads failed.*simulated/);
+      await three.dispose();
+    } finally {
+      WorkerPool.prototype.run = realRun;
+      process.off('warning', onWarn);
+    }
   });
 });
