@@ -125,20 +125,28 @@ export class TfjsKernels implements Kernels {
     return this.tf.tensor1d(f, 'float32');
   }
 
-  private scalar(x: TF.Tensor): number {
-    return (x.dataSync() as Float32Array)[0];
+  /** Download several scalars with one sync (each dataSync is a round trip on a GPU). */
+  private scalars(ts: TF.Tensor[]): Float32Array {
+    if (ts.length === 0) return new Float32Array(0);
+    return this.tf.stack(ts).dataSync() as Float32Array;
   }
 
-  /** Gram sums of the delta tensors `ds` into l1 / dot accumulators. */
-  private accumulateGram(ds: TF.Tensor[], l1: number[], dot: number[]): void {
+  /** Scalar tensors of one chunk's Gram: l1_i, then dot(i, j) for j >= i. */
+  private gramTerms(ds: TF.Tensor[]): TF.Tensor[] {
     const tf = this.tf;
-    const n = ds.length;
+    const out: TF.Tensor[] = ds.map((d) => tf.sum(tf.abs(d)));
+    for (let i = 0; i < ds.length; i++) for (let j = i; j < ds.length; j++) out.push(tf.sum(tf.mul(ds[i], ds[j])));
+    return out;
+  }
+
+  private addGram(vals: Float32Array, at: number, n: number, l1: number[], dot: number[]): void {
+    for (let i = 0; i < n; i++) l1[i] += vals[at + i];
+    let k = at + n;
     for (let i = 0; i < n; i++) {
-      l1[i] += this.scalar(tf.sum(tf.abs(ds[i])));
       for (let j = i; j < n; j++) {
-        const v = this.scalar(tf.sum(tf.mul(ds[i], ds[j])));
-        dot[i * n + j] += v;
-        if (j !== i) dot[j * n + i] += v;
+        dot[i * n + j] += vals[k];
+        if (j !== i) dot[j * n + i] += vals[k];
+        k++;
       }
     }
   }
@@ -154,7 +162,7 @@ export class TfjsKernels implements Kernels {
       tf.tidy(() => {
         const b = base ? this.t(base, s, e) : null;
         const ds = models.map((x) => (b ? tf.sub(this.t(x, s, e), b) : this.t(x, s, e)));
-        this.accumulateGram(ds, l1, dot);
+        this.addGram(this.scalars(this.gramTerms(ds)), 0, n, l1, dot);
       });
     }
     return { l1, l2sq: l1.map((_, i) => dot[i * n + i]), dot };
@@ -204,13 +212,15 @@ export class TfjsKernels implements Kernels {
     for (const [s, e] of this.chunks(base.length)) {
       tf.tidy(() => {
         const a = tf.abs(tf.sub(this.t(x, s, e), this.t(base, s, e)));
-        const f = this.scalar(tf.sum(a));
-        full += f;
         if (mask) {
           const m = this.maskT(mask, s, e);
-          kept += this.scalar(tf.sum(tf.mul(a, m)));
-          count += this.scalar(tf.sum(tf.cast(tf.notEqual(m, 0), 'float32')));
+          const v = this.scalars([tf.sum(a), tf.sum(tf.mul(a, m)), tf.sum(tf.cast(tf.notEqual(m, 0), 'float32'))]);
+          full += v[0];
+          kept += v[1];
+          count += v[2];
         } else {
+          const f = this.scalars([tf.sum(a)])[0];
+          full += f;
           kept += f;
           count += e - s;
         }
@@ -237,7 +247,7 @@ export class TfjsKernels implements Kernels {
       tf.tidy(() => {
         const b = this.t(base, s, e);
         const ds = models.map((x) => tf.sub(this.t(x, s, e), b));
-        if (gram) this.accumulateGram(ds, l1, dot);
+        const terms: TF.Tensor[] = gram ? this.gramTerms(ds) : [];
         const es = ds.map((d, i) => {
           const m = masks[i];
           const md = m ? tf.mul(d, this.maskT(m, s, e)) : d;
@@ -249,7 +259,7 @@ export class TfjsKernels implements Kernels {
         if (n > 1) {
           const anyPos = pos.reduce((a, x) => tf.logicalOr(a, x));
           const anyNeg = neg.reduce((a, x) => tf.logicalOr(a, x));
-          conflicts += this.scalar(tf.sum(tf.cast(tf.logicalAnd(anyPos, anyNeg), 'float32')));
+          terms.push(tf.sum(tf.cast(tf.logicalAnd(anyPos, anyNeg), 'float32')));
         }
         let r: TF.Tensor;
         if (consensus) {
@@ -262,7 +272,8 @@ export class TfjsKernels implements Kernels {
           const mixed = tf.addN(es.map((x, i) => tf.mul(x, matches[i])));
           if (normalize) {
             const div0 = tf.addN(matches.map((m, i) => tf.mul(m, weights[i])));
-            const div = tf.where(tf.equal(div0, 0), tf.onesLike(div0), div0);
+            // An exact 0 divisor becomes 1 (adding the 0/1 flag keeps tf.where out, see above).
+            const div = tf.add(div0, tf.cast(tf.equal(div0, 0), 'float32'));
             r = tf.div(mixed, div);
           } else {
             r = mixed;
@@ -271,7 +282,11 @@ export class TfjsKernels implements Kernels {
           r = normalize ? tf.div(sum, scalarDiv) : sum;
         }
         if (lambda !== 1) r = tf.mul(r, lambda);
-        mergedSq += this.scalar(tf.sum(tf.square(r)));
+        terms.push(tf.sum(tf.square(r)));
+        const v = this.scalars(terms);
+        if (gram) this.addGram(v, 0, n, l1, dot);
+        if (n > 1) conflicts += v[v.length - 2];
+        mergedSq += v[v.length - 1];
         out.set(tf.add(b, r).dataSync() as Float32Array, s);
       });
     }
