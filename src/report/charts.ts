@@ -325,7 +325,8 @@ function diagnosticRows(r: ResultRecord): Record<string, unknown>[] {
   const values: Record<string, unknown>[] = [];
   const measure = (m: string): string => ordered(MEASURES.indexOf(m), m);
   stages.forEach((st, i) => {
-    const stage = ordered(i, `${i + 1}. ${st.stage}${st.method && st.method !== st.stage ? ` (${st.method})` : ''}`);
+    const same = (a: string, b: string): boolean => a.replace(/[^a-z0-9]/gi, '').toLowerCase() === b.replace(/[^a-z0-9]/gi, '').toLowerCase();
+    const stage = ordered(i, `${i + 1}. ${st.stage}${st.method && !same(st.method, st.stage) ? ` (${st.method})` : ''}`);
     for (const row of layerTable(st)) {
       const base = { point: r.point, stage, layer: row.label, order: row.order };
       for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, measure: measure('task-vector norm'), series: m, value: sig(v) });

@@ -45,7 +45,18 @@ export interface ParsedDiagnostics {
   skipped: number;
 }
 
+// Rules, charts and samples all read a record's diagnostics; parse each array once.
+const parsed = new WeakMap<readonly unknown[], ParsedDiagnostics>();
+
 export function parseDiagnostics(entries: readonly unknown[]): ParsedDiagnostics {
+  const hit = parsed.get(entries);
+  if (hit) return hit;
+  const out = parseDiagnosticsUncached(entries);
+  parsed.set(entries, out);
+  return out;
+}
+
+function parseDiagnosticsUncached(entries: readonly unknown[]): ParsedDiagnostics {
   const stages: StageView[] = [];
   let skipped = 0;
   for (const e of entries) {
