@@ -36,8 +36,5 @@ describe('mergelab report', () => {
     const missing = await mergelab(['report', 'nope'], root);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/^mergelab: experiment 'nope': .*experiments with reports: syn/);
-    const badFlag = await mergelab(['report', 'syn', '--degenerate-rate', 'lots'], root);
-    expect(badFlag.exitCode).toBe(2);
-    expect(badFlag.stderr).toContain('--degenerate-rate: expected a number from 0 to 1, got "lots"');
   });
 });
