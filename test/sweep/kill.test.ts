@@ -65,7 +65,7 @@ describe('a run killed with SIGKILL resumes to exactly the uninterrupted results
     zoo = await tinyZoo();
     work = await tempDir('sweep-kill');
     expFile = path.join(work, 'killme.yaml');
-    await fs.writeFile(expFile, seedShapedExperiment('killme'));
+    await fs.writeFile(expFile, seedShapedExperiment('killme', { densities: [0.3, 0.8], seeds: [1, 2], limit: 2 }));
     // The uninterrupted run keeps every checkpoint: the reference bytes of every stage.
     const r = await cli(['run', expFile, '--zoo', zoo, '--reports', path.join(work, 'ref'), '--jobs', '2', '--keep-models', '--progress', 'none', '--no-report']);
     if (r.exitCode !== 0) throw new Error(r.all);
@@ -73,24 +73,39 @@ describe('a run killed with SIGKILL resumes to exactly the uninterrupted results
     referenceStages = await stageHashes(path.join(work, 'ref', 'killme', 'cache', 'stages'));
   });
 
-  it('at >= 5 random moments (group kills and parent-only kills), never exposing a partial checkpoint or record', async () => {
+  it('at >= 5 random moments (group kills and parent-only kills), never exposing a partial checkpoint or record', { timeout: 600_000 }, async () => {
     const reports = path.join(work, 'killed');
     const expDir = path.join(reports, 'killme');
     const tag = `t${process.pid}-${Date.now()}`;
     const rand = rng(20261128);
-    const moments: number[] = [];
+    const moments: string[] = [];
     const recordedAtKill: number[] = [];
+    const cachedAtKill: number[] = [];
+    const cacheItems = async (): Promise<number> => {
+      let n = 0;
+      for (const sub of ['diag', 'evals', 'pointdiag']) n += (await fs.readdir(path.join(expDir, 'cache', sub)).catch(() => [])).length;
+      return n;
+    };
     let kills = 0;
     for (let attempt = 0; kills < 6 && attempt < 14; attempt++) {
-      const delay = 300 + Math.floor(rand() * 7000);
+      // A random moment in the WORK, not in wall time (this machine's load varies a lot): after a
+      // random number of newly finished cache items (0 = during start-up and planning), plus a
+      // random delay that lands inside whatever task comes next.
+      const waitItems = attempt === 0 ? 0 : 1 + Math.floor(rand() * 4);
+      const extraMs = Math.floor(rand() * 1500);
+      const before = await cacheItems();
       const child = execa('node', ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--progress', 'none', '--no-report'], {
         cwd: REPO,
         reject: false,
         detached: true,
         env: { MERGELAB_KILL_TEST: tag },
       });
-      const exited = await Promise.race([child.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), delay))]);
+      let exited = false;
+      void child.then(() => (exited = true));
+      while (!exited && (await cacheItems()) < before + waitItems) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, extraMs));
       if (exited) break; // the work ran out before this kill: the final run below checks the end state
+      const delay = `${waitItems} items + ${extraMs} ms`;
       // Alternate: the whole process group (parent and workers at once), or the parent alone
       // (its workers are orphaned mid-task and must exit by themselves without harm).
       if (kills % 2 === 0) process.kill(-child.pid!, 'SIGKILL');
@@ -112,12 +127,14 @@ describe('a run killed with SIGKILL resumes to exactly the uninterrupted results
       const byPoint = new Map(withoutTimings(reference).map((r) => [r.point as string, r]));
       for (const r of withoutTimings(records as unknown as Array<Record<string, unknown>>)) expect(r).toEqual(byPoint.get(r.point as string));
       recordedAtKill.push(records.length);
+      cachedAtKill.push(await cacheItems());
     }
     expect(kills).toBeGreaterThanOrEqual(5);
-    expect(new Set(moments).size).toBe(moments.length);
-    // The kills landed mid-sweep (some work done, some not), not only before or after it.
-    expect(recordedAtKill.some((n) => n > 0 && n < reference.length), `records at each kill: ${recordedAtKill.join(', ')}`).toBe(true);
-    console.log(`kill moments (ms after start): ${moments.join(', ')}; records present at each kill: ${recordedAtKill.join(', ')}`);
+    // The kills landed mid-sweep (finished work in the cache, more to do), not only before or after it.
+    const totalItems = (await fs.readdir(path.join(work, 'ref', 'killme', 'cache', 'diag'))).length + (await fs.readdir(path.join(work, 'ref', 'killme', 'cache', 'evals'))).length + (await fs.readdir(path.join(work, 'ref', 'killme', 'cache', 'pointdiag'))).length;
+    const info = `kill moments (new cache items + delay): ${moments.join('; ')}; cached results at each kill: ${cachedAtKill.join(', ')} of ${totalItems}; records: ${recordedAtKill.join(', ')}`;
+    expect(cachedAtKill.some((n) => n > 0 && n < totalItems), info).toBe(true);
+    console.log(info);
 
     const final = await cli(['run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--progress', 'none', '--no-report']);
     expect(final.exitCode, final.all).toBe(0);
