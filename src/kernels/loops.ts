@@ -517,13 +517,11 @@ function warmUp(): void {
   for (let rep = 0; rep < 2; rep++) {
     for (const [models, masks, consensus] of cases) {
       for (const gram of [false, true]) {
-        const k = models.length;
         combineRange(
           { base, models, masks, coeffs: models.map(() => 0.5), weights: models.map(() => 0.5), consensus, normalize: true, lambda: 1, gram, out },
           0, n, partials,
         );
         gramRange(models, base, 0, n, partials);
-        void k;
       }
     }
     for (const m of [null, u8, f32]) maskedL1Range(xs[0], base, m, 0, n, partials);
