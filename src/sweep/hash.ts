@@ -57,7 +57,11 @@ interface MemoEntry {
 export class FolderHasher {
   private memo: Record<string, MemoEntry> | null = null;
   private dirty = false;
-  constructor(private readonly memoFile: string | null) {}
+  /** `readOnly`: use the memo but never write it (dry runs must not touch the cache). */
+  constructor(
+    private readonly memoFile: string | null,
+    private readonly readOnly = false,
+  ) {}
 
   private async load(): Promise<Record<string, MemoEntry>> {
     if (this.memo) return this.memo;
@@ -91,7 +95,7 @@ export class FolderHasher {
   }
 
   async save(): Promise<void> {
-    if (this.memoFile && this.dirty && this.memo) {
+    if (this.memoFile && !this.readOnly && this.dirty && this.memo) {
       await writeFileAtomic(this.memoFile, JSON.stringify(this.memo));
       this.dirty = false;
     }

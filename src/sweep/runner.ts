@@ -295,7 +295,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   try {
     if (opts.fresh && !opts.dryRun) await fs.rm(layout.root, { recursive: true, force: true });
     if (!opts.dryRun) await clearTmp(layout);
-    const hasher = new FolderHasher(opts.dryRun ? null : layout.hashMemo());
+    const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
     const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
     const have = await scanCache(plan, layout);
     const merges = neededMerges(plan, have);
