@@ -409,7 +409,7 @@ export function layerDiagnosticsExplorer(points: readonly { r: ResultRecord; why
 }
 
 /** Per-point diagnostics SVGs written at most (the page's drop-down holds them all). */
-export const SVG_DIAGNOSTIC_POINTS = 12;
+export const SVG_DIAGNOSTIC_POINTS = 6;
 
 export interface ChartPlan {
   charts: ChartSpec[];
