@@ -8,28 +8,27 @@ export interface BackendCase {
   make: () => Promise<Kernels>;
 }
 
+function tfjsCase(label: string, name: 'tfjs' | 'tfjs-cpu', chunk: number): BackendCase {
+  return {
+    label,
+    make: async () => {
+      const { loadTfjsKernels } = await import('../../src/kernels/tfjs.js');
+      return (await loadTfjsKernels(name, { required: true, chunk }))!;
+    },
+  };
+}
+
+/** Method tests: typed, and tfjs on whatever loads here (wasm, else cpu). */
 export const BACKENDS: BackendCase[] = [
   { label: 'typed', make: async () => new TypedKernels({ threads: 1 }) },
-  // tfjs on whatever loads here (wasm, else cpu); small chunks so chunk seams are exercised.
-  {
-    label: 'tfjs',
-    make: async () => {
-      const { loadTfjsKernels } = await import('../../src/kernels/tfjs.js');
-      return (await loadTfjsKernels('tfjs', { required: true, chunk: 1000 }))!;
-    },
-  },
+  tfjsCase('tfjs', 'tfjs', 1 << 16),
 ];
 
-/** Kernel-level tests also run on tfjs's cpu backend (the method tests keep to the two above for time). */
+/** Kernel tests: tfjs with 1000-element chunks so chunk seams are exercised, and tfjs's cpu backend too. */
 export const KERNEL_BACKENDS: BackendCase[] = [
-  ...BACKENDS,
-  {
-    label: 'tfjs-cpu',
-    make: async () => {
-      const { loadTfjsKernels } = await import('../../src/kernels/tfjs.js');
-      return (await loadTfjsKernels('tfjs-cpu', { required: true, chunk: 1000 }))!;
-    },
-  },
+  BACKENDS[0],
+  tfjsCase('tfjs', 'tfjs', 1000),
+  tfjsCase('tfjs-cpu', 'tfjs-cpu', 1000),
 ];
 
 export { getKernels };
