@@ -7,7 +7,7 @@ import { ENGINE_VERSION, mergeStage } from '../merge/engine.js';
 import { resolveParsed } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
 import { UserError, UserErrors } from '../util/errors.js';
-import { CacheLayout, STAGE_MARKER, publishDir, readJson, stageComplete, writeJsonAtomic } from './cache.js';
+import { CacheLayout, STAGE_MARKER, exists, publishDir, stageComplete, writeJsonAtomic } from './cache.js';
 import type { EvalConfig } from './experiment.js';
 import { runEvaluation, type EvalOutput } from './evaluator.js';
 import { computeFinalVsParents, type FinalVsParents } from './pointDiagnostics.js';
@@ -83,7 +83,7 @@ export interface TaskContext {
 
 async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if ((await stageComplete(layout, t.key)) && (await fileExists(layout.diagFile(t.key)))) return { seconds: 0, alreadyDone: true };
+  if ((await stageComplete(layout, t.key)) && (await exists(layout.diagFile(t.key)))) return { seconds: 0, alreadyDone: true };
   const parsed = parseRecipeText(t.recipe, '<point recipe>', process.cwd());
   const { recipe, problems } = resolveParsed(parsed, { modelDirs: t.modelDirs });
   if (!recipe) throw problems.length === 1 ? new UserError(problems[0]) : new UserErrors(problems);
@@ -115,7 +115,7 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
 
 async function runEval(t: EvalTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await fileExists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if (await exists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
   const result = await runEvaluation(t.modelDir, t.eval);
   const seconds = (performance.now() - t0) / 1000;
@@ -126,7 +126,7 @@ async function runEval(t: EvalTask): Promise<TaskResult> {
 
 async function runPointDiag(t: PointDiagTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await fileExists(layout.pointDiagFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if (await exists(layout.pointDiagFile(t.key))) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
   const diagnostics = await computeFinalVsParents(t.finalDir, t.base, t.parents);
   const seconds = (performance.now() - t0) / 1000;
@@ -145,14 +145,5 @@ export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
       return runPointDiag(t);
   }
 }
-
-async function fileExists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
-export { readJson };
