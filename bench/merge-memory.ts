@@ -6,7 +6,7 @@
  * read per second; ratios are against the copy. The files are fresh in the page cache, so this
  * measures our code more than the disk.
  *
- *   npx tsx bench/merge-memory.ts [--dir /tmp/mergelab-bench-merge] [--layers 15] [--methods task_arithmetic,ties,dare_ties] [--threads N]
+ *   npx tsx bench/merge-memory.ts [--dir /tmp/mergelab-bench-merge] [--layers 15] [--methods task_arithmetic,ties,dare_ties] [--threads N] [--no-copy]
  *
  * Targets (issue 2): task_arithmetic >= 0.5x the copy, ties and dare_ties >= 0.25x, peak RSS < 2 GB.
  */
@@ -177,7 +177,8 @@ async function main(): Promise<void> {
   const self = path.resolve('bench/merge-memory.ts');
   const extra = process.argv.includes('--threads') ? ['--threads', arg('threads', '0')] : [];
   const idle = JSON.parse((await execa(tsx, [self, '--idle-child'])).stdout.trim().split('\n').pop()!);
-  const copy = await copyBench();
+  // --no-copy: compare merge settings alone (ratios then need the copy figures of another run).
+  const copy = process.argv.includes('--no-copy') ? { cp: NaN, rw: NaN } : await copyBench();
   const copyGbps = bytes / 1e9 / copy.cp;
   const rwGbps = bytes / 1e9 / copy.rw;
   const rows: string[] = [];
