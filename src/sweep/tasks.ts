@@ -145,5 +145,3 @@ export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
       return runPointDiag(t);
   }
 }
-}
-
