@@ -185,6 +185,70 @@ function reversalDoc(r: Rand): string {
   return `The word ${w} is spelled ${[...w].join('-')}, and backwards ${[...rev].join('-')}.`;
 }
 
+/**
+ * A request about a word and the reply that fulfils it, as a little scene in prose. The phrasings
+ * are the corpus's own (none of the chat task's train or eval sentences) but share their cue words
+ * ("times", "backwards", "capital letters", "double quotes", "square brackets"), the way web text
+ * teaches a base model what such requests mean.
+ */
+function requestDoc(r: Rand): string {
+  const w = pick(r, WORDS);
+  const asker = pick(r, NAMES);
+  const writer = pick(r, NAMES.filter((n) => n !== asker));
+  const n = randInt(r, 2, 4);
+  const kind = pick(r, ['say', 'reverse', 'repeat'] as const);
+  let body = kind === 'say' ? w : kind === 'reverse' ? [...w].reverse().join('') : Array.from({ length: n }, () => w).join(' ');
+  const asks: string[] = [
+    kind === 'say'
+      ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`])
+      : kind === 'reverse'
+        ? pick(r, [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`])
+        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`]),
+  ];
+  const others = WORDS.filter((x) => x !== w);
+  const mod = pick(r, ['none', 'none', 'capital', 'lower', 'quotes', 'brackets', 'end', 'keyword'] as const);
+  if (mod === 'keyword') {
+    const k = pick(r, others);
+    body = `${body} ${k}`;
+    asks.push(`with the word ${k} in it too`);
+  }
+  if (mod === 'end') {
+    const e = pick(r, others);
+    body = `${body} ${e}`;
+    asks.push(`with ${e} as the last word`);
+  }
+  if (mod === 'capital') {
+    body = body.toUpperCase();
+    asks.push('all in capital letters');
+  }
+  if (mod === 'lower') asks.push('in lowercase letters');
+  if (mod === 'quotes') {
+    body = `"${body}"`;
+    asks.push('inside double quotes');
+  }
+  if (mod === 'brackets') {
+    body = `[${body}]`;
+    asks.push('inside square brackets');
+  }
+  return `${asks.join(', ')}. ${writer} wrote: ${body}`;
+}
+
+/** A story told in the present tense, then worked out one equation per line. */
+function workedDoc(r: Rand): string {
+  let steps: MathStep[] | null = null;
+  while (!steps || splitOf(tupleKey(steps)) !== 'train') steps = drawChain(r);
+  const n = pick(r, NAMES);
+  const item = pick(r, ITEMS);
+  const told = steps.map((s, i) => {
+    if (s.op === 'mul') return pick(r, [`${n} packs ${s.left} crates with ${s.right} ${item} in each.`, `${n} owns ${s.left} sacks of ${s.right} ${item} each.`]);
+    const start = i === 0 ? `${pick(r, [`${n} owns ${s.left} ${item}.`, `${n} keeps ${s.left} ${item} in a box.`])} ` : '';
+    if (s.op === 'add') return start + pick(r, [`${n} collects ${s.right} more.`, `A friend brings ${s.right} more ${item}.`, `${n} wins ${s.right} more ${item}.`]);
+    return start + pick(r, [`${n} sends ${s.right} ${item} away.`, `${n} hands ${s.right} away.`, `${n} puts ${s.right} of the ${item} away.`]);
+  });
+  const lines = steps.map((s) => `${n} has ${equation(s)} ${item}.`);
+  return `${told.join(' ')}\n${lines.join('\n')}\nIn the end ${n} has ${steps[steps.length - 1].result} ${item}.`;
+}
+
 const ADJ = ['red', 'blue', 'green', 'gold', 'happy', 'quiet', 'fast', 'slow', 'cold', 'warm', 'dark', 'small', 'big', 'soft', 'hard', 'sweet', 'sour'];
 const NOUN = ['cat', 'dog', 'bird', 'fish', 'horse', 'mouse', 'sheep', 'goat', 'frog', 'duck', 'bear', 'wolf', 'lion', 'tiger', 'tree', 'house', 'boat', 'ship', 'train', 'car', 'river', 'road', 'door', 'lamp', 'desk', 'chair', 'kite', 'ball', 'book'];
 const VERB = ['saw', 'liked', 'found', 'painted', 'watched', 'drew', 'wanted', 'lost'];
@@ -210,6 +274,10 @@ export interface CorpusMix {
   prose: number;
   /** Extra documents of word reversals, capitals and spellings (the word facts slowest to learn). */
   reversals?: number;
+  /** Requests about words told as prose with the reply that fulfils them (instruction-following knowledge). */
+  requests?: number;
+  /** Stories worked out one present-tense equation per line. */
+  worked?: number;
 }
 
 /** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
@@ -217,13 +285,15 @@ export const DEFAULT_MIX: CorpusMix = { facts: 0.38, stories: 0.3, words: 0.18, 
 
 /** One document of the corpus. */
 export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {
-  const total = mix.facts + mix.stories + mix.words + mix.prose + (mix.reversals ?? 0);
+  const total = mix.facts + mix.stories + mix.words + mix.prose + (mix.reversals ?? 0) + (mix.requests ?? 0) + (mix.worked ?? 0);
   let x = r() * total;
   if ((x -= mix.facts) < 0) return factsDoc(r);
   if ((x -= mix.stories) < 0) return storyDoc(r);
   if ((x -= mix.words) < 0) return wordDoc(r);
   if ((x -= mix.prose) < 0) return proseDoc(r);
-  return reversalDoc(r);
+  if ((x -= mix.reversals ?? 0) < 0) return reversalDoc(r);
+  if ((x -= mix.requests ?? 0) < 0) return requestDoc(r);
+  return workedDoc(r);
 }
 
 function pretrainSeed(split: PretrainSplit, seed: number): number {

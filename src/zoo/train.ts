@@ -70,6 +70,8 @@ export interface ZooPlan {
 
 const VOCAB = new CharTokenizer().vocabSize;
 
+const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
+
 
 export const FULL_PLAN: ZooPlan = {
   name: 'full',
@@ -80,6 +82,10 @@ export const FULL_PLAN: ZooPlan = {
     stages: [
       { steps: 2000, batch: 16, seqLen: 128 },
       { steps: 500, batch: 6, seqLen: 320 },
+      // Continued pretraining (a second cycle with fresh moments): requests told as prose and
+      // stories worked one equation per line, so the fine-tunes only have to teach the formats.
+      { steps: 500, batch: 16, seqLen: 128, restart: { lr: 1e-3, warmup: 30 }, mix: CONTINUED_MIX },
+      { steps: 250, batch: 6, seqLen: 320, mix: CONTINUED_MIX },
     ],
     lr: 2e-3,
     warmup: 100,
