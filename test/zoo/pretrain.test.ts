@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { pretrainDocuments, allFacts } from '../../src/data/pretrain.js';
+import { pretrainDocuments, pretrainDocument, allFacts } from '../../src/data/pretrain.js';
+import { rng } from '../../src/data/split.js';
 import { ADD_MAX, MUL_MAX, SUB_MAX } from '../../src/data/lexicon.js';
 import { tupleKey, type MathOp } from '../../src/data/math.js';
 import { splitOf } from '../../src/data/split.js';
@@ -56,6 +57,23 @@ describe('pretraining corpus', () => {
       stories++;
     }
     expect(stories).toBeGreaterThan(300);
+  });
+
+  it('tells requests with replies that fulfil them, and works stories one equation per line', () => {
+    const r = rng(9);
+    for (let i = 0; i < 400; i++) {
+      const d = pretrainDocument(r, { facts: 0, stories: 0, words: 0, prose: 0, requests: 1, worked: 1 });
+      expect(d).not.toMatch(/####|Question:|Answer:|<\|/);
+      const back = /wanted (\w+) backwards\. \w+ wrote: (\w+)$/.exec(d);
+      if (back) expect(back[2]).toBe([...back[1]].reverse().join(''));
+      const rep = /wanted (\w+) (\d) times\. \w+ wrote: (.+)$/.exec(d);
+      if (rep) expect(rep[3]).toBe(Array(Number(rep[2])).fill(rep[1]).join(' '));
+      if (d.includes('\n')) {
+        const lines = d.split('\n');
+        for (const l of lines.slice(1, -1)) expect(l).toMatch(/^\w+ has \d+ [-+*] \d+ = \d+ \w+\.$/);
+        expect(lines[lines.length - 1]).toMatch(/^In the end \w+ has \d+ \w+\.$/);
+      }
+    }
   });
 
   it('lists every fact of the ranges once', () => {
