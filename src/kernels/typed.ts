@@ -162,7 +162,9 @@ export class TypedKernels implements Kernels {
     if (this.scratchBusy) return fn(await this.delta(x, base));
     this.scratchBusy = true;
     try {
-      if (!this.scratch || this.scratch.length < N) {
+      // Reallocate when too small, and also when four times too big, so a huge embedding's scratch
+      // is not held through the rest of a merge.
+      if (!this.scratch || this.scratch.length < N || this.scratch.length > 4 * N) {
         this.scratch = null;
         this.scratch = allocShared(N);
       }
