@@ -3,6 +3,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../src/sweep/experiment.js';
 import { expandExperiment, pointId } from '../../src/sweep/expand.js';
+import { FolderHasher } from '../../src/sweep/hash.js';
+import { buildPlan } from '../../src/sweep/plan.js';
 import { UserError } from '../../src/util/errors.js';
 import { tempDir } from './helpers.js';
 
@@ -133,6 +135,15 @@ describe('experiment files', () => {
     expect(msg).toMatch(/exp\.yaml:\d+:\d+: field report\.collapse\.parentFraction: /);
     const ok = await parseExperiment(GOOD + 'report:\n  collapse:\n    parent_fraction: 0.4\n', 'exp.yaml', { zooDir: zoo });
     expect(ok.report.collapse?.parentFraction).toBe(0.4);
+  });
+
+  it('points a recipe problem found while planning at its line in the experiment file', async () => {
+    const exp = await parseExperiment(GOOD.replace('        - model: ${chat}\n', '        - model: chatt\n'), 'exp.yaml', { zooDir: zoo });
+    const err = await buildPlan(exp, { hasher: new FolderHasher(null), evaluatorVersion: 'test', checkHeaders: false }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    // Line 25 of the file holds `- model: chatt` (line 13 of the recipe block, whose `recipe: |` is on line 12).
+    expect((err as Error).message).toMatch(/exp\.yaml:25:\d+: stage 2, field models\[1\]\.model: model 'chatt' is neither a stage name \(stages: s1\) nor a local folder/);
+    expect((err as Error).message).toContain('(variant chained');
   });
 
   it('loads every shipped experiment file', async () => {
