@@ -93,13 +93,21 @@ function perplexityOf(r: ResultRecord | undefined, metrics: MetricInfo[], refs?:
 }
 
 /** Rule violations of one merged point against the references. Pure. */
-export function checkPoint(r: ResultRecord, metrics: MetricInfo[], refs: References, th: CollapseThresholds = DEFAULT_THRESHOLDS): Violation[] {
+export function checkPoint(
+  r: ResultRecord,
+  metrics: MetricInfo[],
+  refs: References,
+  th: CollapseThresholds = DEFAULT_THRESHOLDS,
+  expected?: readonly string[],
+): Violation[] {
   const out: Violation[] = [];
   for (const m of metrics) {
     const v = metricValue(r, m.key);
     if (v === undefined) continue;
-    if (m.isSkill) {
-      const best = refs.bestParent(m);
+    const best = m.isSkill ? refs.bestParent(m) : undefined;
+    // A skill owned by a parent this variant does not merge in cannot be lost by it.
+    const meant = !expected || !best || expected.includes(best.name);
+    if (m.isSkill && meant) {
       if (best && best.value > 0) {
         const limit = th.parentFraction * best.value;
         if (v < limit) {
@@ -167,13 +175,14 @@ export function detectCollapses(
   records: readonly ResultRecord[],
   th: CollapseThresholds = DEFAULT_THRESHOLDS,
   st: StandoutThresholds = DEFAULT_STANDOUTS,
+  expect: Readonly<Record<string, readonly string[]>> = {},
 ): CollapseFlag[] {
   const metrics = listMetrics(records);
   const refs = references(records);
   const flags: CollapseFlag[] = [];
   for (const r of records) {
     if (r.role !== 'merge' || r.status !== 'ok') continue;
-    const violations = checkPoint(r, metrics, refs, th);
+    const violations = checkPoint(r, metrics, refs, th, expect[r.variant]);
     if (!violations.length) continue;
     flags.push({
       point: r.point, variant: r.variant, seed: seedOf(r), axes: r.axes, violations,

@@ -35,7 +35,7 @@ export interface ReportSummary {
 
 /** The report's page model and charts from records alone: no I/O, so tests and callers can inspect it. */
 export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOptions, experiment: string, warnings: string[] = []): PageModel {
-  const flags = detectCollapses(records, o.collapse, o.standouts);
+  const flags = detectCollapses(records, o.collapse, o.standouts, o.expect);
   const plan = buildCharts(records, flags, { select: o.select, maxDiagnosticPoints: o.maxDiagnosticPoints, collapse: o.collapse });
   const refs = references(records);
   const metrics = listMetrics(records);

@@ -52,6 +52,8 @@ export interface ReportOptions {
   maxDiagnosticPoints?: number;
   /** Render charts/*.svg (default true). */
   svg?: boolean;
+  /** Variant -> parents whose skills it is meant to keep (see ReportConfigSchema.expect). */
+  expect?: Record<string, string[]>;
   /** How the page draws its charts (default canvas: much faster with hundreds of points). */
   renderer?: 'canvas' | 'svg';
 }
@@ -85,17 +87,28 @@ export const ReportConfigSchema = z
     samplesPerPoint: z.number().int().min(0).optional(),
     maxDiagnosticPoints: z.number().int().min(0).optional(),
     svg: z.boolean().optional(),
+    /**
+     * Variant -> the parents whose skills it is meant to keep. A merge of the math model alone
+     * is not a collapse because it cannot chat: skill rules are checked only on metrics whose
+     * best parent is listed. Variants not named here are held to every parent's skill.
+     */
+    expect: z.record(z.string(), z.array(z.string()).min(1)).optional(),
   })
   .strict();
 export type ReportConfig = z.infer<typeof ReportConfigSchema>;
 
 const snakeToCamel = (s: string): string => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** Recursively rename snake_case keys to camelCase (values untouched). */
+/** Fields whose keys are user names (variants), not option names: never renamed. */
+const NAME_KEYED = new Set(['expect']);
+
+/** Recursively rename snake_case keys to camelCase (values, and the keys of NAME_KEYED maps, untouched). */
 export function camelizeKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(camelizeKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [snakeToCamel(k), camelizeKeys(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [snakeToCamel(k), NAME_KEYED.has(k) ? x : camelizeKeys(x)]),
+    );
   }
   return v;
 }
@@ -107,6 +120,7 @@ export interface ResolvedOptions {
   samplesPerPoint: number;
   maxDiagnosticPoints: number;
   svg: boolean;
+  expect: Record<string, string[]>;
 }
 
 /** Explicit options win over the experiment's report block, which wins over defaults. */
@@ -121,5 +135,6 @@ export function resolveOptions(fromExperiment: ReportConfig | undefined, opts: R
     samplesPerPoint: opts.samplesPerPoint ?? e.samplesPerPoint ?? 3,
     maxDiagnosticPoints: opts.maxDiagnosticPoints ?? e.maxDiagnosticPoints ?? 40,
     svg: opts.svg ?? e.svg ?? true,
+    expect: { ...(e.expect ?? {}), ...(opts.expect ?? {}) },
   };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { detectCollapses, checkPoint, references } from '../../src/report/collapse.js';
 import { listMetrics } from '../../src/report/metrics.js';
-import { DEFAULT_THRESHOLDS } from '../../src/report/options.js';
+import { DEFAULT_THRESHOLDS, camelizeKeys } from '../../src/report/options.js';
 import { rec, refs, scores } from './helpers.js';
 
 const flagsFor = (...merges: ReturnType<typeof rec>[]) => detectCollapses([...refs(), ...merges]);
@@ -24,6 +24,25 @@ describe('collapse rules on hand-made results', () => {
     expect(v.reference).toEqual({ role: 'parent', name: 'math', value: 0.8 });
     expect(v.limit).toBeCloseTo(0.4);
     expect(v.message).toContain('math.exact_match_strict');
+  });
+
+  it('holds a variant only to the skills of the parents it is meant to keep (report.expect)', () => {
+    // A merge of the math model alone keeps math and, like the math parent, cannot chat.
+    const mathOnly = rec({ point: 'math-only', variant: 'stage1_only', metrics: scores(0.75, 0.1, 11) });
+    expect(flagsFor(mathOnly).map((f) => f.violations.map((v) => v.metric))).toEqual([['chat.prompt_level_strict', 'chat.prompt_level_strict']]);
+    expect(detectCollapses([...refs(), mathOnly], DEFAULT_THRESHOLDS, undefined, { stage1_only: ['math'] })).toEqual([]);
+    // Its own skill is still checked, and other variants are held to every skill.
+    const lost = rec({ point: 'lost', variant: 'stage1_only', metrics: scores(0.2, 0.1, 11) });
+    const other = rec({ point: 'other', variant: 'v', metrics: scores(0.75, 0.1, 11) });
+    const flags = detectCollapses([...refs(), lost, other], DEFAULT_THRESHOLDS, undefined, { stage1_only: ['math'] });
+    expect(flags.map((f) => [f.point, f.violations.map((v) => v.metric)])).toEqual([
+      ['other', ['chat.prompt_level_strict', 'chat.prompt_level_strict']],
+      ['lost', ['math.exact_match_strict']],
+    ]);
+  });
+
+  it('keeps variant names under report.expect as written (no snake_case renaming)', () => {
+    expect(camelizeKeys({ sample_per_point: 1, expect: { stage1_only: ['math'] } })).toEqual({ samplePerPoint: 1, expect: { stage1_only: ['math'] } });
   });
 
   it('flags exploding perplexity while exact match is still fine', () => {
