@@ -95,7 +95,7 @@ export const FULL_PLAN: ZooPlan = {
     taskExamples: 0,
   },
   // Measured on the 2,500-step base: 300 steps at 2e-4 moved the median tensor by 3.3% (math) and 3.0% (chat).
-  math: { stages: [{ steps: 400, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
+  math: { stages: [{ steps: 800, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
   chat: { stages: [{ steps: 400, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
   checkpointEverySec: 180,
   logEvery: 25,
