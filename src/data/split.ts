@@ -2,18 +2,10 @@
  * Seeded randomness and the train/eval split rule shared by the task generators.
  * Every draw comes from an explicit seed so `data/` and `evals/` rebuild byte for byte.
  */
+import { mulberry32 } from '../util/random.js';
 
-/** mulberry32: tiny, fast, good enough for sampling task items (not for cryptography). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded draws for sampling task items. */
+export const rng = mulberry32;
 
 export type Rand = () => number;
 export type Split = 'train' | 'eval';

@@ -1,5 +1,6 @@
 import type { ResultRecord, Sample } from '../results/record.js';
 import type { StageDiagnostics, TensorDiagnostics } from '../merge/diagnostics.js';
+import { mulberry32 } from '../util/random.js';
 
 /*
  * A realistic result set shaped like the seed experiment's sweep (base, math and chat parents, a
@@ -9,16 +10,6 @@ import type { StageDiagnostics, TensorDiagnostics } from '../merge/diagnostics.j
  * are not measurements.
  */
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SyntheticOptions {
   densities?: number[];

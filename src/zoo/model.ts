@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerAllGradients } from './tfGradients.js';
+import { mulberry32 } from '../util/random.js';
 
 registerAllGradients();
 
@@ -85,17 +86,8 @@ export function parameterCount(cfg: ZooConfig): number {
   return tensorShapes(cfg).reduce((s, [, sh]) => s + sh.reduce((a, b) => a * b, 1), 0);
 }
 
-/** Small seeded PRNG (mulberry32); all zoo randomness goes through it so a seed fixes the weights. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** All zoo randomness goes through this seeded generator, so a seed fixes the weights. */
+export const rng = mulberry32;
 
 function normals(n: number, std: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { OutDType } from '../../src/checkpoint/dtype.js';
 import { CheckpointWriter } from '../../src/checkpoint/writer.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** Shapes of a 2-layer miniature Llama, the tensor names a real Llama/Mistral checkpoint has. */
 export function tinyLlamaShapes(opts: { hidden?: number; inter?: number; vocab?: number; layers?: number; kv?: number } = {}): Array<[string, number[]]> {
@@ -30,17 +31,8 @@ export function tinyLlamaShapes(opts: { hidden?: number; inter?: number; vocab?:
   return out;
 }
 
-/** Deterministic pseudo-random floats (mulberry32), so fixtures are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random floats, so fixtures are the same on every run. */
+export const prng = mulberry32;
 
 export async function tmpDir(prefix = 'mergelab-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));

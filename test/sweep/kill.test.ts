@@ -6,18 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../../src/results/store.js';
 import { STAGE_MARKER } from '../../src/sweep/cache.js';
 import { REPO, cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
+import { mulberry32 } from '../../src/util/random.js';
 
-/** mulberry32: the kill moments are random but the same on every run of the test. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The kill moments are random but the same on every run of the test. */
+const rng = mulberry32;
 
 async function dirHash(dir: string): Promise<string> {
   const h = createHash('sha256');
