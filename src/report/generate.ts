@@ -7,6 +7,7 @@ import { UserError } from '../util/errors.js';
 import { bestPerVariant, settingKey } from './aggregate.js';
 import { buildCharts, type ChartSpec, type SkippedChart } from './charts.js';
 import { detectCollapses, references, type CollapseFlag } from './collapse.js';
+import { headlines } from './headlines.js';
 import { renderPage, type FlagGroup, type PageModel } from './html.js';
 import { loadVegaAssets } from './assets.js';
 import { listMetrics } from './metrics.js';
@@ -25,6 +26,8 @@ export interface ReportSummary {
   counts: PageModel['counts'];
   /** Collapsed points, worst first, with rule, numbers and standout diagnostics. */
   flags: CollapseFlag[];
+  /** Three findings in sentences: how much collapsed, what the worst variant kept, which stage lost it. */
+  headlines: string[];
   best: BestRow[];
   charts: { id: string; title: string; kind: ChartSpec['kind'] }[];
   skipped: SkippedChart[];
@@ -53,6 +56,7 @@ export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOp
     charts: plan.charts,
     skipped: plan.skipped,
     samples: flags.map((flag) => ({ flag, comparisons: sampleComparisons(flag, records, o.samplesPerPoint) })),
+    headlines: headlines(records, flags, o.collapse.parentFraction),
     warnings,
   };
 }
@@ -153,6 +157,7 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     files: { html, ...exports, charts: chartFiles },
     counts: model.counts,
     flags: model.flags,
+    headlines: model.headlines,
     best: model.best,
     charts: model.charts.map((c) => ({ id: c.id, title: c.title, kind: c.kind })),
     skipped: model.skipped,

@@ -37,6 +37,8 @@ export interface PageModel {
   charts: ChartSpec[];
   skipped: SkippedChart[];
   samples: { flag: CollapseFlag; comparisons: SampleComparison[] }[];
+  /** The findings a reader needs first (src/report/headlines.ts). */
+  headlines: string[];
   warnings: string[];
 }
 
@@ -208,6 +210,7 @@ export function renderPage(m: PageModel, assets: VegaAssets, page: PageRender = 
 <h1>mergelab report: ${esc(m.experiment)}</h1>
 <p class="muted">${c.merges} merged points (${c.failed} failed), ${c.references} reference models, <b class="${c.flagged ? 'bad' : 'ok'}">${c.flagged} collapsed</b>. Files beside this page: results.csv, results.json, charts/*.svg.</p>
 ${warnings}
+${m.headlines.length ? `<section id="headlines"><h2>Findings</h2><ol>${m.headlines.map((h) => `<li>${esc(h)}</li>`).join('')}</ol></section>` : ''}
 ${flagsSection(m)}
 ${failedSection(m)}
 ${bestSection(m)}

@@ -15,6 +15,10 @@ export function formatReportSummary(s: ReportSummary, opts: { maxFlags?: number;
     `  data    ${rel(s.files.csv)}, ${rel(s.files.json)}`,
   ];
   if (s.files.charts.length) lines.push(`  charts  ${s.files.charts.length} SVGs in ${rel(path.dirname(s.files.charts[0]))}`);
+  if (s.headlines.length) {
+    lines.push('findings:');
+    s.headlines.forEach((h, i) => lines.push(`  ${i + 1}. ${h}`));
+  }
   const max = opts.maxFlags ?? 5;
   if (s.flags.length) {
     lines.push(`worst collapses:`);
