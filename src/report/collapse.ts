@@ -48,7 +48,7 @@ export interface References {
   bestParent(metric: MetricInfo): Reference | undefined;
 }
 
-function mean(xs: number[]): number | undefined {
+export function mean(xs: readonly number[]): number | undefined {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
 }
 

@@ -1,7 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { ResultRecord } from '../results/record.js';
 import type { CollapseFlag } from './collapse.js';
-import { references } from './collapse.js';
+import { mean as meanOf, references } from './collapse.js';
 import { fmt, listMetrics, metricValue, type MetricInfo } from './metrics.js';
 
 /**
@@ -19,7 +19,7 @@ export function headlines(records: readonly ResultRecord[], flags: readonly Coll
 
   const refs = references(records);
   const skills = primarySkills(listMetrics(records));
-  const mean = (rs: readonly ResultRecord[], m: MetricInfo): number | undefined => avg(rs.map((r) => metricValue(r, m.key)));
+  const mean = (rs: readonly ResultRecord[], m: MetricInfo): number | undefined => meanOf(rs.map((r) => metricValue(r, m.key)).filter((v): v is number => v !== undefined));
   const kept = skills.flatMap((m) => {
     const best = refs.bestParent(m);
     const v = mean(byVariant.get(worst)!, m);
@@ -65,9 +65,4 @@ function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
   return m;
-}
-
-function avg(xs: Array<number | undefined>): number | undefined {
-  const v = xs.filter((x): x is number => x !== undefined);
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
 }
