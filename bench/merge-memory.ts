@@ -150,7 +150,7 @@ function vmHwmBytes(): number {
 async function child(method: string): Promise<void> {
   const { runRecipe } = await import('../src/merge/engine.js');
   const threads = Number(arg('threads', '0')) || Math.min(os.availableParallelism(), 8);
-  // As `mergelab merge --backend typed` runs it: the engine owns its kernels (and recycles them).
+  // As `mergelab merge --backend typed` runs it: the engine owns its kernels (and reuses their buffers).
   process.env.MERGELAB_THREADS = String(threads);
   const text = `merge_method: ${method}\nbase_model: base\n${RECIPES[method] ?? ''}\ndtype: bfloat16\n`;
   const out = path.join(dir, `out-${method}`);

@@ -54,6 +54,46 @@ function checkLen(what: string, a: ArrayBufferView & { length: number }, n: numb
   if (a.length !== n) throw new RangeError(`${what}: length ${a.length}, expected ${n}`);
 }
 
+/**
+ * Shared buffers lent to callers and taken back on `reuseBuffers()`. Why: every fresh
+ * SharedArrayBuffer costs page faults on first touch, and one that worker threads have seen stays
+ * alive until every worker isolate collects, which idle ones rarely do (peak RSS 5-9 GiB in
+ * bench/merge-memory.ts before the engine restarted workers to free them); reusing
+ * a handful of buffers avoids both without restarting the workers.
+ */
+class SharedArena {
+  private free: SharedArrayBuffer[] = [];
+  private lent: SharedArrayBuffer[] = [];
+  active = false;
+
+  /** A buffer of at least `bytes`, at most four times that so a huge one is not held for small tensors. */
+  take(bytes: number): SharedArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const len = this.free[i].byteLength;
+      if (len >= bytes && len <= 4 * bytes + 4096 && (best < 0 || len < this.free[best].byteLength)) best = i;
+    }
+    const buf = best >= 0 ? this.free.splice(best, 1)[0] : new SharedArrayBuffer(bytes);
+    this.lent.push(buf);
+    return buf;
+  }
+
+  /** Everything lent goes back; the free list keeps the most recently used few. */
+  reclaim(): void {
+    this.free.push(...this.lent);
+    this.lent = [];
+    if (this.free.length > MAX_FREE_BUFFERS) this.free.splice(0, this.free.length - MAX_FREE_BUFFERS);
+  }
+
+  clear(): void {
+    this.free = [];
+    this.lent = [];
+  }
+}
+
+/** Enough for one tensor of every method (an output, a mask per model, della's scale masks) and a second size class. */
+const MAX_FREE_BUFFERS = 12;
+
 export class TypedKernels implements Kernels {
   readonly name = 'typed';
   threads: number;
@@ -67,11 +107,28 @@ export class TypedKernels implements Kernels {
   private scratchBusy = false;
   private workerError: unknown = null;
   private warnedWorkers = false;
+  private arena = new SharedArena();
 
   constructor(opts: TypedOptions = {}) {
     const envThreads = Number(process.env.MERGELAB_THREADS);
     this.threads = Math.max(1, Math.floor(opts.threads ?? (envThreads > 0 ? envThreads : Math.min(availableParallelism(), 8))));
     this.parallelMin = opts.parallelMin ?? 4 * 1024 * 1024;
+  }
+
+  /** A shared f32 output: from the arena once reuse is on (not zeroed: every loop writes all of it). */
+  private sharedF32(n: number): Float32Array {
+    return this.arena.active && hasSAB ? new Float32Array(this.arena.take(n * 4), 0, n) : allocShared(n);
+  }
+
+  private sharedU8(n: number, zeroed = false): Uint8Array {
+    if (!(this.arena.active && hasSAB)) return allocSharedU8(n);
+    const m = new Uint8Array(this.arena.take(n), 0, n);
+    return zeroed ? m.fill(0) : m;
+  }
+
+  reuseBuffers(): void {
+    this.arena.active = true;
+    this.arena.reclaim();
   }
 
   private parallel(n: number, arrays: Array<ArrayBufferView | null>): boolean {
@@ -149,7 +206,7 @@ export class TypedKernels implements Kernels {
     const N = base.length;
     checkLen('delta', x, N);
     const par = this.parallel(N, [x, base, out ?? null]);
-    out ??= par ? allocShared(N) : new Float32Array(N);
+    out ??= par ? this.sharedF32(N) : new Float32Array(N);
     const o = out;
     if (par) await this.split(N, { op: 'delta', x, base, out: o }, (s, e) => deltaRange(x, base, o, s, e));
     else deltaRange(x, base, o, 0, N);
@@ -182,8 +239,8 @@ export class TypedKernels implements Kernels {
     }
     if (lo === hi || (lo === 0 && hi === N)) {
       // Shared when big, so the combine that reads it can still split over threads.
-      const m = this.parallel(N, [x, base]) ? allocSharedU8(N) : new Uint8Array(N);
-      return lo === hi ? m : m.fill(1);
+      const m = this.parallel(N, [x, base]) ? this.sharedU8(N) : new Uint8Array(N);
+      return m.fill(lo === hi ? 0 : 1);
     }
     return this.withDelta(x, base, (d) => this.bandOnDelta(d, lo, hi));
   }
@@ -194,7 +251,7 @@ export class TypedKernels implements Kernels {
     const ranges = this.ranges(N);
     const inner = await this.boundaries(d, N - lo, ranges);
     const outer = await this.boundaries(d, N - hi, ranges);
-    const mask = allocSharedU8(N);
+    const mask = this.sharedU8(N);
     await this.split(
       N,
       (k) => ({ op: 'bandMask', data: d, inner: inner[k], outer: outer[k], mask }),
@@ -233,7 +290,7 @@ export class TypedKernels implements Kernels {
 
   async bernoulliMask(key: RngKey, p: number, n: number): Promise<Uint8Array> {
     const par = this.parallel(n, []);
-    const out = par ? allocSharedU8(n) : new Uint8Array(n);
+    const out = par ? this.sharedU8(n) : new Uint8Array(n);
     const partials = allocPartials(blockCount(n), par);
     if (par) await this.split(n, { op: 'bernoulli', key, p, out, partials }, (s, e) => bernoulliRange(key, p, out, s, e, partials));
     else bernoulliRange(key, p, out, 0, n, partials);
@@ -264,7 +321,7 @@ export class TypedKernels implements Kernels {
     for (let p = 0; p < parts; p++) {
       ranges.push([Math.floor((p * groups) / parts) * G, Math.min(Math.floor(((p + 1) * groups) / parts) * G, rows)]);
     }
-    const mask = inverseProbability ? allocShared(N) : allocSharedU8(N);
+    const mask = inverseProbability ? this.sharedF32(N) : this.sharedU8(N);
     const partials = allocPartials(2 * groups, true);
     await this.split(
       N,
@@ -300,7 +357,7 @@ export class TypedKernels implements Kernels {
     }
     const gram = spec.gram ?? false;
     const par = this.parallel(N, [spec.base, ...spec.models, ...spec.masks]);
-    const out = par ? allocShared(N) : new Float32Array(N);
+    const out = par ? this.sharedF32(N) : new Float32Array(N);
     const K = combineK(n, gram);
     const partials = allocPartials(blockCount(N) * K, par);
     const args = { ...spec, gram, out };
@@ -319,7 +376,7 @@ export class TypedKernels implements Kernels {
     const N = arrays[0].length;
     for (const a of arrays) checkLen('weightedSum', a, N);
     const par = this.parallel(N, arrays);
-    const out = par ? allocShared(N) : new Float32Array(N);
+    const out = par ? this.sharedF32(N) : new Float32Array(N);
     if (par) await this.split(N, { op: 'weightedSum', arrays, coeffs, out }, (s, e) => weightedSumRange(arrays, coeffs, out, s, e));
     else weightedSumRange(arrays, coeffs, out, 0, N);
     return out;
@@ -327,6 +384,7 @@ export class TypedKernels implements Kernels {
 
   async dispose(): Promise<void> {
     this.scratch = null;
+    this.arena.clear();
     const p = this.pool;
     this.pool = null;
     if (p) await p.close();

@@ -125,4 +125,12 @@ export interface Kernels {
 
   /** Release threads / backend memory. Kernels stay usable (they restart lazily). */
   dispose(): Promise<void>;
+
+  /**
+   * Optional. Hand every output and mask buffer returned since the previous call back for reuse by
+   * later calls; the first call switches reuse on. The caller promises it no longer reads or
+   * writes any of them (the merge engine calls it after writing each tensor). Backends whose
+   * buffers are cheap to allocate need not implement it.
+   */
+  reuseBuffers?(): void;
 }

@@ -13,7 +13,6 @@ import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
-import { forceGc } from './memory.js';
 import { summarizeDiagnostics } from './summary.js';
 
 /**
@@ -45,15 +44,12 @@ export interface MergeStageOptions {
   /** Recipe text to store as mergekit_config.yml instead of the stage's own document (the whole chain for a final stage). */
   recipeText?: string;
   /**
-   * Bound memory when `kernels` belongs to this merge alone: every RECYCLE_BYTES (or the number given) of per-tensor
-   * kernel buffers, release the kernels' worker threads and collect garbage (see memory.ts).
-   * Never set it when other work uses the same kernels concurrently: dispose() stops their threads.
+   * `kernels` belong to this merge alone, so the buffers they return for one tensor can be handed
+   * back (`reuseBuffers`) once it is written: memory stays bounded by the largest tensor and no
+   * buffer is allocated per tensor. Never set it when other work uses the same kernels concurrently.
    */
-  recycleKernels?: boolean | number;
+  ownsKernels?: boolean;
 }
-
-/** Kernel buffers allocated between two recycles when `recycleKernels` is on. */
-export const RECYCLE_BYTES = 512 * 2 ** 20;
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
 export interface DiagnosticsFile {
@@ -167,7 +163,8 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
   const slotSize = maxInputNumel(plan, readers);
   const slots: Float32Array[] = [];
   const slot = (i: number): Float32Array => (slots[i] ??= allocShared(slotSize));
-  let sinceRecycle = 0;
+  const reuse = opts.ownsKernels && opts.kernels.reuseBuffers ? () => opts.kernels.reuseBuffers!() : null;
+  reuse?.();
   try {
     for (const t of plan.tensors) {
       if (t.kind === 'copy') {
@@ -219,15 +216,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
         if (res.diagnostics) tensorDiags.push({ ...res.diagnostics, tensor: t.name, layer: t.layer });
         if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
         else await writer.addRaw(t.name, t.dtype, res.shape, fromF32(t.dtype as FloatDType, res.data));
-        if (opts.recycleKernels) {
-          // The output and about one mask per model are fresh buffers for every tensor.
-          sinceRecycle += res.data.byteLength * (1 + t.models.length);
-          if (sinceRecycle >= (typeof opts.recycleKernels === 'number' ? opts.recycleKernels : RECYCLE_BYTES)) {
-            await opts.kernels.dispose();
-            forceGc();
-            sinceRecycle = 0;
-          }
-        }
+        reuse?.();
       }
       tensorsDone++;
       bytesDone += t.bytesIn;
@@ -382,7 +371,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         outShardSize: opts.outShardSize,
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
         priorStages: isFinal ? diags : undefined,
-        recycleKernels: kernels.owned,
+        ownsKernels: kernels.owned,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });

@@ -226,7 +226,7 @@ describe('runRecipe', () => {
     expect(cfg.num_hidden_layers).toBe(3);
   });
 
-  it('worker threads, and recycling them mid-stage to bound memory, change no output bit', async () => {
+  it('worker threads, and reusing their buffers tensor after tensor, change no output bit', async () => {
     // Tensors above the kernels' 65536-element block so the threaded path really runs.
     const shapes = tinyLlamaShapes({ hidden: 128, inter: 640, vocab: 600, kv: 32 });
     await writeTinyLlama(path.join(root, 'wide/base'), { seed: 11, shapes, dtype: 'BF16' });
@@ -239,13 +239,13 @@ describe('runRecipe', () => {
     try {
       await mergeStage(stage, { inputs: {}, outDir: out('single'), seed: 3, kernels });
       await mergeStage(stage, { inputs: {}, outDir: out('threads'), seed: 3, kernels: threaded });
-      await mergeStage(stage, { inputs: {}, outDir: out('recycled'), seed: 3, kernels: threaded, recycleKernels: 4e6 });
+      await mergeStage(stage, { inputs: {}, outDir: out('reused'), seed: 3, kernels: threaded, ownsKernels: true });
     } finally {
       await threaded.dispose();
     }
     const ref = await readAll(out('single'));
     expect(ref.get('model.layers.0.mlp.up_proj.weight')!.length).toBeGreaterThan(65536);
-    for (const other of ['threads', 'recycled']) {
+    for (const other of ['threads', 'reused']) {
       const got = await readAll(out(other));
       for (const [n, v] of ref) expect({ other, n, same: Buffer.from(got.get(n)!.buffer).equals(Buffer.from(v.buffer)) }).toEqual({ other, n, same: true });
     }
