@@ -102,7 +102,7 @@ function f16BitsToF32Scalar(h: number): number {
 }
 
 /** A 65,536-entry table (256 KiB) makes f16 decoding one load per element. */
-function f16Table(): Float32Array {
+export function f16Table(): Float32Array {
   if (F16_TABLE) return F16_TABLE;
   const t = new Float32Array(65536);
   const tu = new Uint32Array(t.buffer);

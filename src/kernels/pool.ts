@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CombineArgs, MaskArray } from './loops.js';
 import type { TopBoundary } from './select.js';
-import type { RngKey } from './types.js';
+import type { HalfDType, RngKey } from './types.js';
 
 interface Range {
   id: number;
@@ -25,6 +25,8 @@ export type WorkerJob = Range &
     | { op: 'weightedSum'; arrays: Float32Array[]; coeffs: number[]; out: Float32Array }
     | { op: 'bernoulli'; key: RngKey; p: number; out: Uint8Array; partials: Float64Array }
     | { op: 'delta'; x: Float32Array; base: Float32Array; out: Float32Array }
+    | { op: 'widen16'; dtype: HalfDType; buf: Float32Array; n: number }
+    | { op: 'narrow16'; dtype: HalfDType; src: Float32Array; dst: Uint16Array }
     | { op: 'histHi'; data: Float32Array; hist: Uint32Array; off: number }
     | { op: 'histLo'; data: Float32Array; hiBin: number; hist: Uint32Array; off: number }
     | { op: 'bandMask'; data: Float32Array; inner: TopBoundary; outer: TopBoundary; mask: Uint8Array }

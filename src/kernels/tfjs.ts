@@ -18,6 +18,7 @@ import { UserError } from '../util/errors.js';
 import { dellaMaskFromDelta } from './della.js';
 import { fillBernoulli } from './rng.js';
 import { rankBandMask as rankBandOnDelta } from './select.js';
+import { type HalfDType, narrowRange, widenTail } from './convert.js';
 import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
 
 type Tf = typeof TF;
@@ -310,6 +311,16 @@ export class TfjsKernels implements Kernels {
       });
     }
     return out;
+  }
+
+  // tfjs has no bfloat16 dtype, so checkpoint conversions stay on the host for this backend.
+  async widen16(dtype: HalfDType, buf: Float32Array): Promise<void> {
+    widenTail(dtype, buf, buf.length, buf.length);
+  }
+
+  async narrow16(dtype: HalfDType, src: Float32Array, dst: Uint16Array): Promise<void> {
+    if (dst.length !== src.length) throw new RangeError(`narrow16: length ${dst.length}, expected ${src.length}`);
+    narrowRange(dtype, src, dst, 0, src.length);
   }
 
   async dispose(): Promise<void> {

@@ -21,6 +21,7 @@ import {
   weightedSumRange,
 } from './loops.js';
 import { type JobBody, WorkerPool } from './pool.js';
+import { type HalfDType, narrowRange, widenPhases, widenRange, widenTail } from './convert.js';
 import { type TopBoundary, bandMaskRange, histHi, histLo, pickBin, rankBandMask as rankBandOnDelta } from './select.js';
 import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
 
@@ -380,6 +381,32 @@ export class TypedKernels implements Kernels {
     if (par) await this.split(N, { op: 'weightedSum', arrays, coeffs, out }, (s, e) => weightedSumRange(arrays, coeffs, out, s, e));
     else weightedSumRange(arrays, coeffs, out, 0, N);
     return out;
+  }
+
+  /** Equal contiguous ranges of [lo, hi), one per thread (element-wise work: no block alignment needed). */
+  private spans(lo: number, hi: number): Array<[number, number]> {
+    const parts = Math.min(this.threads, hi - lo);
+    return Array.from({ length: parts }, (_, p) => [lo + Math.floor((p * (hi - lo)) / parts), lo + Math.floor(((p + 1) * (hi - lo)) / parts)] as [number, number]);
+  }
+
+  async widen16(dtype: HalfDType, buf: Float32Array): Promise<void> {
+    const n = buf.length;
+    let tail = n;
+    if (this.parallel(n, [buf])) {
+      const plan = widenPhases(n, this.parallelMin / 2);
+      for (const [lo, hi] of plan.phases) {
+        await this.split(n, { op: 'widen16', dtype, buf, n }, (s, e) => widenRange(dtype, buf, n, s, e), this.spans(lo, hi));
+      }
+      tail = plan.tail;
+    }
+    widenTail(dtype, buf, n, tail);
+  }
+
+  async narrow16(dtype: HalfDType, src: Float32Array, dst: Uint16Array): Promise<void> {
+    const n = src.length;
+    checkLen('narrow16', dst, n);
+    if (this.parallel(n, [src, dst])) await this.split(n, { op: 'narrow16', dtype, src, dst }, (s, e) => narrowRange(dtype, src, dst, s, e), this.spans(0, n));
+    else narrowRange(dtype, src, dst, 0, n);
   }
 
   async dispose(): Promise<void> {

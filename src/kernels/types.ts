@@ -18,6 +18,9 @@
  *   backend only splits work over threads when every array of a call is shared, because copying
  *   into shared memory costs as much as the pass it would speed up.
  */
+import type { HalfDType } from './convert.js';
+
+export type { HalfDType };
 
 /** 64-bit key of one random stream, as two unsigned 32-bit halves (see rng.ts `maskKey`). */
 export interface RngKey {
@@ -122,6 +125,15 @@ export interface Kernels {
 
   /** sum_i coeffs_i * arrays_i (linear, slerp, model_stock, passthrough scale). */
   weightedSum(arrays: Float32Array[], coeffs: number[]): Promise<Float32Array>;
+
+  /**
+   * Widen 16-bit floats to f32 in place: `buf`'s first 2 * buf.length bytes hold the values as
+   * read from a checkpoint; afterwards buf holds them as f32 (exact).
+   */
+  widen16(dtype: HalfDType, buf: Float32Array): Promise<void>;
+
+  /** `src` rounded to 16-bit floats (nearest even; NaN stays NaN) into `dst` (same length). */
+  narrow16(dtype: HalfDType, src: Float32Array, dst: Uint16Array): Promise<void>;
 
   /** Release threads / backend memory. Kernels stay usable (they restart lazily). */
   dispose(): Promise<void>;

@@ -4,6 +4,7 @@ import { bernoulliRange, combineRange, deltaRange, gramRange, maskedL1Range, wei
 import type { WorkerJob } from './pool.js';
 import { bandMaskRange, histHi, histLo } from './select.js';
 import { dellaRowsRange } from './della.js';
+import { narrowRange, widenRange } from './convert.js';
 
 parentPort!.on('message', (job: WorkerJob) => {
   try {
@@ -26,6 +27,12 @@ parentPort!.on('message', (job: WorkerJob) => {
         break;
       case 'delta':
         deltaRange(job.x, job.base, job.out, start, end);
+        break;
+      case 'widen16':
+        widenRange(job.dtype, job.buf, job.n, start, end);
+        break;
+      case 'narrow16':
+        narrowRange(job.dtype, job.src, job.dst, start, end);
         break;
       case 'histHi':
         histHi(job.data, start, end, job.hist, job.off);

@@ -163,6 +163,12 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
   const slotSize = maxInputNumel(plan, readers);
   const slots: Float32Array[] = [];
   const slot = (i: number): Float32Array => (slots[i] ??= allocShared(slotSize));
+  // The merged tensor rounded to 16 bits, shared so the kernels can narrow on every thread.
+  let half: Uint16Array | null = null;
+  const halfOut = (n: number): Uint16Array => {
+    if (!half || half.length < n) half = new Uint16Array(typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(Math.max(slotSize, n) * 2) : new ArrayBuffer(Math.max(slotSize, n) * 2));
+    return half.subarray(0, n);
+  };
   const reuse = opts.ownsKernels && opts.kernels.reuseBuffers ? () => opts.kernels.reuseBuffers!() : null;
   reuse?.();
   try {
@@ -177,7 +183,14 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           const key = `${ref}\u0000${tensor}`;
           let data = cache.get(key);
           if (!data) {
-            data = await readers[ref].readF32(tensor, slot(cache.size));
+            const info = readers[ref].info(tensor);
+            const buf = slot(cache.size);
+            if (info.dtype === 'BF16' || info.dtype === 'F16') {
+              // Raw 16-bit data into the front of the slot, widened there by the kernels (on all threads).
+              data = buf.subarray(0, info.numel);
+              await readers[ref].readRaw(tensor, new Uint8Array(data.buffer, data.byteOffset, info.numel * 2));
+              await opts.kernels.widen16(info.dtype, data);
+            } else data = await readers[ref].readF32(tensor, buf);
             cache.set(key, data);
           }
           return data;
@@ -214,7 +227,11 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
         }
         cache.clear();
         if (res.diagnostics) tensorDiags.push({ ...res.diagnostics, tensor: t.name, layer: t.layer });
-        if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
+        if (t.dtype === 'BF16' || t.dtype === 'F16') {
+          const half = halfOut(res.data.length);
+          await opts.kernels.narrow16(t.dtype, res.data, half);
+          await writer.addRaw(t.name, t.dtype, res.shape, new Uint8Array(half.buffer, half.byteOffset, half.byteLength));
+        } else if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
         else await writer.addRaw(t.name, t.dtype, res.shape, fromF32(t.dtype as FloatDType, res.data));
         reuse?.();
       }

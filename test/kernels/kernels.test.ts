@@ -4,6 +4,7 @@ import { WorkerPool } from '../../src/kernels/pool.js';
 import { TypedKernels, allocShared } from '../../src/kernels/typed.js';
 import type { CombineSpec, Kernels } from '../../src/kernels/types.js';
 import { KERNEL_BACKENDS, expectClose, randn } from './backends.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/checkpoint/dtype.js';
 
 /** Naive per-element combine, straight from spec §1 steps 3-6. */
 function refCombine(s: CombineSpec): { out: Float64Array; conflicts: number } {
@@ -47,6 +48,23 @@ for (const backend of KERNEL_BACKENDS) {
     });
     afterAll(async () => {
       await k.dispose();
+    });
+
+    it('widen16 and narrow16 convert bf16 and f16 exactly as the checkpoint codecs do', async () => {
+      // Specials and rounding cases, then random values; odd length so no range is even.
+      const specials = [0, -0, 1, -1, 65504, 1e-8, -3.0000001, Infinity, -Infinity, NaN, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 6e-5, 1e38];
+      const src = Float32Array.from([...specials, ...randn(20_001, 5)]);
+      for (const dtype of ['BF16', 'F16'] as const) {
+        const want = dtype === 'BF16' ? f32ToBf16(src) : f32ToF16(src);
+        const half = new Uint16Array(src.length);
+        await k.narrow16(dtype, src, half);
+        expect(Buffer.from(half.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        const buf = new Float32Array(src.length);
+        new Uint16Array(buf.buffer, 0, src.length).set(half);
+        await k.widen16(dtype, buf);
+        const ref = dtype === 'BF16' ? bf16ToF32(half) : f16ToF32(half);
+        expect(Buffer.from(buf.buffer).equals(Buffer.from(ref.buffer))).toBe(true);
+      }
     });
 
     it('reports its backend name', () => {
@@ -253,7 +271,54 @@ describe('typed backend worker split', () => {
     const w1 = await one.weightedSum(models, [0.2, 0.8]);
     const w3 = await three.weightedSum(models, [0.2, 0.8]);
     expect(Buffer.from(w3.buffer).equals(Buffer.from(w1.buffer))).toBe(true);
+    // In-place widening in phases over three threads, for lengths around the phase boundaries.
+    for (const n of [N, N - 1, 7, 1]) {
+      const half = new Uint16Array(n);
+      for (let i = 0; i < n; i++) half[i] = (i * 40503 + 7) & 0xffff;
+      for (const dtype of ['BF16', 'F16'] as const) {
+        const buf = allocShared(n);
+        new Uint16Array(buf.buffer, 0, n).set(half);
+        await three.widen16(dtype, buf);
+        const ref = dtype === 'BF16' ? bf16ToF32(half) : f16ToF32(half);
+        expect({ n, dtype, same: Buffer.from(buf.buffer).equals(Buffer.from(ref.buffer)) }).toEqual({ n, dtype, same: true });
+      }
+    }
+    const h1 = new Uint16Array(new SharedArrayBuffer(2 * N));
+    const h3 = new Uint16Array(new SharedArrayBuffer(2 * N));
+    await one.narrow16('BF16', w1, h1);
+    await three.narrow16('BF16', w3, h3);
+    expect(Buffer.from(h3.buffer).equals(Buffer.from(h1.buffer))).toBe(true);
     await three.dispose();
+  });
+});
+
+describe('typed backend buffer reuse', () => {
+  it('hands out fresh buffers until reuseBuffers(), then the same ones again, with the same results', async () => {
+    const N = (1 << 16) * 3;
+    const base = allocShared(N);
+    const x = allocShared(N);
+    x.set(randn(N, 8));
+    const k = new TypedKernels({ threads: 2, parallelMin: 1 });
+    const spec = (): CombineSpec => ({ base, models: [x], masks: [null], coeffs: [0.5], weights: [0.5], consensus: false, normalize: false, lambda: 1 });
+    try {
+      const a = await k.combine(spec());
+      const b = await k.combine(spec());
+      expect(b.out.buffer).not.toBe(a.out.buffer);
+      const want = Buffer.from(a.out.buffer.slice(0));
+      k.reuseBuffers();
+      const c = await k.combine(spec());
+      k.reuseBuffers();
+      const m1 = await k.rankBandMask(x, base, N - 10, N);
+      const m2 = await k.rankBandMask(x, base, 0, 0);
+      expect(m1.reduce((s, v) => s + v, 0)).toBe(10);
+      expect(m2.reduce((s, v) => s + v, 0)).toBe(0);
+      k.reuseBuffers();
+      const d = await k.combine(spec());
+      expect(d.out.buffer).toBe(c.out.buffer);
+      expect(Buffer.from(d.out.buffer).equals(want)).toBe(true);
+    } finally {
+      await k.dispose();
+    }
   });
 });
 
