@@ -4,9 +4,15 @@
  * reference response that a program checks (`src/eval/ifeval/`) before the item is kept.
  *
  * Train and eval are disjoint in phrasings (every request and instruction sentence belongs to
- * one split) and in word choices (every lexicon word belongs to one split via `splitOf`, and a
- * prompt only uses words of its own split). Phrasings of one instruction share their cue words
- * ("capital letters", "double quotes", "backwards", ...) so the format transfers.
+ * one split) and in content: a prompt's tuple (request, word, count, instructions with their
+ * words and numbers) hashes to one split via `splitOf`, so no eval item is a train item in other
+ * words. Words themselves are shared, as numbers are in the math set: they are the vocabulary
+ * the base learned in pretraining. (A first zoo split the words too; its chat fine-tune then
+ * memorised the train words and answered eval prompts with them: 23% prompt-level strict.)
+ * Phrasings of one instruction share their cue words ("capital letters", "double quotes",
+ * "backwards", "Also", "last word", ...) and no other instruction uses them (a first keyword
+ * instruction said "the word {k}" like the say request, and the fine-tune confused the two), and
+ * train has many phrasings, so the format transfers to the unseen eval ones.
  */
 import { WORDS } from './lexicon.js';
 import { pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
@@ -24,16 +30,20 @@ export interface ChatPrompt {
 
 type Phrasings = Record<Split, readonly string[]>;
 
-/** Words a split may use. Word choice decides the split, so eval prompts ask about unseen words. */
-export function splitWords(split: Split): string[] {
-  return WORDS.filter((w) => splitOf(`word:${w}`) === split);
-}
-
 type RequestKind = 'say' | 'reverse' | 'repeat';
 const REQUEST: Record<RequestKind, Phrasings> = {
-  say: { train: ['Say the word {w}.', 'Write the word {w}.'], eval: ['Give me the word {w}.'] },
-  reverse: { train: ['Spell {w} backwards.', 'Write {w} backwards.'], eval: ['Say {w} backwards.'] },
-  repeat: { train: ['Repeat the word {w} {n} times.', 'Say {w} {n} times.'], eval: ['Write {w} {n} times.'] },
+  say: {
+    train: ['Say the word {w}.', 'Write the word {w}.', 'Type the word {w}.', 'Reply with the word {w}.', 'Please say {w}.', 'Output the word {w}.', 'Tell me the word {w}.'],
+    eval: ['Give me the word {w}.'],
+  },
+  reverse: {
+    train: ['Spell {w} backwards.', 'Write {w} backwards.', 'Type {w} backwards.', 'Reply with {w} backwards.', 'Please write {w} backwards.', 'Turn the word {w} backwards.', 'Tell me {w} backwards.'],
+    eval: ['Say {w} backwards.'],
+  },
+  repeat: {
+    train: ['Repeat the word {w} {n} times.', 'Say {w} {n} times.', 'Type {w} {n} times.', 'Reply with {w} {n} times.', 'Please say the word {w} {n} times.', 'Output {w} {n} times.', 'Tell me {w} {n} times.'],
+    eval: ['Write {w} {n} times.'],
+  },
 };
 
 type Modifier = 'capital' | 'lowercase' | 'quotation' | 'brackets' | 'end' | 'keyword' | 'words_less' | 'words_least';
@@ -48,14 +58,38 @@ const MODIFIER_ID: Record<Modifier, string> = {
   words_least: 'length_constraints:number_words',
 };
 const MODIFIER: Record<Modifier, Phrasings> = {
-  capital: { train: ['Answer in capital letters.', 'Use capital letters only.'], eval: ['Write it all in capital letters.'] },
-  lowercase: { train: ['Answer in lowercase letters.', 'Use lowercase letters only.'], eval: ['Write it all in lowercase letters.'] },
-  quotation: { train: ['Wrap your answer in double quotes.', 'Put your answer in double quotes.'], eval: ['Enclose the whole reply in double quotes.'] },
-  brackets: { train: ['Wrap your answer in square brackets.', 'Put your answer in square brackets.'], eval: ['Enclose the whole reply in square brackets.'] },
-  end: { train: ['End your answer with the word {e}.', 'Finish with the word {e}.'], eval: ['Make the word {e} the last word of the reply.'] },
-  keyword: { train: ['Include the word {k}.', 'Also mention the word {k}.'], eval: ['Make sure the word {k} appears too.'] },
-  words_less: { train: ['Answer in less than {m} words.', 'Use less than {m} words.'], eval: ['The reply must have less than {m} words.'] },
-  words_least: { train: ['Answer in at least {m} words.', 'Use at least {m} words.'], eval: ['The reply must have at least {m} words.'] },
+  capital: {
+    train: ['Answer in capital letters.', 'Use capital letters only.', 'Reply in capital letters.', 'Only capital letters, please.', 'Your answer must be in capital letters.', 'Type it in capital letters.'],
+    eval: ['Write it all in capital letters.'],
+  },
+  lowercase: {
+    train: ['Answer in lowercase letters.', 'Use lowercase letters only.', 'Reply in lowercase letters.', 'Only lowercase letters, please.', 'Your answer must be in lowercase letters.', 'Type it in lowercase letters.'],
+    eval: ['Write it all in lowercase letters.'],
+  },
+  quotation: {
+    train: ['Wrap your answer in double quotes.', 'Put your answer in double quotes.', 'Use double quotes around the answer.', 'Reply inside double quotes.', 'Your answer must be in double quotes.', 'Place the answer between double quotes.'],
+    eval: ['Enclose the whole reply in double quotes.'],
+  },
+  brackets: {
+    train: ['Wrap your answer in square brackets.', 'Put your answer in square brackets.', 'Use square brackets around the answer.', 'Reply inside square brackets.', 'Your answer must be in square brackets.', 'Place the answer between square brackets.'],
+    eval: ['Enclose the whole reply in square brackets.'],
+  },
+  end: {
+    train: ['Make {e} the last word.', 'The last word must be {e}.', 'Your last word should be {e}.', 'Use {e} as the last word.', 'Put {e} in as the last word.', 'Finish so that {e} is the last word.'],
+    eval: ['Let {e} be the last word of the reply.'],
+  },
+  keyword: {
+    train: ['Also include {k}.', 'Also mention {k}.', 'Also use {k}.', 'Also add {k}.', 'Also work in {k}.', 'Also put in {k}.'],
+    eval: ['Also make sure {k} appears.'],
+  },
+  words_less: {
+    train: ['Answer in less than {m} words.', 'Use less than {m} words.', 'Reply in less than {m} words.', 'Keep it to less than {m} words.', 'Your answer must have less than {m} words.', 'Write less than {m} words.'],
+    eval: ['The reply must have less than {m} words.'],
+  },
+  words_least: {
+    train: ['Answer in at least {m} words.', 'Use at least {m} words.', 'Reply in at least {m} words.', 'Make it at least {m} words.', 'Your answer must have at least {m} words.', 'Write at least {m} words.'],
+    eval: ['The reply must have at least {m} words.'],
+  },
 };
 
 /** Every sentence pattern of a split; the disjointness test reads these. */
@@ -83,6 +117,11 @@ function fill(pattern: string, v: Record<string, string | number>): string {
 }
 
 const countWords = (s: string) => (s.match(/\w+/g) ?? []).length;
+
+/** The split-defining content of a prompt: request, word, count and instructions with their arguments. */
+function contentKey(request: RequestKind, w: string, n: number, mods: ReadonlyArray<readonly [Modifier, string | number]>): string {
+  return `chat:${request}:${w}:${request === 'repeat' ? n : ''}|${mods.map(([m, a]) => `${m}=${a}`).join(',')}`;
+}
 
 function drawOne(r: Rand, split: Split, words: readonly string[]): Omit<ChatPrompt, 'key'> | null {
   const request = pick(r, ['say', 'reverse', 'repeat'] as const);
@@ -116,10 +155,12 @@ function drawOne(r: Rand, split: Split, words: readonly string[]): Omit<ChatProm
   const sentences = [fill(pick(r, REQUEST[request][split]), { w, n })];
 
   const others = words.filter((x) => x !== w && x !== [...w].reverse().join(''));
+  const content: Array<readonly [Modifier, string | number]> = [];
   const k = pick(r, others);
   const e = pick(r, others.filter((x) => x !== k));
   if (mods.includes('words_least')) {
     const m = randInt(r, 2, 4);
+    content.push(['words_least', m]);
     const unit = body;
     while (countWords(body) < m) body = `${body} ${unit}`;
     ids.push(MODIFIER_ID.words_least);
@@ -128,18 +169,21 @@ function drawOne(r: Rand, split: Split, words: readonly string[]): Omit<ChatProm
   }
   if (mods.includes('keyword')) {
     body = `${body} ${k}`;
+    content.push(['keyword', k]);
     ids.push(MODIFIER_ID.keyword);
     kwargs.push({ keywords: [k] });
     sentences.push(fill(pick(r, MODIFIER.keyword[split]), { k }));
   }
   if (mods.includes('end')) {
     body = `${body} ${e}`;
+    content.push(['end', e]);
     ids.push(MODIFIER_ID.end);
     kwargs.push({ end_phrase: e });
     sentences.push(fill(pick(r, MODIFIER.end[split]), { e }));
   }
   if (mods.includes('words_less')) {
     const m = countWords(body) + randInt(r, 1, 3);
+    content.push(['words_less', m]);
     ids.push(MODIFIER_ID.words_less);
     kwargs.push({ relation: 'less than', num_words: m });
     sentences.push(fill(pick(r, MODIFIER.words_less[split]), { m }));
@@ -150,11 +194,13 @@ function drawOne(r: Rand, split: Split, words: readonly string[]): Omit<ChatProm
     if (m === 'lowercase') body = body.toLowerCase();
     if (m === 'quotation') body = `"${body}"`;
     if (m === 'brackets') body = `[${body}]`;
+    content.push([m, '']);
     ids.push(MODIFIER_ID[m]);
     kwargs.push({});
     sentences.push(pick(r, MODIFIER[m][split]));
   }
   if (ids.length < 1 || ids.length > 2) return null;
+  if (splitOf(contentKey(request, w, n, content)) !== split) return null;
   return { prompt: sentences.join(' '), instruction_id_list: ids, kwargs, response: body };
 }
 
@@ -168,7 +214,7 @@ const KEY_BASE: Record<Split, number> = { train: 1, eval: 1_000_001 };
 export function chatPrompts(split: Split, n: number, seed: number): ChatPrompt[] {
   if (!Number.isInteger(n) || n < 0) throw new UserError(`chatPrompts: n must be a non-negative integer, got ${n}`, { field: 'n' });
   const r = rng(splitSeed(split, seed) ^ 0x5bd1e995);
-  const words = splitWords(split);
+  const words = WORDS;
   const out: ChatPrompt[] = [];
   const seen = new Set<string>();
   let attempts = 0;

@@ -29,23 +29,38 @@ type Phrasings = Record<Split, readonly string[]>;
 
 // {N} name, {I} item (plural), {a} start amount, {b} operand of the step.
 const START: Phrasings = {
-  train: ['{N} has {a} {I}.', 'At first {N} has {a} {I}.'],
+  train: [
+    '{N} has {a} {I}.', 'At first {N} has {a} {I}.', '{N} owns {a} {I}.', '{N} keeps {a} {I} in a box.',
+    'There are {a} {I} with {N}.', 'In the morning {N} has {a} {I}.', '{N} collects {a} {I}.', '{N} brings {a} {I} to school.',
+  ],
   eval: ['{N} starts with {a} {I}.'],
 };
 const MUL_START: Phrasings = {
-  train: ['{N} has {a} bags with {b} {I} in each bag.', '{N} buys {a} boxes with {b} {I} each.'],
+  train: [
+    '{N} has {a} bags with {b} {I} in each bag.', '{N} buys {a} boxes with {b} {I} each.', '{N} packs {a} crates with {b} {I} in each.',
+    '{N} gets {a} packs of {b} {I} each.', '{N} has {a} rows with {b} {I} in each row.', '{N} stacks {a} piles of {b} {I} each.',
+  ],
   eval: ['{N} fills {a} jars with {b} {I} each.'],
 };
 const ADD_STEP: Phrasings = {
-  train: ['{N} gets {b} more.', 'Then {N} buys {b} more {I}.', '{N} finds {b} more.'],
+  train: [
+    '{N} gets {b} more.', 'Then {N} buys {b} more {I}.', '{N} finds {b} more.', 'Next {N} wins {b} more {I}.',
+    'A friend hands {N} {b} more {I}.', 'After that {N} gets {b} more {I}.', '{N} makes {b} more.', 'Then {N} collects {b} more {I}.',
+  ],
   eval: ['Later {N} is given {b} more {I}.', '{N} picks up {b} more.'],
 };
 const SUB_STEP: Phrasings = {
-  train: ['{N} gives {b} away.', 'Then {N} gives away {b} {I}.', '{N} throws {b} away.'],
+  train: [
+    '{N} gives {b} away.', 'Then {N} gives away {b} {I}.', '{N} throws {b} away.', 'Next {N} sends {b} {I} away.',
+    'After that {N} hands {b} away.', '{N} puts {b} of the {I} away.', 'Then {N} sells {b} {I} away.', '{N} passes {b} away.',
+  ],
   eval: ['Later {N} gives {b} of them away.', '{N} trades {b} {I} away.'],
 };
 const QUESTION: Phrasings = {
-  train: ['How many {I} does {N} have now?', 'How many {I} does {N} have?'],
+  train: [
+    'How many {I} does {N} have now?', 'How many {I} does {N} have?', 'So how many {I} does {N} have?',
+    'How many {I} does {N} have after that?', 'Now how many {I} are with {N}?', 'How many {I} does {N} hold now?',
+  ],
   eval: ['In the end, how many {I} does {N} have?'],
 };
 
