@@ -25,6 +25,7 @@ export type WorkerJob = Range &
     | { op: 'weightedSum'; arrays: Float32Array[]; coeffs: number[]; out: Float32Array }
     | { op: 'bernoulli'; key: RngKey; p: number; out: Uint8Array; partials: Float64Array }
     | { op: 'delta'; x: Float32Array; base: Float32Array; out: Float32Array }
+    | { op: 'gc' }
     | { op: 'widen16'; dtype: HalfDType; buf: Float32Array; n: number }
     | { op: 'narrow16'; dtype: HalfDType; src: Float32Array; dst: Uint16Array }
     | { op: 'histHi'; data: Float32Array; hist: Uint32Array; off: number }
@@ -119,6 +120,12 @@ export class WorkerPool {
         w.postMessage({ ...b, id, start, end });
       });
     });
+  }
+
+  /** Ask every started worker to run a full garbage collection (fire and forget). */
+  collectGarbage(): void {
+    if (!this.workers.length) return;
+    for (const p of this.run({ op: 'gc' }, this.workers.map(() => [0, 0] as [number, number]))) p.catch(() => {});
   }
 
   async close(): Promise<void> {

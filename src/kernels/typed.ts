@@ -21,6 +21,7 @@ import {
   weightedSumRange,
 } from './loops.js';
 import { type JobBody, WorkerPool } from './pool.js';
+import { forceGc } from './gc.js';
 import { type HalfDType, narrowRange, widenPhases, widenRange, widenTail } from './convert.js';
 import { type TopBoundary, bandMaskRange, histHi, histLo, pickBin, rankBandMask as rankBandOnDelta } from './select.js';
 import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
@@ -63,27 +64,38 @@ function checkLen(what: string, a: ArrayBufferView & { length: number }, n: numb
  * a handful of buffers avoids both without restarting the workers.
  */
 class SharedArena {
-  private free: SharedArrayBuffer[] = [];
+  private free: Array<{ buf: SharedArrayBuffer; usedAt: number }> = [];
   private lent: SharedArrayBuffer[] = [];
+  private generation = 0;
   active = false;
 
   /** A buffer of at least `bytes`, at most four times that so a huge one is not held for small tensors. */
   take(bytes: number): SharedArrayBuffer {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
-      const len = this.free[i].byteLength;
-      if (len >= bytes && len <= 4 * bytes + 4096 && (best < 0 || len < this.free[best].byteLength)) best = i;
+      const len = this.free[i].buf.byteLength;
+      if (len >= bytes && len <= 4 * bytes + 4096 && (best < 0 || len < this.free[best].buf.byteLength)) best = i;
     }
-    const buf = best >= 0 ? this.free.splice(best, 1)[0] : new SharedArrayBuffer(bytes);
+    const buf = best >= 0 ? this.free.splice(best, 1)[0].buf : new SharedArrayBuffer(bytes);
     this.lent.push(buf);
     return buf;
   }
 
-  /** Everything lent goes back; the free list keeps the most recently used few. */
-  reclaim(): void {
-    this.free.push(...this.lent);
+  /**
+   * Everything lent goes back. A free buffer unused for KEEP_GENERATIONS reclaims (tensors) is
+   * dropped, so the embedding's buffers are not held through every layer; returns the bytes dropped.
+   */
+  reclaim(): number {
+    this.generation++;
+    for (const buf of this.lent) this.free.push({ buf, usedAt: this.generation });
     this.lent = [];
-    if (this.free.length > MAX_FREE_BUFFERS) this.free.splice(0, this.free.length - MAX_FREE_BUFFERS);
+    let dropped = 0;
+    this.free = this.free.filter((f) => {
+      const keep = this.generation - f.usedAt < KEEP_GENERATIONS;
+      if (!keep) dropped += f.buf.byteLength;
+      return keep;
+    });
+    return dropped;
   }
 
   clear(): void {
@@ -92,8 +104,10 @@ class SharedArena {
   }
 }
 
-/** Enough for one tensor of every method (an output, a mask per model, della's scale masks) and a second size class. */
-const MAX_FREE_BUFFERS = 12;
+/** A decoder layer has 9 tensors: a buffer unused for longer belongs to a shape that has passed. */
+const KEEP_GENERATIONS = 12;
+/** Dropping at least this much asks every isolate to collect, so the memory really goes. */
+const GC_AFTER_DROPPING = 64 * 2 ** 20;
 
 export class TypedKernels implements Kernels {
   readonly name = 'typed';
@@ -129,7 +143,10 @@ export class TypedKernels implements Kernels {
 
   reuseBuffers(): void {
     this.arena.active = true;
-    this.arena.reclaim();
+    if (this.arena.reclaim() >= GC_AFTER_DROPPING) {
+      forceGc();
+      this.pool?.collectGarbage();
+    }
   }
 
   private parallel(n: number, arrays: Array<ArrayBufferView | null>): boolean {

@@ -5,6 +5,7 @@ import type { WorkerJob } from './pool.js';
 import { bandMaskRange, histHi, histLo } from './select.js';
 import { dellaRowsRange } from './della.js';
 import { narrowRange, widenRange } from './convert.js';
+import { forceGc } from './gc.js';
 
 parentPort!.on('message', (job: WorkerJob) => {
   try {
@@ -27,6 +28,9 @@ parentPort!.on('message', (job: WorkerJob) => {
         break;
       case 'delta':
         deltaRange(job.x, job.base, job.out, start, end);
+        break;
+      case 'gc':
+        forceGc();
         break;
       case 'widen16':
         widenRange(job.dtype, job.buf, job.n, start, end);

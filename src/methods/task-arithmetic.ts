@@ -129,6 +129,7 @@ async function mergeTaskArithmetic(
           );
         }
         mask = await kernels.rankBandMask(data, base, N - k, N);
+        keptCount = k;
       } else if (c.sparsifier === 'magnitude_outliers') {
         let nTop = Math.floor((p.gamma ?? 0.01) * N);
         let nBot = N - Math.floor(rho * N) - nTop;
@@ -138,6 +139,7 @@ async function mergeTaskArithmetic(
         }
         // mergekit slices [n_bot:-n_top], which is empty when n_top = 0; we keep [n_bot, N).
         mask = await kernels.rankBandMask(data, base, nBot, N - nTop);
+        keptCount = N - nTop - nBot;
       } else if (c.sparsifier === 'random') {
         mask = await kernels.bernoulliMask(maskKey(input.seed, input.stage, models[i].ref, tensor), rho, N);
       } else {
@@ -155,6 +157,7 @@ async function mergeTaskArithmetic(
           rule === 'inverse_density',
         );
         mask = r.mask;
+        keptCount = r.kept;
         perElementScale = rule === 'inverse_density';
         meanInvP = r.meanInvP;
       }
@@ -163,7 +166,8 @@ async function mergeTaskArithmetic(
         keptCount = s.count;
         if (s.full >= 1e-7 && s.kept >= 1e-7) factor = s.full / s.kept;
       } else {
-        keptCount = mask ? countNonZero(mask) : N;
+        // Selection and della already know how many they kept; only a random mask is counted.
+        if (c.sparsifier === 'random') keptCount = countNonZero(mask!);
         if (rule === 'inverse_density') factor = perElementScale ? 1 : 1 / rho;
       }
       if (perElementScale) rescale.push(meanInvP);
