@@ -410,7 +410,8 @@ export class TypedKernels implements Kernels {
     const n = buf.length;
     let tail = n;
     if (this.parallel(n, [buf])) {
-      const plan = widenPhases(n, this.parallelMin / 2);
+      // Phases down to 256K elements: a phase costs one message round trip, the tail runs on one thread.
+      const plan = widenPhases(n, Math.min(this.parallelMin, 1 << 18));
       for (const [lo, hi] of plan.phases) {
         await this.split(n, { op: 'widen16', dtype, buf, n }, (s, e) => widenRange(dtype, buf, n, s, e), this.spans(lo, hi));
       }
