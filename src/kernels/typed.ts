@@ -44,10 +44,6 @@ function allocSharedU8(n: number): Uint8Array {
   return hasSAB ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
 }
 
-function allocPartials(n: number, shared: boolean): Float64Array {
-  return shared && hasSAB ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
-}
-
 function isShared(a: ArrayBufferView | null): boolean {
   return a === null || (hasSAB && a.buffer instanceof SharedArrayBuffer);
 }
@@ -104,8 +100,13 @@ class SharedArena {
   }
 }
 
-/** A decoder layer has 9 tensors: a buffer unused for longer belongs to a shape that has passed. */
-const KEEP_GENERATIONS = 12;
+/**
+ * Tensors a free buffer may go unused before it is dropped. Measured on bench/merge-memory.ts ties
+ * (the rssprobe trace): 12 kept the embedding's buffers alive through the first layers and peaked at
+ * 1.82 GiB; 4 drops them after the first layer (and an MLP's buffers in every layer, re-allocated
+ * cheaply), 1.65 GiB at the final lm_head, in the same time.
+ */
+const KEEP_GENERATIONS = 4;
 /** Dropping at least this much asks every isolate to collect, so the memory really goes. */
 const GC_AFTER_DROPPING = 64 * 2 ** 20;
 
@@ -139,6 +140,19 @@ export class TypedKernels implements Kernels {
     if (!(this.arena.active && hasSAB)) return allocSharedU8(n);
     const m = new Uint8Array(this.arena.take(n), 0, n);
     return zeroed ? m.fill(0) : m;
+  }
+
+  /** Shared bytes for per-call bookkeeping (histograms, partial sums), from the arena when reuse is on. */
+  private sharedBytes(bytes: number, zeroed: boolean): SharedArrayBuffer {
+    if (!this.arena.active) return new SharedArrayBuffer(bytes);
+    const buf = this.arena.take(bytes);
+    if (zeroed) new Uint8Array(buf, 0, bytes).fill(0);
+    return buf;
+  }
+
+  /** Per-block partial sums (every block writes its own entries), shared when the call is split. */
+  private partials(n: number, shared: boolean): Float64Array {
+    return shared && hasSAB ? new Float64Array(this.sharedBytes(n * 8, false), 0, n) : new Float64Array(n);
   }
 
   reuseBuffers(): void {
@@ -214,7 +228,7 @@ export class TypedKernels implements Kernels {
     for (const m of models) checkLen('gram', m, N);
     const K = gramK(n);
     const par = this.parallel(N, [...models, base]);
-    const partials = allocPartials(blockCount(N) * K, par);
+    const partials = this.partials(blockCount(N) * K, par);
     if (par) await this.split(N, { op: 'gram', models, base, partials }, (s, e) => gramRange(models, base, s, e, partials));
     else gramRange(models, base, 0, N, partials);
     return unpackGram(reducePartials(partials, K), n);
@@ -286,12 +300,12 @@ export class TypedKernels implements Kernels {
   private async boundaries(d: Float32Array, m: number, ranges: Array<[number, number]>): Promise<TopBoundary[]> {
     const P = ranges.length;
     if (m === 0) return ranges.map(() => ({ bits: 0xffffffff, ties: 0 }));
-    const hiH = new Uint32Array(new SharedArrayBuffer(4 * 32768 * P));
+    const hiH = new Uint32Array(this.sharedBytes(4 * 32768 * P, true), 0, 32768 * P);
     await this.split(d.length, (k) => ({ op: 'histHi', data: d, hist: hiH, off: k * 32768 }), (s, e, k) => histHi(d, s, e, hiH, k * 32768), ranges);
     const hiSum = new Uint32Array(32768);
     for (let k = 0; k < P; k++) for (let b = 0; b < 32768; b++) hiSum[b] += hiH[k * 32768 + b];
     const a = pickBin(hiSum, m, 0);
-    const loH = new Uint32Array(new SharedArrayBuffer(4 * 65536 * P));
+    const loH = new Uint32Array(this.sharedBytes(4 * 65536 * P, true), 0, 65536 * P);
     await this.split(d.length, (k) => ({ op: 'histLo', data: d, hiBin: a.bin, hist: loH, off: k * 65536 }), (s, e, k) => histLo(d, s, e, a.bin, loH, k * 65536), ranges);
     const loSum = new Uint32Array(65536);
     for (let k = 0; k < P; k++) for (let b = 0; b < 65536; b++) loSum[b] += loH[k * 65536 + b];
@@ -309,7 +323,7 @@ export class TypedKernels implements Kernels {
   async bernoulliMask(key: RngKey, p: number, n: number): Promise<Uint8Array> {
     const par = this.parallel(n, []);
     const out = par ? this.sharedU8(n) : new Uint8Array(n);
-    const partials = allocPartials(blockCount(n), par);
+    const partials = this.partials(blockCount(n), par);
     if (par) await this.split(n, { op: 'bernoulli', key, p, out, partials }, (s, e) => bernoulliRange(key, p, out, s, e, partials));
     else bernoulliRange(key, p, out, 0, n, partials);
     return out;
@@ -340,7 +354,7 @@ export class TypedKernels implements Kernels {
       ranges.push([Math.floor((p * groups) / parts) * G, Math.min(Math.floor(((p + 1) * groups) / parts) * G, rows)]);
     }
     const mask = inverseProbability ? this.sharedF32(N) : this.sharedU8(N);
-    const partials = allocPartials(2 * groups, true);
+    const partials = this.partials(2 * groups, true);
     await this.split(
       N,
       { op: 'della', d, rowLen, rho, eps, key, inverse: inverseProbability, mask, partials },
@@ -355,7 +369,7 @@ export class TypedKernels implements Kernels {
     checkLen('maskedL1', x, N);
     if (mask) checkLen('maskedL1 mask', mask, N);
     const par = this.parallel(N, [x, base, mask]);
-    const partials = allocPartials(blockCount(N) * 3, par);
+    const partials = this.partials(blockCount(N) * 3, par);
     if (par) await this.split(N, { op: 'maskedL1', x, base, mask, partials }, (s, e) => maskedL1Range(x, base, mask, s, e, partials));
     else maskedL1Range(x, base, mask, 0, N, partials);
     const [full, kept, count] = reducePartials(partials, 3);
@@ -377,7 +391,7 @@ export class TypedKernels implements Kernels {
     const par = this.parallel(N, [spec.base, ...spec.models, ...spec.masks]);
     const out = par ? this.sharedF32(N) : new Float32Array(N);
     const K = combineK(n, gram);
-    const partials = allocPartials(blockCount(N) * K, par);
+    const partials = this.partials(blockCount(N) * K, par);
     const args = { ...spec, gram, out };
     if (par) await this.split(N, { op: 'combine', args, partials }, (s, e) => combineRange(args, s, e, partials));
     else combineRange(args, 0, N, partials);

@@ -163,11 +163,12 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
   const slotSize = maxInputNumel(plan, readers);
   const slots: Float32Array[] = [];
   const slot = (i: number): Float32Array => (slots[i] ??= allocShared(slotSize));
-  // The merged tensor rounded to 16 bits, shared so the kernels can narrow on every thread.
-  let half: Uint16Array | null = null;
-  const halfOut = (n: number): Uint16Array => {
-    if (!half || half.length < n) half = new Uint16Array(typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(Math.max(slotSize, n) * 2) : new ArrayBuffer(Math.max(slotSize, n) * 2));
-    return half.subarray(0, n);
+  // Where the merged tensor is rounded to 16 bits: the memory of an input slot the result does not
+  // live in (the inputs are spent once the result exists), shared so the kernels narrow on every thread.
+  const halfOut = (result: Float32Array): Uint16Array => {
+    const n = result.length;
+    const free = slots.find((s) => s.buffer !== result.buffer && s.byteLength >= 2 * n) ?? allocShared(Math.ceil(n / 2));
+    return new Uint16Array(free.buffer, free.byteOffset, n);
   };
   const reuse = opts.ownsKernels && opts.kernels.reuseBuffers ? () => opts.kernels.reuseBuffers!() : null;
   reuse?.();
@@ -228,7 +229,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
         cache.clear();
         if (res.diagnostics) tensorDiags.push({ ...res.diagnostics, tensor: t.name, layer: t.layer });
         if (t.dtype === 'BF16' || t.dtype === 'F16') {
-          const half = halfOut(res.data.length);
+          const half = halfOut(res.data);
           await opts.kernels.narrow16(t.dtype, res.data, half);
           await writer.addRaw(t.name, t.dtype, res.shape, new Uint8Array(half.buffer, half.byteOffset, half.byteLength));
         } else if (t.dtype === plan.outDtype) await writer.addF32(t.name, res.shape, res.data);
