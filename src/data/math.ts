@@ -28,38 +28,63 @@ export interface MathStep { op: MathOp; left: number; right: number; result: num
 type Phrasings = Record<Split, readonly string[]>;
 
 // {N} name, {I} item (plural), {a} start amount, {b} operand of the step.
+//
+// Train phrasings are built from openers x verb phrases, so the fine-tune sees each operation said
+// in dozens of ways and learns to read the number after the verb rather than memorise a frame:
+// with 8 hand-written phrasings per slot the math model solved 97% of unseen train-phrased problems
+// but 37% of eval-phrased ones. The eval phrasings' verbs ("starts with", "is given", "picks up",
+// "trades") and opener ("Later", "In the end") never occur in a train phrasing.
+
+/** Every opener before every sentence (sentences start with a name, which stays capitalised). */
+function combine(openers: readonly string[], sentences: readonly string[]): string[] {
+  return openers.flatMap((o) => sentences.map((s) => (o === '' ? s : `${o}${s}`)));
+}
+
+const TRAIN_OPENERS = ['', 'Then ', 'Next ', 'After that ', 'Soon ', 'On Tuesday '];
+
 const START: Phrasings = {
   train: [
-    '{N} has {a} {I}.', 'At first {N} has {a} {I}.', '{N} owns {a} {I}.', '{N} keeps {a} {I} in a box.',
-    'There are {a} {I} with {N}.', 'In the morning {N} has {a} {I}.', '{N} collects {a} {I}.', '{N} brings {a} {I} to school.',
+    ...combine(['', 'At first ', 'In the morning ', 'On Monday ', 'Today ', 'To begin, '], [
+      '{N} has {a} {I}.', '{N} owns {a} {I}.', '{N} keeps {a} {I}.', '{N} holds {a} {I}.', '{N} collects {a} {I}.',
+      '{N} brings {a} {I}.', '{N} carries {a} {I}.', '{N} finds {a} {I}.', '{N} begins with {a} {I}.', '{N} buys {a} {I}.',
+    ]),
+    '{N} keeps {a} {I} in a box.', 'There are {a} {I} with {N}.', '{N} brings {a} {I} to school.',
   ],
   eval: ['{N} starts with {a} {I}.'],
 };
 const MUL_START: Phrasings = {
-  train: [
+  train: combine(['', 'At first ', 'In the morning '], [
     '{N} has {a} bags with {b} {I} in each bag.', '{N} buys {a} boxes with {b} {I} each.', '{N} packs {a} crates with {b} {I} in each.',
     '{N} gets {a} packs of {b} {I} each.', '{N} has {a} rows with {b} {I} in each row.', '{N} stacks {a} piles of {b} {I} each.',
-  ],
+    '{N} carries {a} baskets with {b} {I} each.', '{N} sets out {a} trays with {b} {I} each.', '{N} loads {a} carts with {b} {I} in each.',
+    '{N} opens {a} tins with {b} {I} each.',
+  ]),
   eval: ['{N} fills {a} jars with {b} {I} each.'],
 };
 const ADD_STEP: Phrasings = {
   train: [
-    '{N} gets {b} more.', 'Then {N} buys {b} more {I}.', '{N} finds {b} more.', 'Next {N} wins {b} more {I}.',
-    'A friend hands {N} {b} more {I}.', 'After that {N} gets {b} more {I}.', '{N} makes {b} more.', 'Then {N} collects {b} more {I}.',
+    ...combine(TRAIN_OPENERS, [
+      '{N} gets {b} more.', '{N} gets {b} more {I}.', '{N} buys {b} more {I}.', '{N} finds {b} more.', '{N} wins {b} more {I}.',
+      '{N} makes {b} more.', '{N} collects {b} more {I}.', '{N} receives {b} more {I}.', '{N} earns {b} more.', '{N} grabs {b} more {I}.',
+      '{N} is handed {b} more.',
+    ]),
+    'A friend hands {N} {b} more {I}.',
   ],
   eval: ['Later {N} is given {b} more {I}.', '{N} picks up {b} more.'],
 };
 const SUB_STEP: Phrasings = {
-  train: [
-    '{N} gives {b} away.', 'Then {N} gives away {b} {I}.', '{N} throws {b} away.', 'Next {N} sends {b} {I} away.',
-    'After that {N} hands {b} away.', '{N} puts {b} of the {I} away.', 'Then {N} sells {b} {I} away.', '{N} passes {b} away.',
-  ],
+  train: combine(TRAIN_OPENERS, [
+    '{N} gives {b} away.', '{N} gives away {b} {I}.', '{N} throws {b} away.', '{N} sends {b} {I} away.', '{N} hands {b} away.',
+    '{N} puts {b} of the {I} away.', '{N} sells {b} {I} away.', '{N} gives {b} {I} away.', '{N} throws away {b} of the {I}.',
+    '{N} takes {b} away.', '{N} packs {b} of the {I} away.',
+  ]),
   eval: ['Later {N} gives {b} of them away.', '{N} trades {b} {I} away.'],
 };
 const QUESTION: Phrasings = {
   train: [
     'How many {I} does {N} have now?', 'How many {I} does {N} have?', 'So how many {I} does {N} have?',
     'How many {I} does {N} have after that?', 'Now how many {I} are with {N}?', 'How many {I} does {N} hold now?',
+    'At last, how many {I} does {N} have?', 'How many {I} are left with {N}?', 'Finally, how many {I} does {N} own?',
   ],
   eval: ['In the end, how many {I} does {N} have?'],
 };
