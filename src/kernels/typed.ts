@@ -40,10 +40,6 @@ export function allocShared(n: number): Float32Array {
   return hasSAB ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
 }
 
-function allocSharedU8(n: number): Uint8Array {
-  return hasSAB ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
-}
-
 function isShared(a: ArrayBufferView | null): boolean {
   return a === null || (hasSAB && a.buffer instanceof SharedArrayBuffer);
 }
@@ -131,28 +127,29 @@ export class TypedKernels implements Kernels {
     this.parallelMin = opts.parallelMin ?? 4 * 1024 * 1024;
   }
 
-  /** A shared f32 output: from the arena once reuse is on (not zeroed: every loop writes all of it). */
-  private sharedF32(n: number): Float32Array {
-    return this.arena.active && hasSAB ? new Float32Array(this.arena.take(n * 4), 0, n) : allocShared(n);
-  }
-
-  private sharedU8(n: number, zeroed = false): Uint8Array {
-    if (!(this.arena.active && hasSAB)) return allocSharedU8(n);
-    const m = new Uint8Array(this.arena.take(n), 0, n);
-    return zeroed ? m.fill(0) : m;
-  }
-
-  /** Shared bytes for per-call bookkeeping (histograms, partial sums), from the arena when reuse is on. */
-  private sharedBytes(bytes: number, zeroed: boolean): SharedArrayBuffer {
+  /**
+   * Shared memory for an output, mask or bookkeeping array: lent from the arena once reuse is on
+   * (then not zeroed unless asked: every loop writes all of its output), else fresh (zeroed).
+   */
+  private sharedBytes(bytes: number, zeroed = false): ArrayBufferLike {
+    if (!hasSAB) return new ArrayBuffer(bytes);
     if (!this.arena.active) return new SharedArrayBuffer(bytes);
     const buf = this.arena.take(bytes);
     if (zeroed) new Uint8Array(buf, 0, bytes).fill(0);
     return buf;
   }
 
+  private sharedF32(n: number): Float32Array {
+    return new Float32Array(this.sharedBytes(n * 4), 0, n);
+  }
+
+  private sharedU8(n: number): Uint8Array {
+    return new Uint8Array(this.sharedBytes(n), 0, n);
+  }
+
   /** Per-block partial sums (every block writes its own entries), shared when the call is split. */
   private partials(n: number, shared: boolean): Float64Array {
-    return shared && hasSAB ? new Float64Array(this.sharedBytes(n * 8, false), 0, n) : new Float64Array(n);
+    return shared ? new Float64Array(this.sharedBytes(n * 8), 0, n) : new Float64Array(n);
   }
 
   reuseBuffers(): void {
