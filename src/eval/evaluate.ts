@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { codeDigest } from '../util/codeDigest.js';
 import { applyFilter } from './filters.js';
 import { exactMatch, ifevalAggregate, ifevalVerdict, perplexityMetrics, type IfevalVerdict } from './metrics.js';
 import { isDegenerate } from './degenerate.js';
@@ -41,6 +42,12 @@ export interface EvalOptions {
   /** Progress lines (suite started/finished). */
   log?: (line: string) => void;
 }
+
+/**
+ * Keys cached evaluations (with the suite files' contents): the sources that turn a model folder
+ * into scores, i.e. this module, the built-in zoo inference and the checkpoint reader.
+ */
+export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'zoo/model.ts', 'zoo/generate.ts', 'zoo/io.ts', 'zoo/tokenizer.ts', 'zoo/tfGradients.ts', 'checkpoint'])}`;
 
 export const DEFAULT_EVALS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
 

@@ -14,7 +14,7 @@ export interface EvalOutput {
 
 interface EvaluatorModule {
   evaluateModel(modelDir: string, opts: { suites: string[]; limit?: number; batchSize?: number; samples?: number }): Promise<EvalOutput>;
-  EVALUATOR_VERSION?: string;
+  EVALUATOR_VERSION: string;
 }
 
 let mod: Promise<EvaluatorModule> | null = null;
@@ -25,7 +25,7 @@ async function load(): Promise<EvaluatorModule> {
 }
 
 export async function evaluatorVersion(): Promise<string> {
-  return (await load()).EVALUATOR_VERSION ?? 'unversioned';
+  return (await load()).EVALUATOR_VERSION;
 }
 
 export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {

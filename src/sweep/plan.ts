@@ -1,5 +1,6 @@
 import type { Checkpoint } from '../checkpoint/reader.js';
 import { ENGINE_VERSION, canonicalStage, planRecipe } from '../merge/engine.js';
+import { ENGINE_CODE } from '../merge/codeVersion.js';
 import { resolveParsed, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
@@ -13,8 +14,9 @@ import { contentKey, type FolderHasher } from './hash.js';
  *
  * A stage's key hashes its canonical resolved recipe (which includes its name: the name keys the
  * random masks), its inputs' keys (a model folder's content hash, or the upstream stage's key), its
- * seed when the method draws random numbers, and the engine version. So the DARE stage shared by
- * many second-stage weights has one key and is merged once.
+ * seed when the method draws random numbers, and a digest of the merge engine's sources (so an
+ * upgrade never serves a merge made by older code). So the DARE stage shared by many second-stage
+ * weights has one key and is merged once. An evaluation's key likewise carries the evaluator's.
  */
 
 /** Methods that draw random masks; only their stages depend on the seed. */
@@ -234,5 +236,5 @@ async function stageKey(st: ResolvedStage, seed: number | null, upstream: Map<st
   const inputKeys: Record<string, string> = {};
   for (const [ref, inp] of Object.entries(st.inputs)) inputKeys[ref] = inp.kind === 'path' ? `model:${await hashOf(ref)}` : `stage:${upstream.get(inp.stage)}`;
   const random = isRandomMethod(st.method);
-  return contentKey({ kind: 'stage', engine: ENGINE_VERSION, stage: canonicalStage(st, inputKeys), seed: random ? (seed ?? 0) : null });
+  return contentKey({ kind: 'stage', engine: ENGINE_CODE, stage: canonicalStage(st, inputKeys), seed: random ? (seed ?? 0) : null });
 }
