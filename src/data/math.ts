@@ -102,33 +102,39 @@ export function tupleKey(steps: readonly MathStep[]): string {
 }
 
 /**
- * Draws operands so every fact stays inside what the base learned: additions of two numbers up
- * to ADD_MAX, subtractions within SUB_MAX with a non-negative result, products from the
- * 2..MUL_MAX tables. Returns null when the drawn chain cannot be completed in range.
+ * Draws step `i` of a chain whose running value is `value`, so every fact stays inside what the
+ * base learned: additions of two numbers up to ADD_MAX, subtractions within SUB_MAX with a
+ * non-negative result, products from the 2..MUL_MAX tables (first step only). Returns null when
+ * the step cannot stay in range. The pretraining corpus draws its stories' chains with it too.
  */
+export function drawStep(r: Rand, op: MathOp, i: number, value: number): MathStep | null {
+  let left: number;
+  let right: number;
+  if (op === 'mul') {
+    if (i !== 0) return null;
+    left = randInt(r, 2, MUL_MAX);
+    right = randInt(r, 2, MUL_MAX);
+  } else if (op === 'add') {
+    left = i === 0 ? randInt(r, 1, ADD_MAX) : value;
+    if (left > ADD_MAX) return null;
+    right = randInt(r, 1, ADD_MAX);
+  } else {
+    left = i === 0 ? randInt(r, 2, SUB_MAX) : value;
+    if (left > SUB_MAX || left < 1) return null;
+    right = randInt(r, 1, left);
+  }
+  return { op, left, right, result: op === 'add' ? left + right : op === 'sub' ? left - right : left * right };
+}
+
+/** The steps of one chain of operations, or null when the draw cannot be completed in range. */
 function drawSteps(r: Rand, ops: readonly MathOp[]): MathStep[] | null {
   const steps: MathStep[] = [];
   let value = 0;
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i];
-    let left: number;
-    let right: number;
-    if (op === 'mul') {
-      if (i !== 0) return null;
-      left = randInt(r, 2, MUL_MAX);
-      right = randInt(r, 2, MUL_MAX);
-    } else if (op === 'add') {
-      left = i === 0 ? randInt(r, 1, ADD_MAX) : value;
-      if (left > ADD_MAX) return null;
-      right = randInt(r, 1, ADD_MAX);
-    } else {
-      left = i === 0 ? randInt(r, 2, SUB_MAX) : value;
-      if (left > SUB_MAX || left < 1) return null;
-      right = randInt(r, 1, left);
-    }
-    const result = op === 'add' ? left + right : op === 'sub' ? left - right : left * right;
-    steps.push({ op, left, right, result });
-    value = result;
+    const step = drawStep(r, ops[i], i, value);
+    if (!step) return null;
+    steps.push(step);
+    value = step.result;
   }
   return steps;
 }

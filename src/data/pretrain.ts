@@ -14,7 +14,7 @@
  * generator), so no evaluation item appears in pretraining even with different words.
  */
 import { ADD_MAX, ITEMS, MUL_MAX, NAMES, NUMBER_WORDS, SUB_MAX, WORDS } from './lexicon.js';
-import { tupleKey, type MathOp, type MathStep } from './math.js';
+import { drawStep, tupleKey, type MathOp, type MathStep } from './math.js';
 import { pick, randInt, rng, splitOf, type Rand } from './split.js';
 import { UserError } from '../util/errors.js';
 
@@ -94,23 +94,10 @@ function drawChain(r: Rand): MathStep[] | null {
   let value = 0;
   for (let i = 0; i < len; i++) {
     const op: MathOp = i === 0 && r() < 0.25 ? 'mul' : r() < 0.5 ? 'add' : 'sub';
-    let left: number;
-    let right: number;
-    if (op === 'mul') {
-      left = randInt(r, 2, MUL_MAX);
-      right = randInt(r, 2, MUL_MAX);
-    } else if (op === 'add') {
-      left = i === 0 ? randInt(r, 1, ADD_MAX) : value;
-      if (left > ADD_MAX) return null;
-      right = randInt(r, 1, ADD_MAX);
-    } else {
-      left = i === 0 ? randInt(r, 2, SUB_MAX) : value;
-      if (left > SUB_MAX || left < 1) return null;
-      right = randInt(r, 1, left);
-    }
-    const result = apply(op, left, right);
-    steps.push({ op, left, right, result });
-    value = result;
+    const step = drawStep(r, op, i, value);
+    if (!step) return null;
+    steps.push(step);
+    value = step.result;
   }
   return steps;
 }
