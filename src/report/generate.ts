@@ -56,7 +56,7 @@ export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOp
     charts: plan.charts,
     skipped: plan.skipped,
     samples: flags.map((flag) => ({ flag, comparisons: sampleComparisons(flag, records, o.samplesPerPoint) })),
-    headlines: headlines(records, flags, o.collapse.parentFraction),
+    headlines: headlines(records, flags, o.collapse.parentFraction, o.expect),
     warnings,
   };
 }

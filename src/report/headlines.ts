@@ -7,9 +7,11 @@ import { fmt, listMetrics, metricValue, type MetricInfo } from './metrics.js';
 /**
  * The three findings a user reads first, as sentences: how much collapsed and where, what the
  * worst variant kept of each parent's skill, and in which stage a multi-stage variant lost it
- * (by comparing with a variant that evaluates its earlier stage alone). Pure.
+ * (by comparing with a variant that evaluates its earlier stage alone). A skill that variant is
+ * not meant to keep (`expect`: variant -> parents whose skills it should keep) cannot have been
+ * lost there: it enters in a later stage. Pure.
  */
-export function headlines(records: readonly ResultRecord[], flags: readonly CollapseFlag[], parentFraction = 0.5): string[] {
+export function headlines(records: readonly ResultRecord[], flags: readonly CollapseFlag[], parentFraction = 0.5, expect: Readonly<Record<string, readonly string[]>> = {}): string[] {
   const merges = records.filter((r) => r.role === 'merge' && r.status === 'ok');
   if (!merges.length) return [];
   const byVariant = groupBy(merges, (r) => r.variant);
@@ -35,8 +37,13 @@ export function headlines(records: readonly ResultRecord[], flags: readonly Coll
     if (prefix) {
       const [pname, prs] = prefix;
       const pstage = stageNames(prs[0].recipe).at(-1)!;
-      const parts = lost.map(({ m, v }) => `${m.key} ${fmt(v)} after stage '${stages.at(-1)}' against ${fmt(mean(prs, m) ?? NaN)} for stage '${pstage}' alone ('${pname}', ${prs.length} points)`);
-      const lostEarly = lost.some(({ m, best }) => (mean(prs, m) ?? 0) < parentFraction * best.value);
+      const meantEarly = (k: (typeof lost)[number]) => !expect[pname] || expect[pname].includes(k.best.name);
+      const parts = lost.map((k) =>
+        meantEarly(k)
+          ? `${k.m.key} ${fmt(k.v)} after stage '${stages.at(-1)}' against ${fmt(mean(prs, k.m) ?? NaN)} for stage '${pstage}' alone ('${pname}', ${prs.length} points)`
+          : `${k.m.key} ${fmt(k.v)} after stage '${stages.at(-1)}' (stage '${pstage}' alone is not meant to keep it)`,
+      );
+      const lostEarly = lost.some((k) => meantEarly(k) && (mean(prs, k.m) ?? 0) < parentFraction * k.best.value);
       out.push(`${lostEarly ? 'The skill is already lost in the earlier stage' : `'${worst}' loses it in its last stage`}: ${parts.join('; ')}.`);
     } else {
       out.push(`'${worst}' loses ${lost.map(({ m }) => m.key).join(', ')}; no variant evaluates its earlier stage${earlier.length > 1 ? 's' : ''} (${earlier.join(', ')}) alone, so which stage lost it is not measured.`);

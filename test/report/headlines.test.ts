@@ -6,9 +6,11 @@ import { rec, refs, scores } from './helpers.js';
 const CHAIN = 'name: first\nmerge_method: dare_ties\n---\nname: second\nmerge_method: task_arithmetic\n';
 const FIRST = 'name: first\nmerge_method: dare_ties\n';
 
-function run(records: ReturnType<typeof rec>[]): string[] {
+const EXPECT = { alone: ['math'] };
+
+function run(records: ReturnType<typeof rec>[], expect: Record<string, string[]> = EXPECT): string[] {
   const all = [...refs(), ...records];
-  return headlines(all, detectCollapses(all, undefined, undefined, { alone: ['math'] }));
+  return headlines(all, detectCollapses(all, undefined, undefined, expect), 0.5, expect);
 }
 
 describe('headline findings', () => {
@@ -37,6 +39,20 @@ describe('headline findings', () => {
       rec({ point: 'a1', variant: 'alone', recipe: FIRST, metrics: scores(0.1, 0.3, 11) }),
     ]);
     expect(h[2]).toMatch(/^The skill is already lost in the earlier stage: math.exact_match_strict 0 after stage 'second' against 0.1 for stage 'first' alone/);
+  });
+
+  it('does not blame the earlier stage for a skill it is not meant to keep (it enters later)', () => {
+    const recs = [
+      rec({ point: 'c1', variant: 'chain', recipe: CHAIN, metrics: scores(0.0, 0.2, 11) }),
+      rec({ point: 'c2', variant: 'chain', recipe: CHAIN, metrics: scores(0.0, 0.2, 11) }),
+      rec({ point: 'a1', variant: 'alone', recipe: FIRST, metrics: scores(0.7, 0.0, 11) }),
+    ];
+    const h = run(recs);
+    expect(h[2]).toBe(
+      "'chain' loses it in its last stage: math.exact_match_strict 0 after stage 'second' against 0.7 for stage 'first' alone ('alone', 1 points); chat.prompt_level_strict 0.2 after stage 'second' (stage 'first' alone is not meant to keep it).",
+    );
+    // Without expectations every lost skill is held against the earlier stage, as before.
+    expect(run(recs, {})[2]).toMatch(/^The skill is already lost in the earlier stage: .*chat.prompt_level_strict 0.2 after stage 'second' against 0 for stage 'first' alone/);
   });
 
   it('says when no variant isolates the earlier stage', () => {
