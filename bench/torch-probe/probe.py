@@ -9,6 +9,10 @@ TypeScript trainer, and every number quoted for it comes from `mergelab eval`. G
 written out and scored by bench/torch-probe/score.ts with mergelab's own evaluator.
 
     python3 probe.py DATA_JSON BASE_DIR OUT_JSONL VARIANT_JSON
+
+A variant with "pretrain": true first pretrains its own base from the trainer's initial weights on
+the trainer's exact batches and schedule (export.ts --base; "pretrain_steps" truncates), then
+fine-tunes from that base instead of BASE_DIR: a corpus change can be tried end to end.
 """
 import json
 import math
@@ -102,6 +106,57 @@ def forward(cfg, P, ids, pos, valid=None):
 
 # ----------------------------------------------------------------------------------------------
 # Training
+
+
+def adam_step(params, grads, m, s, t, lr, wd=0.0, b1=0.9, b2=0.98, eps=1e-8):
+    """One AdamW update as src/zoo/train.ts does it: clipped grads, decoupled decay on matrices."""
+    gnorm = torch.sqrt(sum((g * g).sum() for g in grads))
+    torch._foreach_mul_(grads, torch.clamp(1.0 / gnorm, max=1.0))
+    bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+    with torch.no_grad():
+        torch._foreach_mul_(m, b1)
+        torch._foreach_add_(m, grads, alpha=1 - b1)
+        torch._foreach_mul_(s, b2)
+        torch._foreach_addcmul_(s, grads, grads, value=1 - b2)
+        denom = torch._foreach_sqrt(torch._foreach_div(s, bc2))
+        torch._foreach_add_(denom, eps)
+        upd = torch._foreach_div(torch._foreach_div(m, bc1), denom)
+        if wd > 0:
+            for u, p in zip(upd, params):
+                if p.dim() == 2:
+                    u.add_(p, alpha=wd)
+        torch._foreach_add_(params, upd, alpha=-lr)
+
+
+def pretrain(cfg, data_dir, v, log):
+    meta = json.load(open(f'{data_dir}/base-steps.json'))
+    rows = np.fromfile(f'{data_dir}/base-rows.bin', dtype=np.uint8)
+    P = load_safetensors(f'{data_dir}/init/model.safetensors')
+    names = list(P)
+    params = [P[n].requires_grad_(True) for n in names]
+    m = [torch.zeros_like(p) for p in params]
+    s = [torch.zeros_like(p) for p in params]
+    steps = meta['steps'][: v.get('pretrain_steps') or len(meta['steps'])]
+    t = 0
+    t0 = time.time()
+    for i, st in enumerate(steps):
+        if st['restart']:
+            for x in m + s:
+                x.zero_()
+            t = 0
+        t += 1
+        B, T = st['rows'], st['T']
+        x = torch.from_numpy(rows[st['offset']:st['offset'] + B * (T + 1)].astype(np.int64)).view(B, T + 1).to(DEV)
+        logits = forward(cfg, P, x[:, :-1], torch.arange(T, device=DEV)[None].expand(B, T))
+        loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), x[:, 1:].reshape(-1))
+        if i == 0:
+            log(f'{v["name"]} pretrain: loss at step 0 {loss.item():.5f}, trainer {meta["loss0"]:.5f}')
+            assert abs(loss.item() - meta['loss0']) < 1e-3, 'the replica does not train the zoo model'
+        grads = list(torch.autograd.grad(loss, params))
+        adam_step(params, grads, m, s, t, st['lr'], meta['weightDecay'])
+        if i % 500 == 0 or i == len(steps) - 1:
+            log(f'{v["name"]} pretrain step {i + 1}/{len(steps)} loss {loss.item():.4f} {time.time() - t0:.1f}s')
+    return {n: p.detach() for n, p in P.items()}
 
 
 def lr_at(plan, step, total):
@@ -291,6 +346,7 @@ def main():
     cfg = Cfg(data['plan']['model'])
     base = load_safetensors(f'{base_dir}/model.safetensors')
     log = lambda s: print(s, flush=True)
+    data_dir = data_path.rsplit('/', 1)[0] if '/' in data_path else '.'
     ref = data['reference']
     got = forward(cfg, base, torch.tensor([ref['ids']], device=DEV), torch.arange(len(ref['ids']), device=DEV)[None])[0]
     diff = float((got - torch.tensor(ref['logits'], device=DEV)).abs().max())
@@ -299,6 +355,8 @@ def main():
     v = {'batch': 8, 'task_frac': 0.75, 'corpus_weight': 1.0, 'seed': 1, 'math_steps': 1200, 'chat_steps': 800}
     v.update(variant)
     t0 = time.time()
+    if v.get('pretrain'):
+        base = pretrain(cfg, data_dir, v, log)
     math_ft = finetune(cfg, base, data, v, 'math', log)
     chat_ft = finetune(cfg, base, data, v, 'chat', log)
     train_s = time.time() - t0

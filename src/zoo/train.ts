@@ -130,7 +130,7 @@ const tok = new CharTokenizer();
 // ---------------------------------------------------------------------------------------------
 // Batches
 
-interface Batch {
+export interface Batch {
   ids: Int32Array;
   targets: Int32Array;
   lossMask: Float32Array;
@@ -187,7 +187,8 @@ function totalSteps(p: PhasePlan): number {
   return p.stages.reduce((s, st) => s + st.steps, 0);
 }
 
-function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[]): Batch {
+/** The batch of one training step; exported for replicas of the trainer (bench/torch-probe). */
+export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[]): Batch {
   const p = plan[phase];
   const st = stageAt(p, step);
   const r = rng(stepSeed(plan.seed, phase, step));
@@ -271,6 +272,12 @@ export function lrAt(p: PhasePlan, step: number): number {
   return sg.lr * (p.minLrFrac + (1 - p.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * t)));
 }
 
+/** Learning rate of a step and whether Adam's moments restart there (a continued-pretraining cycle). */
+export function stepSchedule(p: PhasePlan, step: number): { lr: number; restartMoments: boolean } {
+  const sg = segmentAt(p, step);
+  return { lr: lrAt(p, step), restartMoments: step === sg.start && sg.start > 0 };
+}
+
 function newState(cfg: ZooConfig, arrays: Map<string, Float32Array>): TrainState {
   const params = new Map<string, tf.Variable>();
   const m = new Map<string, tf.Variable>();
@@ -348,9 +355,9 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
     cache.set(batch.T, rm);
   }
   const names = [...s.params.keys()];
-  const lr = lrAt(p, s.step);
+  const { lr, restartMoments } = stepSchedule(p, s.step);
   const sg = segmentAt(p, s.step);
-  if (s.step === sg.start && sg.start > 0) {
+  if (restartMoments) {
     for (const n of names) {
       s.m.get(n)!.assign(tf.zerosLike(s.m.get(n)!));
       s.v.get(n)!.assign(tf.zerosLike(s.v.get(n)!));
