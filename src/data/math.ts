@@ -101,6 +101,11 @@ export function tupleKey(steps: readonly MathStep[]): string {
   return steps.map((s, i) => (i === 0 ? `${s.op}:${s.left},${s.right}` : `${s.op}:${s.right}`)).join('|');
 }
 
+/** The value of one arithmetic fact. */
+export function applyOp(op: MathOp, a: number, b: number): number {
+  return op === 'add' ? a + b : op === 'sub' ? a - b : a * b;
+}
+
 /**
  * Draws step `i` of a chain whose running value is `value`, so every fact stays inside what the
  * base learned: additions of two numbers up to ADD_MAX, subtractions within SUB_MAX with a
@@ -123,7 +128,7 @@ export function drawStep(r: Rand, op: MathOp, i: number, value: number): MathSte
     if (left > SUB_MAX || left < 1) return null;
     right = randInt(r, 1, left);
   }
-  return { op, left, right, result: op === 'add' ? left + right : op === 'sub' ? left - right : left * right };
+  return { op, left, right, result: applyOp(op, left, right) };
 }
 
 /** The steps of one chain of operations, or null when the draw cannot be completed in range. */

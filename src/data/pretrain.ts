@@ -14,7 +14,7 @@
  * generator), so no evaluation item appears in pretraining even with different words.
  */
 import { ADD_MAX, ITEMS, MUL_MAX, NAMES, NUMBER_WORDS, SUB_MAX, WORDS } from './lexicon.js';
-import { drawStep, tupleKey, type MathOp, type MathStep } from './math.js';
+import { applyOp, drawStep, tupleKey, type MathOp, type MathStep } from './math.js';
 import { pick, randInt, rng, splitOf, type Rand } from './split.js';
 import { UserError } from '../util/errors.js';
 
@@ -22,10 +22,6 @@ export type PretrainSplit = 'train' | 'heldout';
 
 const SIGN: Record<MathOp, string> = { add: '+', sub: '-', mul: '*' };
 const WORD_OP: Record<MathOp, string> = { add: 'plus', sub: 'minus', mul: 'times' };
-
-function apply(op: MathOp, a: number, b: number): number {
-  return op === 'add' ? a + b : op === 'sub' ? a - b : a * b;
-}
 
 /** A uniformly drawn fact of one operation, inside the lexicon's ranges. */
 function drawFact(r: Rand, op: MathOp): [number, number] {
@@ -42,7 +38,7 @@ function drawOp(r: Rand): MathOp {
 }
 
 function factSentence(r: Rand, op: MathOp, a: number, b: number): string {
-  const c = apply(op, a, b);
+  const c = applyOp(op, a, b);
   const k = r();
   if (k < 0.6) return `${a} ${SIGN[op]} ${b} = ${c}.`;
   if (k < 0.75) return `${a} ${WORD_OP[op]} ${b} is ${c}.`;
@@ -69,10 +65,10 @@ function factsDoc(r: Rand): string {
     for (let i = 0; i < len; i++) {
       const hi = op === 'add' ? ADD_MAX : op === 'sub' ? a : MUL_MAX;
       if (b > hi) break;
-      parts.push(`${a} ${SIGN[op]} ${b} = ${apply(op, a, b)}`);
+      parts.push(`${a} ${SIGN[op]} ${b} = ${applyOp(op, a, b)}`);
       b++;
     }
-    if (parts.length === 0) parts.push(`${a} ${SIGN[op]} 0 = ${apply(op, a, 0)}`);
+    if (parts.length === 0) parts.push(`${a} ${SIGN[op]} 0 = ${applyOp(op, a, 0)}`);
     return parts.join(', ') + '.';
   }
   const n = randInt(r, 2, 5);

@@ -272,10 +272,13 @@ export function lrAt(p: PhasePlan, step: number): number {
   return sg.lr * (p.minLrFrac + (1 - p.minLrFrac) * 0.5 * (1 + Math.cos(Math.PI * t)));
 }
 
-/** Learning rate of a step and whether Adam's moments restart there (a continued-pretraining cycle). */
-export function stepSchedule(p: PhasePlan, step: number): { lr: number; restartMoments: boolean } {
+/**
+ * Learning rate of a step, the first step of its learning-rate cycle (Adam's bias correction counts
+ * from there) and whether Adam's moments restart at this step (a continued-pretraining cycle).
+ */
+export function stepSchedule(p: PhasePlan, step: number): { lr: number; cycleStart: number; restartMoments: boolean } {
   const sg = segmentAt(p, step);
-  return { lr: lrAt(p, step), restartMoments: step === sg.start && sg.start > 0 };
+  return { lr: lrAt(p, step), cycleStart: sg.start, restartMoments: step === sg.start && sg.start > 0 };
 }
 
 function newState(cfg: ZooConfig, arrays: Map<string, Float32Array>): TrainState {
@@ -355,15 +358,14 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
     cache.set(batch.T, rm);
   }
   const names = [...s.params.keys()];
-  const { lr, restartMoments } = stepSchedule(p, s.step);
-  const sg = segmentAt(p, s.step);
+  const { lr, cycleStart, restartMoments } = stepSchedule(p, s.step);
   if (restartMoments) {
     for (const n of names) {
       s.m.get(n)!.assign(tf.zerosLike(s.m.get(n)!));
       s.v.get(n)!.assign(tf.zerosLike(s.v.get(n)!));
     }
   }
-  const t = s.step - sg.start + 1;
+  const t = s.step - cycleStart + 1;
   const loss = tf.tidy(() => {
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
