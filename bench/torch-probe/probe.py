@@ -108,24 +108,22 @@ def forward(cfg, P, ids, pos, valid=None):
 # Training
 
 
-def adam_step(params, grads, m, s, t, lr, wd=0.0, b1=0.9, b2=0.98, eps=1e-8):
-    """One AdamW update as src/zoo/train.ts does it: clipped grads, decoupled decay on matrices."""
+def clip_(grads, max_norm=1.0):
+    """Scales the gradients in place to a global norm of at most max_norm, as the trainer does."""
     gnorm = torch.sqrt(sum((g * g).sum() for g in grads))
-    torch._foreach_mul_(grads, torch.clamp(1.0 / gnorm, max=1.0))
-    bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
-    with torch.no_grad():
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(s, b2)
-        torch._foreach_addcmul_(s, grads, grads, value=1 - b2)
-        denom = torch._foreach_sqrt(torch._foreach_div(s, bc2))
-        torch._foreach_add_(denom, eps)
-        upd = torch._foreach_div(torch._foreach_div(m, bc1), denom)
-        if wd > 0:
-            for u, p in zip(upd, params):
-                if p.dim() == 2:
-                    u.add_(p, alpha=wd)
-        torch._foreach_add_(params, upd, alpha=-lr)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / gnorm, max=1.0))
+
+
+@torch.no_grad()
+def adam_direction(grads, m, s, t, b1=0.9, b2=0.98, eps=1e-8):
+    """Advances Adam's moments in place and returns the bias-corrected update (t counts from 1)."""
+    torch._foreach_mul_(m, b1)
+    torch._foreach_add_(m, grads, alpha=1 - b1)
+    torch._foreach_mul_(s, b2)
+    torch._foreach_addcmul_(s, grads, grads, value=1 - b2)
+    denom = torch._foreach_sqrt(torch._foreach_div(s, 1 - b2 ** t))
+    torch._foreach_add_(denom, eps)
+    return torch._foreach_div(torch._foreach_div(m, 1 - b1 ** t), denom)
 
 
 def pretrain(cfg, data_dir, v, log):
@@ -153,7 +151,13 @@ def pretrain(cfg, data_dir, v, log):
             log(f'{v["name"]} pretrain: loss at step 0 {loss.item():.5f}, trainer {meta["loss0"]:.5f}')
             assert abs(loss.item() - meta['loss0']) < 1e-3, 'the replica does not train the zoo model'
         grads = list(torch.autograd.grad(loss, params))
-        adam_step(params, grads, m, s, t, st['lr'], meta['weightDecay'])
+        clip_(grads)
+        upd = adam_direction(grads, m, s, t)
+        with torch.no_grad():
+            for u, p in zip(upd, params):
+                if p.dim() == 2:  # decoupled decay on matrices only, as the trainer does
+                    u.add_(p, alpha=meta['weightDecay'])
+            torch._foreach_add_(params, upd, alpha=-st['lr'])
         if i % 500 == 0 or i == len(steps) - 1:
             log(f'{v["name"]} pretrain step {i + 1}/{len(steps)} loss {loss.item():.4f} {time.time() - t0:.1f}s')
     return {n: p.detach() for n, p in P.items()}
@@ -190,7 +194,7 @@ def make_batch(rng, examples, corpus, v, bos):
         ids.append(corpus_row(rng, corpus, T + 1, bos))
         w.append([v['corpus_weight']] * T)
     t = torch.tensor(ids, device=DEV)
-    return t[:, :-1], t[:, 1:], torch.tensor(w, device=DEV), torch.tensor([[1.0 if x > 0 else 0.0 for x in r] for r in w], device=DEV)
+    return t[:, :-1], t[:, 1:], torch.tensor(w, device=DEV)
 
 
 def finetune(cfg, base, data, v, kind, log):
@@ -205,12 +209,10 @@ def finetune(cfg, base, data, v, kind, log):
     s = {n: torch.zeros_like(t) for n, t in base.items()}
     rng = np.random.default_rng(v['seed'] * 1000 + (1 if kind == 'math' else 2))
     pos_cache = {}
-    b1, b2, eps = 0.9, 0.98, 1e-8
     lam = v.get('decay_to_base', 0.0)
-    ema = None
     t0 = time.time()
     for step in range(steps):
-        ids, tgt, w, _ = make_batch(rng, examples, corpus, v, data['bos'])
+        ids, tgt, w = make_batch(rng, examples, corpus, v, data['bos'])
         T = ids.shape[1]
         if T not in pos_cache:
             pos_cache[T] = torch.arange(T, device=DEV)[None]
@@ -239,34 +241,22 @@ def finetune(cfg, base, data, v, kind, log):
                 shift[n] = (v['sam'] * wn / gn) * g
         loss = loss_at(shift)
         grads = list(torch.autograd.grad(loss, params))
-        gnorm = torch.sqrt(sum((g * g).sum() for g in grads))
-        torch._foreach_mul_(grads, torch.clamp(1.0 / gnorm, max=1.0))
+        clip_(grads)
         lr = lr_at(plan, step, steps)
-        bc1, bc2 = 1 - b1 ** (step + 1), 1 - b2 ** (step + 1)
+        ms = [m[n] for n in names]
         with torch.no_grad():
-            ms = [m[n] for n in names]
             if v.get('optimizer', 'adam') == 'sgd':
                 torch._foreach_mul_(ms, 0.9)
                 torch._foreach_add_(ms, grads)
                 upd = [x.clone() for x in ms]
                 lr = lr * v['sgd_mult']
             else:
-                ss = [s[n] for n in names]
-                torch._foreach_mul_(ms, b1)
-                torch._foreach_add_(ms, grads, alpha=1 - b1)
-                torch._foreach_mul_(ss, b2)
-                torch._foreach_addcmul_(ss, grads, grads, value=1 - b2)
-                denom = torch._foreach_sqrt(torch._foreach_div(ss, bc2))
-                torch._foreach_add_(denom, eps)
-                upd = torch._foreach_div(torch._foreach_div(ms, bc1), denom)
+                upd = adam_direction(grads, ms, [s[n] for n in names], step + 1)
             if lam > 0:
                 torch._foreach_add_(upd, torch._foreach_sub(params, [base[n] for n in names]), alpha=lam)
             torch._foreach_add_(params, upd, alpha=-lr)
-        lv = loss.item() if step % 50 == 0 or step == steps - 1 else None
-        if lv is not None:
-            ema = lv if ema is None else 0.7 * ema + 0.3 * lv
-            if step % 400 == 0 or step == steps - 1:
-                log(f'{v["name"]} {kind} step {step + 1}/{steps} loss {lv:.4f} {time.time() - t0:.1f}s')
+        if step % 400 == 0 or step == steps - 1:
+            log(f'{v["name"]} {kind} step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.1f}s')
     return {n: p.detach() for n, p in P.items()}
 
 
