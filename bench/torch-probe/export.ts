@@ -15,10 +15,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { FULL_PLAN, mathExample, chatExample, makeBatch, stepSchedule } from '../../src/zoo/train.js';
+import { FULL_PLAN, makeBatch, stepSchedule, taskExamples } from '../../src/zoo/train.js';
 import { CheckpointWriter } from '../../src/checkpoint/writer.js';
-import { mathProblems } from '../../src/data/math.js';
-import { chatPrompts } from '../../src/data/chat.js';
 import { pretrainDocument } from '../../src/data/pretrain.js';
 import { CharTokenizer, BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
 import { loadZooModel } from '../../src/zoo/io.js';
@@ -31,9 +29,8 @@ const out = args.find((a) => !a.startsWith('--')) ?? 'bench/torch-probe/data';
 const tok = new CharTokenizer();
 const seed = FULL_PLAN.seed;
 
-function examples(kind: 'math' | 'chat', n: number) {
-  const raw = kind === 'math' ? mathProblems('train', n, seed).map((p) => mathExample(p.question, p.answer)) : chatPrompts('train', n, seed).map((p) => chatExample(p.prompt, p.response));
-  return raw.map((e) => ({ p: [BOS_ID, ...tok.encode(e.prompt)], t: [...tok.encode(e.target), EOS_ID] }));
+function examples(kind: 'math' | 'chat') {
+  return taskExamples(kind, FULL_PLAN[kind].taskExamples, seed).map((e) => ({ p: e.prompt, t: e.target }));
 }
 
 /** The base's pretraining run, step by step, exactly as src/zoo/train.ts batches and schedules it. */
@@ -100,8 +97,8 @@ async function main(): Promise<void> {
     itos: Array.from({ length: tok.vocabSize }, (_, id) => tok.idToString(id)),
     eos: EOS_ID,
     plan: { math: FULL_PLAN.math, chat: FULL_PLAN.chat, model: FULL_PLAN.model },
-    math_train: examples('math', FULL_PLAN.math.taskExamples),
-    chat_train: examples('chat', FULL_PLAN.chat.taskExamples),
+    math_train: examples('math'),
+    chat_train: examples('chat'),
     corpus,
     evals,
     reference: { ids, logits },

@@ -149,7 +149,7 @@ function pretrainRow(r: () => number, T: number, mix?: CorpusMix): number[] {
   return row.slice(0, T + 1);
 }
 
-interface TaskExample {
+export interface TaskExample {
   prompt: number[];
   target: number[];
 }
@@ -162,7 +162,8 @@ export function chatExample(prompt: string, response: string): { prompt: string;
   return { prompt: `<|user|>${prompt}\n<|assistant|>`, target: response };
 }
 
-function taskExamples(phase: PhaseName, n: number, seed: number): TaskExample[] {
+/** A fine-tune's task examples as token ids (exported for replicas of the trainer). */
+export function taskExamples(phase: PhaseName, n: number, seed: number): TaskExample[] {
   const raw =
     phase === 'math'
       ? mathProblems('train', n, seed).map((p) => mathExample(p.question, p.answer))
