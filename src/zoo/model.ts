@@ -310,11 +310,19 @@ export function ropeTensors(cfg: ZooConfig, T: number): { cos: tf.Tensor; sin: t
 /**
  * Mean cross-entropy over positions where lossMask is 1. ids/targets [B, T] int32, lossMask [B*T].
  */
-export function lossFn(cfg: ZooConfig, w: WeightView, ids: tf.Tensor, targets: tf.Tensor, lossMask: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: tf.Tensor): tf.Scalar {
+/**
+ * Mean cross-entropy over the masked positions. `softTargets` ([S*T, V], optional) replaces the
+ * one-hot targets of the batch's last S rows with a distribution (a teacher's next-token probabilities).
+ */
+export function lossFn(cfg: ZooConfig, w: WeightView, ids: tf.Tensor, targets: tf.Tensor, lossMask: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: tf.Tensor, softTargets?: tf.Tensor): tf.Scalar {
   const { logits } = forward(cfg, w, { ids, cos: rope.cos, sin: rope.sin, mask });
   const logp = tf.logSoftmax(logits, -1);
   const flatT = tf.reshape(targets, [-1]);
-  const onehot = tf.oneHot(tf.cast(flatT, 'int32'), cfg.vocabSize);
-  const nll = tf.neg(tf.sum(tf.mul(logp, onehot), -1));
+  let dist = tf.oneHot(tf.cast(flatT, 'int32'), cfg.vocabSize);
+  if (softTargets) {
+    const hard = (flatT.shape[0] as number) - (softTargets.shape[0] as number);
+    dist = tf.concat([tf.slice(dist, [0, 0], [hard, cfg.vocabSize]), softTargets], 0);
+  }
+  const nll = tf.neg(tf.sum(tf.mul(logp, dist), -1));
   return tf.div(tf.sum(tf.mul(nll, lossMask)), tf.maximum(tf.sum(lossMask), 1)) as tf.Scalar;
 }

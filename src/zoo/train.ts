@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { initBackend, initWeights, lossFn, trainingView, causalMask, ropeTensors, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights } from './model.js';
+import { initBackend, initWeights, lossFn, forward, trainingView, inferenceView, causalMask, ropeTensors, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights, type WeightView } from './model.js';
 import { CharTokenizer, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
 import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
 import { openCheckpoint } from '../checkpoint/reader.js';
@@ -39,6 +39,12 @@ export interface Stage {
   restart?: { lr: number; warmup: number };
   /** Corpus mix for this stage's pretraining rows (default DEFAULT_MIX). */
   mix?: CorpusMix;
+  /**
+   * How documents are joined in a pretraining row: by a newline (default), or closed by <eos> and
+   * the next opened by <bos>, as real pretraining does, so a newline inside a document never
+   * looks like the end of it.
+   */
+  separator?: 'newline' | 'eos';
 }
 
 export interface PhasePlan {
@@ -52,6 +58,15 @@ export interface PhasePlan {
   taskFrac: number;
   /** Task examples to draw from (fine-tunes). */
   taskExamples: number;
+  /**
+   * Fine-tunes: rows per batch (taken from the pretraining rows) holding the *other* fine-tune's
+   * training examples, trained toward the base model's own next-token distribution. They teach
+   * the task vector to leave the other task's inputs as the base had them, so that adding it to
+   * the other fine-tune does not change what that one does (merging then has a chance).
+   */
+  baseAnchorRows?: number;
+  /** Tensors whose name contains one of these strings keep the base's values (not trained). */
+  frozen?: string[];
 }
 
 export interface ZooPlan {
@@ -131,6 +146,8 @@ const tok = new CharTokenizer();
 // Batches
 
 export interface Batch {
+  /** The last softRows rows are trained toward the base model's distribution, not their tokens. */
+  softRows: number;
   ids: Int32Array;
   targets: Int32Array;
   lossMask: Float32Array;
@@ -139,12 +156,13 @@ export interface Batch {
   tokens: number;
 }
 
-/** A row of T+1 tokens: <bos> then whole documents joined by newlines, cut at the end. */
-function pretrainRow(r: () => number, T: number, mix?: CorpusMix): number[] {
+/** A row of T+1 tokens: <bos> then whole documents joined by the separator, cut at the end. */
+function pretrainRow(r: () => number, T: number, mix?: CorpusMix, separator: Stage['separator'] = 'newline'): number[] {
   const row = [BOS_ID];
+  const join = separator === 'eos' ? [EOS_ID, BOS_ID] : tok.encode('\n');
   while (row.length < T + 1) {
     for (const id of tok.encode(pretrainDocument(r, mix))) row.push(id);
-    row.push(tok.encode('\n')[0]);
+    row.push(...join);
   }
   return row.slice(0, T + 1);
 }
@@ -189,27 +207,39 @@ function totalSteps(p: PhasePlan): number {
 }
 
 /** The batch of one training step; exported for replicas of the trainer (bench/torch-probe). */
-export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[]): Batch {
+export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[], anchors: TaskExample[] = []): Batch {
   const p = plan[phase];
   const st = stageAt(p, step);
   const r = rng(stepSeed(plan.seed, phase, step));
   const rows: Array<{ toks: number[]; lossFrom: number; lossTo: number }> = [];
   let T = st.seqLen;
+  let softRows = 0;
   if (phase === 'base') {
-    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T, st.mix), lossFrom: 0, lossTo: T });
+    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T, st.mix, st.separator), lossFrom: 0, lossTo: T });
   } else {
     const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
     const picked: TaskExample[] = [];
     for (let b = 0; b < nTask; b++) picked.push(examples[Math.floor(r() * examples.length)]);
+    const nAnchor = anchors.length > 0 ? Math.min(p.baseAnchorRows ?? 0, st.batch - nTask) : 0;
+    // Drawn from their own stream so that the task and pretraining rows stay those of an unanchored plan.
+    const ra = rng(stepSeed(plan.seed, phase, step) ^ 0x5bd1e995);
+    const anchorPicked = Array.from({ length: nAnchor }, () => anchors[Math.floor(ra() * anchors.length)]);
     // Round the length up so few distinct shapes occur (tfjs caches per shape).
-    T = Math.ceil(Math.max(...picked.map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
+    T = Math.ceil(Math.max(...[...picked, ...anchorPicked].map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
     for (const e of picked) {
       const toks = [...e.prompt, ...e.target];
       const lossFrom = e.prompt.length - 1; // target index j predicts toks[j+1]
       while (toks.length < T + 1) toks.push(PAD_ID);
       rows.push({ toks, lossFrom, lossTo: e.prompt.length + e.target.length - 1 });
     }
-    for (let b = nTask; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T), lossFrom: 0, lossTo: T });
+    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
+    for (const e of anchorPicked) {
+      const toks = [...e.prompt, ...e.target];
+      const lossTo = toks.length - 1;
+      while (toks.length < T + 1) toks.push(PAD_ID);
+      rows.push({ toks, lossFrom: 0, lossTo });
+    }
+    softRows = nAnchor;
   }
   const B = rows.length;
   const ids = new Int32Array(B * T);
@@ -226,7 +256,7 @@ export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, example
       }
     }
   });
-  return { ids, targets, lossMask, B, T, tokens };
+  return { softRows, ids, targets, lossMask, B, T, tokens };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,7 +379,7 @@ const ADAM_B2 = 0.98;
 const ADAM_EPS = 1e-8;
 const CLIP = 1.0;
 
-function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>): number {
+function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>, teacher: WeightView | null): number {
   const cfg = plan.model;
   const p = plan[phase];
   let rm = cache.get(batch.T);
@@ -358,7 +388,7 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
     rm = { cos: rope.cos, sin: rope.sin, mask: causalMask(batch.T) };
     cache.set(batch.T, rm);
   }
-  const names = [...s.params.keys()];
+  const names = [...s.params.keys()].filter((n) => !(p.frozen ?? []).some((f) => n.includes(f)));
   const { lr, cycleStart, restartMoments } = stepSchedule(p, s.step);
   if (restartMoments) {
     for (const n of names) {
@@ -372,7 +402,14 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
     const mask = tf.tensor1d(batch.lossMask);
     const view = trainingView(s.params as unknown as Weights);
-    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm!, rm!.mask), names.map((n) => s.params.get(n)!));
+    let soft: tf.Tensor | undefined;
+    if (batch.softRows > 0) {
+      if (!teacher) throw new Error(`[${phase}] batch has base-anchored rows but no base model was loaded`);
+      const S = batch.softRows;
+      const anchorIds = tf.slice(ids, [batch.B - S, 0], [S, batch.T]);
+      soft = tf.softmax(forward(cfg, teacher, { ids: anchorIds, cos: rm!.cos, sin: rm!.sin, mask: rm!.mask }).logits, -1);
+    }
+    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm!, rm!.mask, soft), names.map((n) => s.params.get(n)!));
     const gs = names.map((n) => grads[s.params.get(n)!.name]);
     const gnorm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
     const scale = gnorm > CLIP ? CLIP / gnorm : 1;
@@ -435,6 +472,16 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
     s = newState(cfg, arrays);
   }
   const examples = phase === 'base' ? [] : taskExamples(phase, p.taskExamples, plan.seed);
+  const other: PhaseName = phase === 'math' ? 'chat' : 'math';
+  const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
+  const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed) : [];
+  const teacherWeights = anchored ? new Map([...(await readZooArrays(path.join(opts.out, 'base'))).arrays].map(([n, a]) => [n, tf.tensor(a, tensorShapes(cfg).find(([m]) => m === n)![1])])) : null;
+  const teacher = teacherWeights ? inferenceView(teacherWeights as unknown as Weights) : null;
+  const release = (st: TrainState) => {
+    disposeState(st);
+    teacher?.dispose();
+    for (const t of teacherWeights?.values() ?? []) t.dispose();
+  };
   opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
   const shapeCache = new Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>();
   const bar = opts.bar ? new cliProgress.SingleBar({ format: `${phase} [{bar}] {value}/{total} loss {loss} | {tps} tok/s | eta {eta_formatted}` }, cliProgress.Presets.shades_classic) : null;
@@ -446,8 +493,8 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   let winStart = Date.now();
   let lastLoss = NaN;
   while (s.step < total) {
-    const batch = makeBatch(plan, phase, s.step, examples);
-    const loss = trainStep(plan, phase, s, batch, shapeCache);
+    const batch = makeBatch(plan, phase, s.step, examples, anchors);
+    const loss = trainStep(plan, phase, s, batch, shapeCache, teacher);
     if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
     lastLoss = loss;
     s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;
@@ -473,7 +520,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
       await saveState(ckptDir, cfg, s, hash);
       for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
       const res = { steps: s.step, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec, stopped: true };
-      disposeState(s);
+      release(s);
       opts.log(`[${phase}] stopped at step ${res.steps}/${total}; checkpoint in ${ckptDir}`);
       return res;
     }
@@ -485,7 +532,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   await fs.rm(ckptDir, { recursive: true, force: true });
   for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
   const result = { steps: total, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec };
-  disposeState(s);
+  release(s);
   opts.log(`[${phase}] done: ${total} steps, loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.wallSec)}s; wrote ${path.join(opts.out, phase)}`);
   return result;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trainPhase, trainZoo, lrAt, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
+import { trainPhase, trainZoo, lrAt, makeBatch, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
+import { BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
 import { readZooArrays, loadZooModel } from '../../src/zoo/io.js';
 import { zooDeltaStats } from '../../src/zoo/deltaStats.js';
 import { generateGreedy } from '../../src/zoo/generate.js';
@@ -73,5 +74,30 @@ describe('zoo training (tiny plan)', () => {
     await trainPhase(plan, 'base', { out: b, resume: false, log: quiet, stopAfter: 8 });
     await trainPhase(plan, 'base', { out: b, resume: true, log: quiet });
     expect(await same(path.join(a, 'base'), path.join(b, 'base'))).toBe(true);
+  });
+});
+
+describe('pretraining rows', () => {
+  const plan = (separator?: 'newline' | 'eos'): ZooPlan => ({ ...TINY_PLAN, base: { ...TINY_PLAN.base, stages: [{ steps: 4, batch: 4, seqLen: 256, separator }] } });
+
+  it('join documents by a newline by default, and by <eos><bos> when asked, with the same documents', () => {
+    const nl = makeBatch(plan(), 'base', 2, []);
+    const eos = makeBatch(plan('eos'), 'base', 2, []);
+    expect(Array.from(nl.ids)).toEqual(Array.from(makeBatch(plan('newline'), 'base', 2, []).ids));
+    expect(Array.from(nl.ids).includes(EOS_ID)).toBe(false);
+    const ids = Array.from(eos.ids);
+    let joins = 0;
+    for (let i = 0; i + 1 < ids.length; i++) {
+      if (ids[i] === EOS_ID) {
+        joins++;
+        if ((i + 1) % eos.T !== 0) expect(ids[i + 1]).toBe(BOS_ID);
+      }
+    }
+    expect(joins).toBeGreaterThan(4);
+    // Same documents: the first row's text up to its first join is identical.
+    const firstNl = Array.from(nl.ids.slice(0, nl.T));
+    const firstEos = ids.slice(0, eos.T);
+    const cut = firstEos.indexOf(EOS_ID);
+    expect(firstNl.slice(0, cut)).toEqual(firstEos.slice(0, cut));
   });
 });
