@@ -85,7 +85,7 @@ export interface ZooPlan {
 
 const VOCAB = new CharTokenizer().vocabSize;
 
-const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
+export const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
 
 
 export const FULL_PLAN: ZooPlan = {
@@ -535,6 +535,26 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   release(s);
   opts.log(`[${phase}] done: ${total} steps, loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.wallSec)}s; wrote ${path.join(opts.out, phase)}`);
   return result;
+}
+
+/**
+ * Trains only the last stage of a phase, starting from weights already trained through the
+ * stages before it (a folder, e.g. the committed base). The last stage must restart Adam's
+ * moments, so the result equals a full run of the phase whose earlier stages produced those weights.
+ */
+export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: string, opts: PhaseOptions): Promise<ReturnType<typeof trainPhase>> {
+  const p = plan[phase];
+  const last = p.stages[p.stages.length - 1];
+  if (!last.restart || p.stages.length < 2) throw new UserError(`continuePhase: the last stage of ${phase} must be a restart stage after at least one other`);
+  const start = totalSteps(p) - last.steps;
+  const from = await readZooArrays(fromDir);
+  if (JSON.stringify(from.config) !== JSON.stringify(plan.model)) throw new UserError(`${fromDir}: config does not match the plan's model`, { file: fromDir });
+  await initBackend();
+  const st = newState(plan.model, from.arrays);
+  st.step = start;
+  await saveState(path.join(opts.out, '.ckpt', phase), plan.model, st, phaseHash(plan, phase));
+  disposeState(st);
+  return trainPhase(plan, phase, { ...opts, resume: true });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trainPhase, trainZoo, lrAt, makeBatch, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
+import { trainPhase, trainZoo, continuePhase, lrAt, makeBatch, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
 import { BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
 import { readZooArrays, loadZooModel } from '../../src/zoo/io.js';
 import { zooDeltaStats } from '../../src/zoo/deltaStats.js';
@@ -74,6 +74,14 @@ describe('zoo training (tiny plan)', () => {
     await trainPhase(plan, 'base', { out: b, resume: false, log: quiet, stopAfter: 8 });
     await trainPhase(plan, 'base', { out: b, resume: true, log: quiet });
     expect(await same(path.join(a, 'base'), path.join(b, 'base'))).toBe(true);
+    // Continuing from a folder holding the first stage's result gives the full run's weights.
+    const firstOnly: ZooPlan = { ...plan, base: { ...plan.base, stages: [plan.base.stages[0]] } };
+    const c = await tmp();
+    await trainPhase(firstOnly, 'base', { out: c, resume: false, log: quiet });
+    const d = await tmp();
+    await continuePhase(plan, 'base', path.join(c, 'base'), { out: d, resume: false, log: quiet });
+    expect(await same(path.join(a, 'base'), path.join(d, 'base'))).toBe(true);
+    await expect(continuePhase(firstOnly, 'base', path.join(c, 'base'), { out: d, resume: false, log: quiet })).rejects.toThrow(/restart stage/);
   });
 });
 
