@@ -172,7 +172,7 @@ if (process.argv.includes('--train')) {
       const n = names[next++];
       const t = performance.now();
       await execa('npx', ['tsx', self, '--variant', n, '--dir', dirs.get(n)!], { stdio: 'inherit' });
-      line(`trained chat variant "${n}" in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+      line(`trained variant "${n}" in ${((performance.now() - t) / 1000).toFixed(0)} s`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, worker));
