@@ -177,6 +177,10 @@ if (process.argv.includes('--train')) {
   };
   await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, worker));
   const variants: Record<string, Record<string, Record<string, number>>> = {};
+  const committed: Record<string, Record<string, number>> = {};
+  for (const w of ['1', '0.8', '0.5']) committed[`task arithmetic 1/${w}`] = await mergeAndScore(tmp, `committed-${w}`, path.join(zoo, 'chat'), w);
+  variants['the zoo as committed'] = committed;
+  line(`the zoo as committed: ${Object.entries(committed).map(([k, s]) => `${k} ${fmt(s)}`).join('; ')}`);
   for (const n of names) {
     const dir = dirs.get(n)!;
     const own = 'plan' in VARIANTS[n];
