@@ -309,10 +309,8 @@ export function ropeTensors(cfg: ZooConfig, T: number): { cos: tf.Tensor; sin: t
 
 /**
  * Mean cross-entropy over positions where lossMask is 1. ids/targets [B, T] int32, lossMask [B*T].
- */
-/**
- * Mean cross-entropy over the masked positions. `softTargets` ([S*T, V], optional) replaces the
- * one-hot targets of the batch's last S rows with a distribution (a teacher's next-token probabilities).
+ * `softTargets` ([S*T, V], optional) replaces the one-hot targets of the batch's last S rows with
+ * a distribution (a teacher's next-token probabilities).
  */
 export function lossFn(cfg: ZooConfig, w: WeightView, ids: tf.Tensor, targets: tf.Tensor, lossMask: tf.Tensor, rope: { cos: tf.Tensor; sin: tf.Tensor }, mask: tf.Tensor, softTargets?: tf.Tensor): tf.Scalar {
   const { logits } = forward(cfg, w, { ids, cos: rope.cos, sin: rope.sin, mask });

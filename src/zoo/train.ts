@@ -62,7 +62,8 @@ export interface PhasePlan {
    * Fine-tunes: rows per batch (taken from the pretraining rows) holding the *other* fine-tune's
    * training examples, trained toward the base model's own next-token distribution. They teach
    * the task vector to leave the other task's inputs as the base had them, so that adding it to
-   * the other fine-tune does not change what that one does (merging then has a chance).
+   * the other fine-tune would not change what that one does. Measured on the zoo (data/zoo/README.md,
+   * bench/zoo-interference.ts), it does not keep the merges from losing math, so FULL_PLAN leaves it off.
    */
   baseAnchorRows?: number;
   /** Tensors whose name contains one of these strings keep the base's values (not trained). */
@@ -475,7 +476,8 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const other: PhaseName = phase === 'math' ? 'chat' : 'math';
   const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
   const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed) : [];
-  const teacherWeights = anchored ? new Map([...(await readZooArrays(path.join(opts.out, 'base'))).arrays].map(([n, a]) => [n, tf.tensor(a, tensorShapes(cfg).find(([m]) => m === n)![1])])) : null;
+  const baseArrays = anchored ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
+  const teacherWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
   const teacher = teacherWeights ? inferenceView(teacherWeights as unknown as Weights) : null;
   const release = (st: TrainState) => {
     disposeState(st);
