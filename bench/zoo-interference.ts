@@ -19,7 +19,7 @@ import os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import { readZooArrays, saveZooModel } from '../src/zoo/io.js';
-import { rng } from '../src/zoo/model.js';
+import { rng, normals } from '../src/zoo/model.js';
 import { FULL_PLAN, CONTINUED_MIX, trainPhase, continuePhase, type PhasePlan, type ZooPlan } from '../src/zoo/train.js';
 import { runRecipe } from '../src/merge/engine.js';
 import { evaluateModel } from '../src/eval/evaluate.js';
@@ -101,12 +101,11 @@ async function mergeAndScore(tmp: string, name: string, chatDir: string, chatWei
 async function noisyMath(out: string, scale: number): Promise<void> {
   const [base, math, chat] = await Promise.all(['base', 'math', 'chat'].map((m) => readZooArrays(path.join(zoo, m))));
   const r = rng(NOISE_SEED);
-  const gauss = () => Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
   const weights = new Map<string, Float32Array>();
   for (const [n, m] of math.arrays) {
     const b = base.arrays.get(n)!;
     const c = chat.arrays.get(n)!;
-    const z = Float32Array.from({ length: m.length }, gauss);
+    const z = normals(m.length, 1, r);
     let dn = 0;
     let zn = 0;
     for (let i = 0; i < m.length; i++) {

@@ -89,7 +89,8 @@ export function parameterCount(cfg: ZooConfig): number {
 /** All zoo randomness goes through this seeded generator, so a seed fixes the weights. */
 export const rng = mulberry32;
 
-function normals(n: number, std: number, rand: () => number): Float32Array {
+/** n Gaussian draws (Box-Muller, both outputs used) with standard deviation std. */
+export function normals(n: number, std: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const u = Math.max(rand(), 1e-12);
