@@ -66,13 +66,13 @@ const zoo = path.resolve(arg('zoo') ?? 'data/zoo');
 const limit = arg('limit') ? Number(arg('limit')) : undefined;
 const jobs = Number(arg('jobs') ?? 2);
 
-function recipe(chatWeight: string, mathWeight = '1'): string {
+function recipe(chatWeight: string): string {
   return [
     'merge_method: task_arithmetic',
     'base_model: base',
     'models:',
     '  - model: math',
-    `    parameters: {weight: ${mathWeight}}`,
+    '    parameters: {weight: 1}',
     '  - model: chat',
     `    parameters: {weight: ${chatWeight}}`,
     'dtype: float32',
@@ -98,8 +98,8 @@ async function mergeAndScore(tmp: string, name: string, chatDir: string, chatWei
 }
 
 /** The math model plus noise of `scale` times the chat task vector's norm in every tensor. */
-async function noisyMath(out: string, scale: number): Promise<void> {
-  const [base, math, chat] = await Promise.all(['base', 'math', 'chat'].map((m) => readZooArrays(path.join(zoo, m))));
+async function noisyMath(models: Array<Awaited<ReturnType<typeof readZooArrays>>>, out: string, scale: number): Promise<void> {
+  const [base, math, chat] = models;
   const r = rng(NOISE_SEED);
   const weights = new Map<string, Float32Array>();
   for (const [n, m] of math.arrays) {
@@ -144,9 +144,10 @@ result.parents = parents;
 line(`parents: math model ${fmt(parents.math)}; chat model ${fmt(parents.chat)}`);
 
 const noise: Record<string, Record<string, number>> = {};
+const zooArrays = await Promise.all(['base', 'math', 'chat'].map((m) => readZooArrays(path.join(zoo, m))));
 for (const s of [1, 2]) {
   const dir = path.join(tmp, `noise-${s}`);
-  await noisyMath(dir, s);
+  await noisyMath(zooArrays, dir, s);
   noise[`${s}x`] = await scores(dir, ['math']);
   line(`math model + noise at ${s}x the chat vector's norm per tensor: ${fmt(noise[`${s}x`])}`);
   await fs.rm(dir, { recursive: true, force: true });

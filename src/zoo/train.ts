@@ -227,19 +227,17 @@ export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, example
     const anchorPicked = Array.from({ length: nAnchor }, () => anchors[Math.floor(ra() * anchors.length)]);
     // Round the length up so few distinct shapes occur (tfjs caches per shape).
     T = Math.ceil(Math.max(...[...picked, ...anchorPicked].map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
-    for (const e of picked) {
-      const toks = [...e.prompt, ...e.target];
-      const lossFrom = e.prompt.length - 1; // target index j predicts toks[j+1]
-      while (toks.length < T + 1) toks.push(PAD_ID);
-      rows.push({ toks, lossFrom, lossTo: e.prompt.length + e.target.length - 1 });
-    }
-    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
-    for (const e of anchorPicked) {
+    // An example padded to T+1 tokens; target index j predicts toks[j+1], so the loss on the
+    // answer starts at the prompt's last index (anchored rows: from the start).
+    const exampleRow = (e: TaskExample, lossFrom: number) => {
       const toks = [...e.prompt, ...e.target];
       const lossTo = toks.length - 1;
       while (toks.length < T + 1) toks.push(PAD_ID);
-      rows.push({ toks, lossFrom: 0, lossTo });
-    }
+      return { toks, lossFrom, lossTo };
+    };
+    for (const e of picked) rows.push(exampleRow(e, e.prompt.length - 1));
+    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
+    for (const e of anchorPicked) rows.push(exampleRow(e, 0));
     softRows = nAnchor;
   }
   const B = rows.length;
