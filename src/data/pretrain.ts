@@ -168,6 +168,23 @@ function reversalDoc(r: Rand): string {
   return `The word ${w} is spelled ${[...w].join('-')}, and backwards ${[...rev].join('-')}.`;
 }
 
+type RequestKind = 'say' | 'reverse' | 'repeat';
+
+/** Who asks whom for which word, what kind of request, and the count for a repeat. */
+function drawRequest(r: Rand): { w: string; asker: string; writer: string; n: number; kind: RequestKind } {
+  const w = pick(r, WORDS);
+  const asker = pick(r, NAMES);
+  const writer = pick(r, NAMES.filter((x) => x !== asker));
+  const n = randInt(r, 2, 4);
+  const kind = pick(r, ['say', 'reverse', 'repeat'] as const);
+  return { w, asker, writer, n, kind };
+}
+
+/** The reply to a request before any condition on it. */
+function plainReply(kind: RequestKind, w: string, n: number): string {
+  return kind === 'say' ? w : kind === 'reverse' ? [...w].reverse().join('') : Array.from({ length: n }, () => w).join(' ');
+}
+
 /**
  * A request about a word and the reply that fulfils it, as a little scene in prose. The phrasings
  * are the corpus's own (none of the chat task's train or eval sentences) but share their cue words
@@ -175,12 +192,8 @@ function reversalDoc(r: Rand): string {
  * teaches a base model what such requests mean.
  */
 function requestDoc(r: Rand): string {
-  const w = pick(r, WORDS);
-  const asker = pick(r, NAMES);
-  const writer = pick(r, NAMES.filter((n) => n !== asker));
-  const n = randInt(r, 2, 4);
-  const kind = pick(r, ['say', 'reverse', 'repeat'] as const);
-  let body = kind === 'say' ? w : kind === 'reverse' ? [...w].reverse().join('') : Array.from({ length: n }, () => w).join(' ');
+  const { w, asker, writer, n, kind } = drawRequest(r);
+  let body = plainReply(kind, w, n);
   const asks: string[] = [
     kind === 'say'
       ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`])
@@ -214,6 +227,112 @@ function requestDoc(r: Rand): string {
     asks.push('inside square brackets');
   }
   return `${asks.join(', ')}. ${writer} wrote: ${body}`;
+}
+
+type RequestMod = 'capital' | 'lower' | 'quotes' | 'brackets' | 'end' | 'keyword' | 'fewer' | 'atleast';
+const REQUEST_MODS: readonly RequestMod[] = ['capital', 'lower', 'quotes', 'brackets', 'end', 'end', 'keyword', 'keyword', 'fewer', 'atleast'];
+const countWords = (s: string) => (s.match(/\w+/g) ?? []).length;
+
+/**
+ * A request with up to two conditions on the reply, told as prose, and the reply that meets all
+ * of them. Conditions apply in one fixed order (padding, added word, last word, length, case,
+ * wrapping) so the reply is unambiguous. The phrasings are the corpus's own.
+ */
+function composedRequestDoc(r: Rand): string {
+  const { w, asker, writer, n, kind } = drawRequest(r);
+  let body = plainReply(kind, w, n);
+  const ask =
+    kind === 'say'
+      ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`, `${asker} needed the word ${w} from ${writer}`])
+      : kind === 'reverse'
+        ? pick(r, [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`, `${asker} needed ${w} written backwards`])
+        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`, `${asker} needed ${w} written ${n} times`]);
+  const mods: RequestMod[] = [];
+  const nMods = randInt(r, kind === 'say' ? 1 : 0, 2);
+  while (mods.length < nMods) {
+    const m = pick(r, REQUEST_MODS);
+    if (!mods.includes(m)) mods.push(m);
+  }
+  const has = (m: RequestMod) => mods.includes(m);
+  if ((has('capital') && has('lower')) || (has('quotes') && has('brackets')) || (has('fewer') && has('atleast')) || (kind === 'repeat' && has('atleast'))) return composedRequestDoc(r);
+  const others = WORDS.filter((x) => x !== w);
+  const k = pick(r, others);
+  const e = pick(r, others.filter((x) => x !== k));
+  const asks: string[] = [];
+  if (has('atleast')) {
+    const m = randInt(r, 2, 4);
+    const unit = body;
+    while (countWords(body) < m) body = `${body} ${unit}`;
+    asks.push(pick(r, [`at least ${m} words long`, `with no fewer than ${m} words`]));
+  }
+  if (has('keyword')) {
+    body = `${body} ${k}`;
+    asks.push(pick(r, [`with the word ${k} in it too`, `and also the word ${k}`, `with ${k} somewhere in it`, `and ${k} had to appear in it`]));
+  }
+  if (has('end')) {
+    body = `${body} ${e}`;
+    asks.push(pick(r, [`with ${e} as the last word`, `ending on the word ${e}`, `and the last word had to be ${e}`, `so that ${e} came last`]));
+  }
+  if (has('fewer')) {
+    const m = countWords(body) + randInt(r, 1, 3);
+    asks.push(pick(r, [`in fewer than ${m} words`, `shorter than ${m} words`]));
+  }
+  if (has('capital')) {
+    body = body.toUpperCase();
+    asks.push(pick(r, ['all in capital letters', 'in big capital letters']));
+  }
+  if (has('lower')) asks.push(pick(r, ['in lowercase letters', 'all in small lowercase letters']));
+  if (has('quotes')) {
+    body = `"${body}"`;
+    asks.push(pick(r, ['inside double quotes', 'between double quotes']));
+  }
+  if (has('brackets')) {
+    body = `[${body}]`;
+    asks.push(pick(r, ['inside square brackets', 'between square brackets']));
+  }
+  return `${[ask, ...asks].join(', ')}. ${writer} wrote: ${body}`;
+}
+
+const CONSONANTS = 'bcdfghjklmnprstvwz';
+const VOWELS = 'aeiou';
+
+/** A made-up word of 3-7 letters, mostly pronounceable, that no lexicon prior can complete. */
+function nonceWord(r: Rand): string {
+  const len = randInt(r, 3, 7);
+  let s = '';
+  for (let i = 0; i < len; i++) {
+    const set = r() < 0.15 ? 'abcdefghijklmnopqrstuvwxyz' : i % 2 === 0 ? CONSONANTS : VOWELS;
+    s += set[Math.floor(r() * set.length)];
+  }
+  return s;
+}
+
+/** Word or made-up word: copying has to work for both. */
+const anyWord = (r: Rand) => (r() < 0.5 ? nonceWord(r) : pick(r, WORDS));
+
+/**
+ * Text that repeats words seen earlier in the same document, often made-up ones, so the only way
+ * to predict them is to find and copy them: the copying that requests about a given word rely on.
+ */
+function copyDoc(r: Rand): string {
+  const a = anyWord(r);
+  const b = anyWord(r);
+  const c = anyWord(r);
+  const name = pick(r, NAMES);
+  return pick(r, [
+    () => `The new word was ${a}. ${name} said it again: ${a}.`,
+    () => `${name} wrote down ${a}, ${b} and ${c}. Later ${name} read them out: ${a}, ${b}, ${c}.`,
+    () => `${name} named the ${pick(r, NOUN)} ${a}, and from then on everyone called it ${a}.`,
+    () => `First came ${a}, then ${b}. Put together: ${a} ${b}.`,
+    () => `${name} swapped ${a} and ${b} and got ${b} ${a}.`,
+    () => `Of ${a} and ${b}, the second one is ${b} and the first one is ${a}.`,
+    () => `A sign said ${a.toUpperCase()}. In small letters that is ${a}.`,
+    () => `${name} put ${b} after ${a}: ${a} ${b}. Then ${c} after that: ${a} ${b} ${c}.`,
+    () => {
+      const line = [a, b, c, nonceWord(r)].slice(0, randInt(r, 2, 4)).join(' ');
+      return `${name} heard ${line}, and said back ${line}.`;
+    },
+  ])();
 }
 
 /** A story told in the present tense, then worked out one equation per line. */
@@ -261,6 +380,13 @@ export interface CorpusMix {
   requests?: number;
   /** Stories worked out one present-tense equation per line. */
   worked?: number;
+  /**
+   * Repeated and made-up words to copy. Neither this nor `composed` is in FULL_PLAN: bases trained
+   * with them still could not copy, and lost word reversals (bench/zoo-copying.ts).
+   */
+  copy?: number;
+  /** Requests with up to two conditions on the reply (added and last words, length, case, wrapping). */
+  composed?: number;
 }
 
 /** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
@@ -268,7 +394,7 @@ export const DEFAULT_MIX: CorpusMix = { facts: 0.38, stories: 0.3, words: 0.18, 
 
 /** One document of the corpus. */
 export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {
-  const total = mix.facts + mix.stories + mix.words + mix.prose + (mix.reversals ?? 0) + (mix.requests ?? 0) + (mix.worked ?? 0);
+  const total = mix.facts + mix.stories + mix.words + mix.prose + (mix.reversals ?? 0) + (mix.requests ?? 0) + (mix.worked ?? 0) + (mix.composed ?? 0) + (mix.copy ?? 0);
   let x = r() * total;
   if ((x -= mix.facts) < 0) return factsDoc(r);
   if ((x -= mix.stories) < 0) return storyDoc(r);
@@ -276,6 +402,8 @@ export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string 
   if ((x -= mix.prose) < 0) return proseDoc(r);
   if ((x -= mix.reversals ?? 0) < 0) return reversalDoc(r);
   if ((x -= mix.requests ?? 0) < 0) return requestDoc(r);
+  if ((x -= mix.composed ?? 0) < 0) return composedRequestDoc(r);
+  if ((x -= mix.copy ?? 0) < 0) return copyDoc(r);
   return workedDoc(r);
 }
 

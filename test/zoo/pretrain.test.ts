@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pretrainDocuments, pretrainDocument, allFacts } from '../../src/data/pretrain.js';
 import { rng } from '../../src/data/split.js';
-import { ADD_MAX, MUL_MAX, SUB_MAX } from '../../src/data/lexicon.js';
+import { ADD_MAX, MUL_MAX, SUB_MAX, WORDS } from '../../src/data/lexicon.js';
 import { tupleKey, type MathOp } from '../../src/data/math.js';
 import { splitOf } from '../../src/data/split.js';
 
@@ -74,6 +74,59 @@ describe('pretraining corpus', () => {
         expect(lines[lines.length - 1]).toMatch(/^In the end \w+ has \d+ \w+\.$/);
       }
     }
+  });
+
+  it('tells requests with two conditions whose replies meet every condition', () => {
+    const r = rng(11);
+    const seen = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      const d = pretrainDocument(r, { facts: 0, stories: 0, words: 0, prose: 0, composed: 1 });
+      expect(d).not.toMatch(/####|Question:|Answer:|<\|/);
+      const m = /^(.*)\. \w+ wrote: (.+)$/.exec(d);
+      expect(m, d).not.toBeNull();
+      const [ask, reply] = [m![1], m![2]];
+      const bare = reply.replace(/^["[]|["\]]$/g, '');
+      const words = bare.toLowerCase().split(' ');
+      const cond = (re: RegExp) => re.exec(ask);
+      let c: RegExpExecArray | null;
+      if ((c = cond(/(?:with (\w+) as the last word|ending on the word (\w+)|the last word had to be (\w+)|so that (\w+) came last)/))) {
+        expect(words[words.length - 1], d).toBe(c[1] ?? c[2] ?? c[3] ?? c[4]);
+        seen.add('end');
+      }
+      if ((c = cond(/(?:with the word (\w+) in it too|and also the word (\w+)|with (\w+) somewhere in it|and (\w+) had to appear in it)/))) {
+        expect(words, d).toContain(c[1] ?? c[2] ?? c[3] ?? c[4]);
+        seen.add('keyword');
+      }
+      if ((c = cond(/(?:in fewer than|shorter than) (\d) words/))) expect(words.length, d).toBeLessThan(Number(c[1]));
+      if ((c = cond(/(?:at least|no fewer than) (\d) words/))) expect(words.length, d).toBeGreaterThanOrEqual(Number(c[1]));
+      if (/capital letters/.test(ask)) expect(reply, d).toBe(reply.toUpperCase());
+      if (/lowercase/.test(ask)) expect(reply, d).toBe(reply.toLowerCase());
+      if (/double quotes/.test(ask)) expect(reply, d).toMatch(/^".+"$/);
+      if (/square brackets/.test(ask)) expect(reply, d).toMatch(/^\[.+\]$/);
+    }
+    expect([...seen].sort()).toEqual(['end', 'keyword']);
+  });
+
+  it('repeats made-up words exactly where a document says it copies them', () => {
+    const r = rng(12);
+    const lexicon = new Set<string>(WORDS);
+    const hits = { again: 0, back: 0, swap: 0, sign: 0, madeUp: 0 };
+    for (let i = 0; i < 400; i++) {
+      const d = pretrainDocument(r, { facts: 0, stories: 0, words: 0, prose: 0, copy: 1 });
+      const again = /^The new word was (\w+)\. \w+ said it again: (\w+)\.$/.exec(d);
+      if (again) {
+        expect(again[2]).toBe(again[1]);
+        hits.again++;
+        if (!lexicon.has(again[1])) hits.madeUp++;
+      }
+      const back = /^\w+ heard (.+), and said back (.+)\.$/.exec(d);
+      if (back) (expect(back[2]).toBe(back[1]), hits.back++);
+      const swap = /^\w+ swapped (\w+) and (\w+) and got (\w+) (\w+)\.$/.exec(d);
+      if (swap) (expect([swap[3], swap[4]]).toEqual([swap[2], swap[1]]), hits.swap++);
+      const sign = /^A sign said (\w+)\. In small letters that is (\w+)\.$/.exec(d);
+      if (sign) (expect(sign[1].toLowerCase()).toBe(sign[2]), hits.sign++);
+    }
+    for (const [k, n] of Object.entries(hits)) expect(n, k).toBeGreaterThan(5);
   });
 
   it('lists every fact of the ranges once', () => {
