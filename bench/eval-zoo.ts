@@ -9,6 +9,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
+import pLimit from 'p-limit';
 import { evaluateModel, type EvalResult } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 
@@ -42,17 +43,17 @@ if (jobs <= 1) {
 } else {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'eval-zoo-'));
   const cli = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../src/cli/main.ts');
-  let next = 0;
-  const worker = async () => {
-    while (next < models.length) {
-      const i = next++;
-      const file = path.join(tmp, `${models[i]}.json`);
-      await execa('npx', ['tsx', cli, 'eval', path.join(zoo, models[i]), '--suite', 'math,chat,lm', '--batch-size', String(batchSize), '--samples', '3', '--out', file, ...(limit ? ['--limit', String(limit)] : [])], { stdio: 'ignore' });
-      results[i] = JSON.parse(readFileSync(file, 'utf8')) as EvalResult;
-      report(models[i], results[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, models.length) }, worker));
+  const pool = pLimit(jobs);
+  await Promise.all(
+    models.map((m, i) =>
+      pool(async () => {
+        const file = path.join(tmp, `${m}.json`);
+        await execa('npx', ['tsx', cli, 'eval', path.join(zoo, m), '--suite', 'math,chat,lm', '--batch-size', String(batchSize), '--samples', '3', '--out', file, ...(limit ? ['--limit', String(limit)] : [])], { stdio: 'ignore' });
+        results[i] = JSON.parse(readFileSync(file, 'utf8')) as EvalResult;
+        report(m, results[i]);
+      }),
+    ),
+  );
   rmSync(tmp, { recursive: true, force: true });
 }
 const wall = (performance.now() - t0) / 1000;

@@ -21,12 +21,13 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
+import pLimit from 'p-limit';
 import { loadZooModel } from '../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../src/zoo/generate.js';
 import { FULL_PLAN, continuePhase, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
-import { NAMES, WORDS } from '../src/data/lexicon.js';
-import type { CorpusMix } from '../src/data/pretrain.js';
-import { pick, randInt, rng, type Rand } from '../src/data/split.js';
+import { WORDS } from '../src/data/lexicon.js';
+import { drawRequest, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
+import { pick, rng, type Rand } from '../src/data/split.js';
 import { evaluateModel } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 
@@ -118,7 +119,7 @@ async function trainIfNeeded(v: Variant, dir: string, phase: PhaseName, zoo: str
 
 const made = (r: Rand) => Array.from({ length: 5 }, (_, i) => (i % 2 ? 'aeiou' : 'bdfgklmnprstvz')[Math.floor(r() * (i % 2 ? 5 : 14))]).join('');
 
-type Cond = 'none' | 'end' | 'keyword' | 'capital' | 'quotes' | 'brackets' | 'made-up word';
+type Cond = RequestCondition | 'made-up word';
 const CONDS: Cond[] = ['none', 'end', 'keyword', 'capital', 'quotes', 'brackets', 'made-up word'];
 
 /** Requests in the corpus's own phrasing (src/data/pretrain.ts requestDoc) with their replies. */
@@ -127,28 +128,11 @@ function proseRequests(): Array<{ cond: Cond; prompt: string; want: string }> {
   const out: Array<{ cond: Cond; prompt: string; want: string }> = [];
   for (const cond of CONDS) {
     for (let i = 0; i < PER_KIND; i++) {
-      const w = cond === 'made-up word' ? made(r) : pick(r, WORDS);
-      const asker = pick(r, NAMES);
-      const writer = pick(r, NAMES.filter((n) => n !== asker));
-      const n = randInt(r, 2, 4);
-      const kind = pick(r, ['say', 'reverse', 'repeat'] as const);
-      let body = kind === 'say' ? w : kind === 'reverse' ? [...w].reverse().join('') : Array.from({ length: n }, () => w).join(' ');
-      const asks = [kind === 'say' ? `${asker} asked ${writer} for the word ${w}` : kind === 'reverse' ? `${asker} wanted ${w} backwards` : `${asker} wanted ${w} ${n} times`];
-      const others = WORDS.filter((x) => x !== w);
-      if (cond === 'keyword') {
-        const k = pick(r, others);
-        body = `${body} ${k}`;
-        asks.push(`with the word ${k} in it too`);
-      }
-      if (cond === 'end') {
-        const e = pick(r, others);
-        body = `${body} ${e}`;
-        asks.push(`with ${e} as the last word`);
-      }
-      if (cond === 'capital') (body = body.toUpperCase()), asks.push('all in capital letters');
-      if (cond === 'quotes') (body = `"${body}"`), asks.push('inside double quotes');
-      if (cond === 'brackets') (body = `[${body}]`), asks.push('inside square brackets');
-      out.push({ cond, prompt: `${asks.join(', ')}. ${writer} wrote:`, want: body });
+      const d = drawRequest(r);
+      const w = cond === 'made-up word' ? made(r) : d.w;
+      const ask = d.kind === 'say' ? `${d.asker} asked ${d.writer} for the word ${w}` : d.kind === 'reverse' ? `${d.asker} wanted ${w} backwards` : `${d.asker} wanted ${w} ${d.n} times`;
+      const c = withCondition(r, w, plainReply(d.kind, w, d.n), cond === 'made-up word' ? 'none' : cond);
+      out.push({ cond, prompt: `${[ask, ...(c.ask ? [c.ask] : [])].join(', ')}. ${d.writer} wrote:`, want: c.reply });
     }
   }
   return out;
@@ -215,16 +199,16 @@ for (const m of ['base', 'chat']) {
 
 const toTrain = Object.keys(VARIANTS).filter((n) => process.argv.includes('--train-full') || (process.argv.includes('--train') && !VARIANTS[n].full));
 const self = new URL(import.meta.url).pathname;
-let next = 0;
-const worker = async () => {
-  while (next < toTrain.length) {
-    const n = toTrain[next++];
-    const t = performance.now();
-    await execa('npx', ['tsx', self, '--variant', n, '--work', work, '--zoo', zoo], { stdio: 'inherit' });
-    line(`variant "${n}" ready in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-  }
-};
-await Promise.all(Array.from({ length: Math.min(jobs, toTrain.length) }, worker));
+const pool = pLimit(jobs);
+await Promise.all(
+  toTrain.map((n) =>
+    pool(async () => {
+      const t = performance.now();
+      await execa('npx', ['tsx', self, '--variant', n, '--work', work, '--zoo', zoo], { stdio: 'inherit' });
+      line(`variant "${n}" ready in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }),
+  ),
+);
 for (const n of Object.keys(VARIANTS)) {
   const v = VARIANTS[n];
   const dir = path.join(work, slug(n));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
+import pLimit from 'p-limit';
 import { readZooArrays, saveZooModel } from '../src/zoo/io.js';
 import { rng, normals } from '../src/zoo/model.js';
 import { FULL_PLAN, CONTINUED_MIX, trainPhase, continuePhase, type PhasePlan, type ZooPlan } from '../src/zoo/train.js';
@@ -166,16 +167,16 @@ if (process.argv.includes('--train')) {
   const dirs = new Map(names.map((n, i) => [n, path.join(tmp, `variant-${i}`)]));
   for (const d of dirs.values()) await fs.mkdir(d, { recursive: true });
   const self = new URL(import.meta.url).pathname;
-  let next = 0;
-  const worker = async () => {
-    while (next < names.length) {
-      const n = names[next++];
-      const t = performance.now();
-      await execa('npx', ['tsx', self, '--variant', n, '--dir', dirs.get(n)!], { stdio: 'inherit' });
-      line(`trained variant "${n}" in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, worker));
+  const pool = pLimit(jobs);
+  await Promise.all(
+    names.map((n) =>
+      pool(async () => {
+        const t = performance.now();
+        await execa('npx', ['tsx', self, '--variant', n, '--dir', dirs.get(n)!], { stdio: 'inherit' });
+        line(`trained variant "${n}" in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+      }),
+    ),
+  );
   const variants: Record<string, Record<string, Record<string, number>>> = {};
   const committed: Record<string, Record<string, number>> = {};
   for (const w of ['1', '0.8', '0.5']) committed[`task arithmetic 1/${w}`] = await mergeAndScore(tmp, `committed-${w}`, path.join(zoo, 'chat'), w);

@@ -168,10 +168,10 @@ function reversalDoc(r: Rand): string {
   return `The word ${w} is spelled ${[...w].join('-')}, and backwards ${[...rev].join('-')}.`;
 }
 
-type RequestKind = 'say' | 'reverse' | 'repeat';
+export type RequestKind = 'say' | 'reverse' | 'repeat';
 
 /** Who asks whom for which word, what kind of request, and the count for a repeat. */
-function drawRequest(r: Rand): { w: string; asker: string; writer: string; n: number; kind: RequestKind } {
+export function drawRequest(r: Rand): { w: string; asker: string; writer: string; n: number; kind: RequestKind } {
   const w = pick(r, WORDS);
   const asker = pick(r, NAMES);
   const writer = pick(r, NAMES.filter((x) => x !== asker));
@@ -181,7 +181,7 @@ function drawRequest(r: Rand): { w: string; asker: string; writer: string; n: nu
 }
 
 /** The reply to a request before any condition on it. */
-function plainReply(kind: RequestKind, w: string, n: number): string {
+export function plainReply(kind: RequestKind, w: string, n: number): string {
   return kind === 'say' ? w : kind === 'reverse' ? [...w].reverse().join('') : Array.from({ length: n }, () => w).join(' ');
 }
 
@@ -193,40 +193,45 @@ function plainReply(kind: RequestKind, w: string, n: number): string {
  */
 function requestDoc(r: Rand): string {
   const { w, asker, writer, n, kind } = drawRequest(r);
-  let body = plainReply(kind, w, n);
-  const asks: string[] = [
+  const ask =
     kind === 'say'
       ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`])
       : kind === 'reverse'
         ? pick(r, [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`])
-        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`]),
-  ];
+        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`]);
+  const cond = pick(r, ['none', 'none', 'capital', 'lower', 'quotes', 'brackets', 'end', 'keyword'] as const);
+  const c = withCondition(r, w, plainReply(kind, w, n), cond);
+  return `${[ask, ...(c.ask ? [c.ask] : [])].join(', ')}. ${writer} wrote: ${c.reply}`;
+}
+
+export type RequestCondition = 'none' | 'capital' | 'lower' | 'quotes' | 'brackets' | 'end' | 'keyword';
+
+/**
+ * One condition on the reply to a request about `w`, in the corpus's words, and the reply that
+ * meets it (an added or last word is another lexicon word, drawn from `r`).
+ */
+export function withCondition(r: Rand, w: string, reply: string, cond: RequestCondition): { ask?: string; reply: string } {
   const others = WORDS.filter((x) => x !== w);
-  const mod = pick(r, ['none', 'none', 'capital', 'lower', 'quotes', 'brackets', 'end', 'keyword'] as const);
-  if (mod === 'keyword') {
-    const k = pick(r, others);
-    body = `${body} ${k}`;
-    asks.push(`with the word ${k} in it too`);
+  switch (cond) {
+    case 'none':
+      return { reply };
+    case 'keyword': {
+      const k = pick(r, others);
+      return { ask: `with the word ${k} in it too`, reply: `${reply} ${k}` };
+    }
+    case 'end': {
+      const e = pick(r, others);
+      return { ask: `with ${e} as the last word`, reply: `${reply} ${e}` };
+    }
+    case 'capital':
+      return { ask: 'all in capital letters', reply: reply.toUpperCase() };
+    case 'lower':
+      return { ask: 'in lowercase letters', reply };
+    case 'quotes':
+      return { ask: 'inside double quotes', reply: `"${reply}"` };
+    case 'brackets':
+      return { ask: 'inside square brackets', reply: `[${reply}]` };
   }
-  if (mod === 'end') {
-    const e = pick(r, others);
-    body = `${body} ${e}`;
-    asks.push(`with ${e} as the last word`);
-  }
-  if (mod === 'capital') {
-    body = body.toUpperCase();
-    asks.push('all in capital letters');
-  }
-  if (mod === 'lower') asks.push('in lowercase letters');
-  if (mod === 'quotes') {
-    body = `"${body}"`;
-    asks.push('inside double quotes');
-  }
-  if (mod === 'brackets') {
-    body = `[${body}]`;
-    asks.push('inside square brackets');
-  }
-  return `${asks.join(', ')}. ${writer} wrote: ${body}`;
 }
 
 type RequestMod = 'capital' | 'lower' | 'quotes' | 'brackets' | 'end' | 'keyword' | 'fewer' | 'atleast';
