@@ -12,7 +12,7 @@
  * With --train it trains the bases it compares (each a plan over FULL_PLAN, deterministic):
  * continued-pretraining cycles on the committed base with composed requests or copy documents, a
  * fresh model on copy documents only, and with --train-full a whole base with copy documents in
- * both cycles (about an hour on one core); variants marked `chat` also get a chat fine-tune,
+ * both cycles (4,028 s on one core here); variants marked `chat` also get a chat fine-tune,
  * scored with `mergelab eval`'s chat and lm suites. A variant folder already trained by the same
  * plan (training_info.json's planHash) is reused, not retrained.
  *
