@@ -24,9 +24,9 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import { loadZooModel } from '../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../src/zoo/generate.js';
-import { FULL_PLAN, continuePhase, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
+import { FULL_PLAN, continuePhase, phaseDone, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
 import { WORDS } from '../src/data/lexicon.js';
-import { drawRequest, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
+import { askPhrasings, drawRequest, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
 import { pick, rng, type Rand } from '../src/data/split.js';
 import { evaluateModel } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
@@ -99,16 +99,8 @@ const VARIANTS: Record<string, Variant> = {
 
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
 
-async function trainedHash(dir: string): Promise<string | null> {
-  try {
-    return (JSON.parse(await fs.readFile(path.join(dir, 'training_info.json'), 'utf8')) as { planHash?: string }).planHash ?? null;
-  } catch {
-    return null;
-  }
-}
-
 async function trainIfNeeded(v: Variant, dir: string, phase: PhaseName, zoo: string): Promise<void> {
-  if ((await trainedHash(path.join(dir, phase))) === phaseHash(v.plan, phase)) return;
+  if (await phaseDone(dir, phase, phaseHash(v.plan, phase))) return;
   const opts = { out: dir, resume: true, log: () => {} };
   if (phase === 'base' && v.fromZoo) await continuePhase(v.plan, 'base', path.join(zoo, 'base'), opts);
   else await trainPhase(v.plan, phase, opts);
@@ -128,9 +120,11 @@ function proseRequests(): Array<{ cond: Cond; prompt: string; want: string }> {
   const out: Array<{ cond: Cond; prompt: string; want: string }> = [];
   for (const cond of CONDS) {
     for (let i = 0; i < PER_KIND; i++) {
-      const d = drawRequest(r);
-      const w = cond === 'made-up word' ? made(r) : d.w;
-      const ask = d.kind === 'say' ? `${d.asker} asked ${d.writer} for the word ${w}` : d.kind === 'reverse' ? `${d.asker} wanted ${w} backwards` : `${d.asker} wanted ${w} ${d.n} times`;
+      const drawn = drawRequest(r);
+      const d = { ...drawn, w: cond === 'made-up word' ? made(r) : drawn.w };
+      const w = d.w;
+      // One fixed phrasing per kind, each from the corpus's own.
+      const ask = askPhrasings(d)[d.kind === 'say' ? 1 : 0];
       const c = withCondition(r, w, plainReply(d.kind, w, d.n), cond === 'made-up word' ? 'none' : cond);
       out.push({ cond, prompt: `${[ask, ...(c.ask ? [c.ask] : [])].join(', ')}. ${d.writer} wrote:`, want: c.reply });
     }
@@ -212,15 +206,15 @@ await Promise.all(
 for (const n of Object.keys(VARIANTS)) {
   const v = VARIANTS[n];
   const dir = path.join(work, slug(n));
-  const hash = await trainedHash(path.join(dir, 'base'));
-  if (hash !== phaseHash(v.plan, 'base')) {
+  const hash = phaseHash(v.plan, 'base');
+  if (!(await phaseDone(dir, 'base', hash))) {
     line(`variant "${n}": not trained in ${dir} (run with --train${v.full ? '-full' : ''})`);
     continue;
   }
   const row: Record<string, unknown> = { planHash: hash, ...(await probe(path.join(dir, 'base'))) };
   const lm = await evaluateModel(path.join(dir, 'base'), { suites: ['lm'], samples: 0 });
   row['base perplexity'] = lm.metrics.lm.perplexity;
-  if (v.chat && (await trainedHash(path.join(dir, 'chat'))) === phaseHash(v.plan, 'chat')) {
+  if (v.chat && (await phaseDone(dir, 'chat', phaseHash(v.plan, 'chat')))) {
     const e = await evaluateModel(path.join(dir, 'chat'), { suites: ['chat', 'lm'], samples: 0 });
     row['chat fine-tune: prompt strict'] = e.metrics.chat.prompt_level_strict;
     row['chat fine-tune: inst strict'] = e.metrics.chat.inst_level_strict;

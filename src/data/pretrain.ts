@@ -171,13 +171,33 @@ function reversalDoc(r: Rand): string {
 export type RequestKind = 'say' | 'reverse' | 'repeat';
 
 /** Who asks whom for which word, what kind of request, and the count for a repeat. */
-export function drawRequest(r: Rand): { w: string; asker: string; writer: string; n: number; kind: RequestKind } {
+export interface Request {
+  w: string;
+  asker: string;
+  writer: string;
+  n: number;
+  kind: RequestKind;
+}
+
+/** A request drawn from the lexicon and the names. */
+export function drawRequest(r: Rand): Request {
   const w = pick(r, WORDS);
   const asker = pick(r, NAMES);
   const writer = pick(r, NAMES.filter((x) => x !== asker));
   const n = randInt(r, 2, 4);
   const kind = pick(r, ['say', 'reverse', 'repeat'] as const);
   return { w, asker, writer, n, kind };
+}
+
+/**
+ * Ways the corpus tells who asked for what; `requestDoc` uses the first two of each kind (the
+ * corpus the committed base was trained on), `composedRequestDoc` all three.
+ */
+export function askPhrasings(d: Request): string[] {
+  const { w, asker, writer, n } = d;
+  if (d.kind === 'say') return [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`, `${asker} needed the word ${w} from ${writer}`];
+  if (d.kind === 'reverse') return [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`, `${asker} needed ${w} written backwards`];
+  return [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`, `${asker} needed ${w} written ${n} times`];
 }
 
 /** The reply to a request before any condition on it. */
@@ -192,13 +212,9 @@ export function plainReply(kind: RequestKind, w: string, n: number): string {
  * teaches a base model what such requests mean.
  */
 function requestDoc(r: Rand): string {
-  const { w, asker, writer, n, kind } = drawRequest(r);
-  const ask =
-    kind === 'say'
-      ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`])
-      : kind === 'reverse'
-        ? pick(r, [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`])
-        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`]);
+  const d = drawRequest(r);
+  const { w, writer, n, kind } = d;
+  const ask = pick(r, askPhrasings(d).slice(0, 2));
   const cond = pick(r, ['none', 'none', 'capital', 'lower', 'quotes', 'brackets', 'end', 'keyword'] as const);
   const c = withCondition(r, w, plainReply(kind, w, n), cond);
   return `${[ask, ...(c.ask ? [c.ask] : [])].join(', ')}. ${writer} wrote: ${c.reply}`;
@@ -244,14 +260,10 @@ const countWords = (s: string) => (s.match(/\w+/g) ?? []).length;
  * wrapping) so the reply is unambiguous. The phrasings are the corpus's own.
  */
 function composedRequestDoc(r: Rand): string {
-  const { w, asker, writer, n, kind } = drawRequest(r);
+  const d = drawRequest(r);
+  const { w, writer, n, kind } = d;
   let body = plainReply(kind, w, n);
-  const ask =
-    kind === 'say'
-      ? pick(r, [`${asker} wanted just the word ${w}`, `${asker} asked ${writer} for the word ${w}`, `${asker} needed the word ${w} from ${writer}`])
-      : kind === 'reverse'
-        ? pick(r, [`${asker} wanted ${w} backwards`, `${asker} asked ${writer} to turn ${w} backwards`, `${asker} needed ${w} written backwards`])
-        : pick(r, [`${asker} wanted ${w} ${n} times`, `${asker} asked ${writer} for ${w} ${n} times`, `${asker} needed ${w} written ${n} times`]);
+  const ask = pick(r, askPhrasings(d));
   const mods: RequestMod[] = [];
   const nMods = randInt(r, kind === 'say' ? 1 : 0, 2);
   while (mods.length < nMods) {

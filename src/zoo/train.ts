@@ -570,7 +570,8 @@ export interface ZooTrainOptions {
   bar?: boolean;
 }
 
-async function phaseDone(out: string, phase: PhaseName, hash: string): Promise<boolean> {
+/** Whether `out` holds `phase` trained by the plan whose phase hash is `hash` (training_info.json). */
+export async function phaseDone(out: string, phase: PhaseName, hash: string): Promise<boolean> {
   try {
     const info = JSON.parse(await fs.readFile(path.join(out, phase, 'training_info.json'), 'utf8')) as { planHash?: string };
     return info.planHash === hash;
