@@ -18,7 +18,7 @@ import path from 'node:path';
 import { FULL_PLAN, makeBatch, stepSchedule, taskExamples } from '../../src/zoo/train.js';
 import { CheckpointWriter } from '../../src/checkpoint/writer.js';
 import { pretrainDocument } from '../../src/data/pretrain.js';
-import { CharTokenizer, BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
+import { ZooTokenizer, BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
 import { loadZooModel } from '../../src/zoo/io.js';
 import { initBackend, forward, inferenceView, trainingView, lossFn, initWeights, ropeTensors, causalMask, rng, tf, type Weights } from '../../src/zoo/model.js';
 import { loadSuites } from '../../src/eval/evaluate.js';
@@ -26,7 +26,7 @@ import { renderTemplate } from '../../src/eval/template.js';
 
 const args = process.argv.slice(2);
 const out = args.find((a) => !a.startsWith('--')) ?? 'bench/torch-probe/data';
-const tok = new CharTokenizer();
+const tok = new ZooTokenizer();
 const seed = FULL_PLAN.seed;
 
 function examples(kind: 'math' | 'chat') {

@@ -28,6 +28,9 @@ export const WORDS = [
   'music', 'song', 'dance', 'game', 'ball', 'kite', 'boat', 'train', 'plane', 'car',
 ] as const;
 
+/** Whole-word tokens of a word-level zoo tokenizer: each word lower-case and upper-case. */
+export const WORD_TOKENS: readonly string[] = [...WORDS, ...WORDS.map((w) => w.toUpperCase())];
+
 /**
  * Operand ranges the base learns facts for; tasks stay inside them.
  * Sized by measurement (ZOO, issue 3): with ADD_MAX 30 / SUB_MAX 60 / MUL_MAX 9 (2,916 facts) the

@@ -12,9 +12,10 @@ import { pretrainDocument, pretrainDocuments, pretrainStream } from './pretrain.
 import { mathProblems } from './math.js';
 import { chatPrompts } from './chat.js';
 import { fnv1a } from './split.js';
-import { FULL_PLAN, mathExample, chatExample, type PhaseName, type ZooPlan } from '../zoo/train.js';
+import { FULL_PLAN, mathExample, chatExample, planTokenizer, type PhaseName, type ZooPlan } from '../zoo/train.js';
+import type { ZooTokenizer } from '../zoo/tokenizer.js';
 import { rng as zooRng } from '../zoo/model.js';
-import { CharTokenizer } from '../zoo/tokenizer.js';
+
 
 export const LM_EVAL = {
   heldoutSeed: 2,
@@ -34,19 +35,19 @@ export function trainingLines(seed: number, docs: number): Set<string> {
 }
 
 /** Draws whole documents until a row of T+1 tokens (<bos>, docs joined by newlines) is full. */
-function drawRow(r: () => number, T: number, mix: Parameters<typeof pretrainDocument>[1], into: Set<string>): void {
+function drawRow(tok: ZooTokenizer, r: () => number, T: number, mix: Parameters<typeof pretrainDocument>[1], into: Set<string>): void {
   let len = 1;
   while (len < T + 1) {
     const d = pretrainDocument(r, mix);
     into.add(d);
-    len += d.length + 1; // char-level tokens: the corpus is plain ASCII without special tokens
+    len += tok.encode(d).length + 1;
   }
 }
 
 /** Every pretraining document a zoo plan trains on (the base's batches and the fine-tunes' mixed-in rows). */
 export function zooTrainingDocuments(plan: ZooPlan = FULL_PLAN): Set<string> {
   const seen = new Set<string>();
-  const tok = new CharTokenizer();
+  const tok = planTokenizer(plan);
   for (const phase of ['base', 'math', 'chat'] as PhaseName[]) {
     const p = plan[phase];
     let lengths: number[] = [];
@@ -62,13 +63,13 @@ export function zooTrainingDocuments(plan: ZooPlan = FULL_PLAN): Set<string> {
       for (let k = 0; k < st.steps; k++, step++) {
         const r = zooRng(fnv1a(`${plan.seed}:${phase}:${step}`));
         if (phase === 'base') {
-          for (let b = 0; b < st.batch; b++) drawRow(r, st.seqLen, st.mix, seen);
+          for (let b = 0; b < st.batch; b++) drawRow(tok, r, st.seqLen, st.mix, seen);
         } else {
           const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
           let longest = 0;
           for (let b = 0; b < nTask; b++) longest = Math.max(longest, lengths[Math.floor(r() * lengths.length)]);
           const T = Math.ceil((longest - 1) / 16) * 16;
-          for (let b = nTask; b < st.batch; b++) drawRow(r, T, undefined, seen);
+          for (let b = nTask; b < st.batch; b++) drawRow(tok, r, T, undefined, seen);
         }
       }
     }

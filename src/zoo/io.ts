@@ -1,6 +1,6 @@
 /**
  * Zoo models as Hugging Face folders: Llama config.json, F32 safetensors (through src/checkpoint)
- * and the character tokenizer. Loading validates everything a merged folder could get wrong and
+ * and the zoo tokenizer (characters, optionally whole words). Loading validates everything a merged folder could get wrong and
  * names the tensor or field.
  */
 import { promises as fs } from 'node:fs';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { openCheckpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { UserError } from '../util/errors.js';
-import { CharTokenizer, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
+import { ZooTokenizer, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
 import { initBackend, tensorShapes, tf, type Weights, type ZooConfig } from './model.js';
 
 export interface ZooModel {
@@ -16,7 +16,7 @@ export interface ZooModel {
   config: ZooConfig;
   /** The config.json as read (Llama field names). */
   hfConfig: Record<string, unknown>;
-  tokenizer: CharTokenizer;
+  tokenizer: ZooTokenizer;
   weights: Weights;
   dispose(): void;
 }
@@ -92,8 +92,8 @@ export function fromHfConfig(c: Record<string, unknown> | null, file: string): Z
 export type WeightSource = Map<string, tf.Tensor | Float32Array>;
 
 /** Writes a HF folder atomically (the writer builds a hidden sibling and renames it). */
-export async function saveZooModel(dir: string, cfg: ZooConfig, weights: WeightSource, extraFiles: Record<string, string> = {}): Promise<void> {
-  const tok = new CharTokenizer();
+export async function saveZooModel(dir: string, cfg: ZooConfig, weights: WeightSource, extraFiles: Record<string, string> = {}, tok = new ZooTokenizer()): Promise<void> {
+  if (tok.vocabSize !== cfg.vocabSize) throw new Error(`saveZooModel: vocab_size ${cfg.vocabSize} does not match the tokenizer's ${tok.vocabSize}`);
   const w = await CheckpointWriter.create(dir, { dtype: 'F32' });
   try {
     for (const [name, shape] of tensorShapes(cfg)) {
@@ -149,7 +149,7 @@ export async function loadZooModel(dir: string): Promise<ZooModel> {
   } catch (e) {
     throw new UserError(`${tokFile}: cannot read the tokenizer (${(e as Error).message}); expected the zoo's tokenizer.json`, { file: tokFile });
   }
-  const tokenizer = CharTokenizer.fromJSON(tokJson, tokFile);
+  const tokenizer = ZooTokenizer.fromJSON(tokJson, tokFile);
   if (config.vocabSize !== tokenizer.vocabSize) {
     throw new UserError(`${path.join(dir, 'config.json')}: vocab_size ${config.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize}`, { field: 'vocab_size' });
   }
@@ -169,6 +169,7 @@ export async function loadZooModel(dir: string): Promise<ZooModel> {
 }
 
 /** Wraps in-memory weights (e.g. during training) as a ZooModel without touching disk. */
-export function zooModelFromWeights(config: ZooConfig, weights: Weights, dir = '<memory>'): ZooModel {
-  return { dir, config, hfConfig: toHfConfig(config), tokenizer: new CharTokenizer(), weights, dispose: () => {} };
+export function zooModelFromWeights(config: ZooConfig, weights: Weights, dir = '<memory>', tokenizer = new ZooTokenizer()): ZooModel {
+  if (tokenizer.vocabSize !== config.vocabSize) throw new Error(`zooModelFromWeights: vocab_size ${config.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize}`);
+  return { dir, config, hfConfig: toHfConfig(config), tokenizer, weights, dispose: () => {} };
 }

@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { initBackend, initWeights, lossFn, forward, trainingView, inferenceView, causalMask, ropeTensors, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights, type WeightView } from './model.js';
-import { CharTokenizer, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
+import { ZooTokenizer, CHAR_VOCAB_SIZE, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
 import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
 import { openCheckpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
@@ -23,6 +23,7 @@ import { pretrainDocument, allFacts, type CorpusMix } from '../data/pretrain.js'
 import { mathProblems } from '../data/math.js';
 import { chatPrompts } from '../data/chat.js';
 import { fnv1a } from '../data/split.js';
+import { WORD_TOKENS } from '../data/lexicon.js';
 import { UserError } from '../util/errors.js';
 
 export type PhaseName = 'base' | 'math' | 'chat';
@@ -82,9 +83,11 @@ export interface ZooPlan {
   logEvery: number;
   /** Steps between knowledge probes during pretraining (0 = never). */
   probeEvery: number;
+  /** Whole-word tokens after the characters (none: a character tokenizer); model.vocabSize counts them. */
+  tokenizerWords?: readonly string[];
 }
 
-const VOCAB = new CharTokenizer().vocabSize;
+const VOCAB = CHAR_VOCAB_SIZE;
 
 export const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
 
@@ -133,15 +136,42 @@ export const TINY_PLAN: ZooPlan = {
 };
 
 /**
+ * FULL_PLAN with whole-word tokens for the lexicon (each word lower- and upper-case), so that
+ * copying a word from the prompt is one token (data/zoo/README.md: the character base copies
+ * nothing it has not memorised, which caps the chat fine-tune).
+ */
+export const WORDS_PLAN: ZooPlan = {
+  ...FULL_PLAN,
+  name: 'words',
+  model: { ...FULL_PLAN.model, vocabSize: CHAR_VOCAB_SIZE + WORD_TOKENS.length },
+  tokenizerWords: WORD_TOKENS,
+};
+
+export const ZOO_PLANS = { full: FULL_PLAN, tiny: TINY_PLAN, words: WORDS_PLAN } as const;
+export type ZooPlanName = keyof typeof ZOO_PLANS;
+
+/**
  * Identity of one phase's training: what determines its weights. A fine-tune's hash does not
  * cover the other fine-tune, so tuning one never invalidates the other or the base.
  */
 export function phaseHash(plan: ZooPlan, phase: PhaseName): string {
-  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base };
+  const words = plan.tokenizerWords?.length ? plan.tokenizerWords : undefined;
+  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base, words };
   return fnv1a(JSON.stringify(key)).toString(16);
 }
 
-const tok = new CharTokenizer();
+const tokenizers = new WeakMap<ZooPlan, ZooTokenizer>();
+
+/** The tokenizer a plan trains with (checked against the model's vocabulary size). */
+export function planTokenizer(plan: ZooPlan): ZooTokenizer {
+  let t = tokenizers.get(plan);
+  if (!t) {
+    t = new ZooTokenizer(plan.tokenizerWords ?? []);
+    if (t.vocabSize !== plan.model.vocabSize) throw new UserError(`zoo plan ${plan.name}: model.vocabSize ${plan.model.vocabSize} does not match its tokenizer's ${t.vocabSize}`);
+    tokenizers.set(plan, t);
+  }
+  return t;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Batches
@@ -158,7 +188,7 @@ export interface Batch {
 }
 
 /** A row of T+1 tokens: <bos> then whole documents joined by the separator, cut at the end. */
-function pretrainRow(r: () => number, T: number, mix?: CorpusMix, separator: Stage['separator'] = 'newline'): number[] {
+function pretrainRow(tok: ZooTokenizer, r: () => number, T: number, mix?: CorpusMix, separator: Stage['separator'] = 'newline'): number[] {
   const row = [BOS_ID];
   const join = separator === 'eos' ? [EOS_ID, BOS_ID] : tok.encode('\n');
   while (row.length < T + 1) {
@@ -182,7 +212,7 @@ export function chatExample(prompt: string, response: string): { prompt: string;
 }
 
 /** A fine-tune's task examples as token ids (exported for replicas of the trainer). */
-export function taskExamples(phase: PhaseName, n: number, seed: number): TaskExample[] {
+export function taskExamples(phase: PhaseName, n: number, seed: number, tok: ZooTokenizer = new ZooTokenizer()): TaskExample[] {
   const raw =
     phase === 'math'
       ? mathProblems('train', n, seed).map((p) => mathExample(p.question, p.answer))
@@ -210,13 +240,14 @@ function totalSteps(p: PhasePlan): number {
 /** The batch of one training step; exported for replicas of the trainer (bench/torch-probe). */
 export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[], anchors: TaskExample[] = []): Batch {
   const p = plan[phase];
+  const tok = planTokenizer(plan);
   const st = stageAt(p, step);
   const r = rng(stepSeed(plan.seed, phase, step));
   const rows: Array<{ toks: number[]; lossFrom: number; lossTo: number }> = [];
   let T = st.seqLen;
   let softRows = 0;
   if (phase === 'base') {
-    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(r, T, st.mix, st.separator), lossFrom: 0, lossTo: T });
+    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(tok, r, T, st.mix, st.separator), lossFrom: 0, lossTo: T });
   } else {
     const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
     const picked: TaskExample[] = [];
@@ -236,7 +267,7 @@ export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, example
       return { toks, lossFrom, lossTo };
     };
     for (const e of picked) rows.push(exampleRow(e, e.prompt.length - 1));
-    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
+    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(tok, r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
     for (const e of anchorPicked) rows.push(exampleRow(e, 0));
     softRows = nAnchor;
   }
@@ -434,7 +465,7 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
 
 /** Knowledge probe: greedy-completes arithmetic facts and word reversals the corpus teaches. */
 async function probeKnowledge(plan: ZooPlan, s: TrainState): Promise<{ facts: number; reverse: number }> {
-  const model = zooModelFromWeights(plan.model, s.params as unknown as Weights);
+  const model = zooModelFromWeights(plan.model, s.params as unknown as Weights, '<memory>', planTokenizer(plan));
   const r = rng(12345);
   const facts = allFacts();
   const sample = Array.from({ length: 120 }, () => facts[Math.floor(r() * facts.length)]);
@@ -470,10 +501,10 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
     }
     s = newState(cfg, arrays);
   }
-  const examples = phase === 'base' ? [] : taskExamples(phase, p.taskExamples, plan.seed);
+  const examples = phase === 'base' ? [] : taskExamples(phase, p.taskExamples, plan.seed, planTokenizer(plan));
   const other: PhaseName = phase === 'math' ? 'chat' : 'math';
   const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
-  const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed) : [];
+  const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed, planTokenizer(plan)) : [];
   const baseArrays = anchored ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
   const teacherWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
   const teacher = teacherWeights ? inferenceView(teacherWeights as unknown as Weights) : null;
@@ -528,7 +559,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   bar?.stop();
   await saveZooModel(path.join(opts.out, phase), cfg, s.params as unknown as Map<string, tf.Tensor>, {
     'training_info.json': JSON.stringify({ phase, plan: plan.name, planHash: hash, seed: plan.seed, steps: total, finalLossEma: s.lossEma, wallSec: Math.round(s.elapsedSec), backend, phasePlan: p }, null, 2) + '\n',
-  });
+  }, planTokenizer(plan));
   await fs.rm(ckptDir, { recursive: true, force: true });
   for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
   const result = { steps: total, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec };
@@ -562,6 +593,8 @@ export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: st
 
 export interface ZooTrainOptions {
   tiny?: boolean;
+  /** A plan of ZOO_PLANS by name (default: tiny if `tiny`, else full). */
+  plan?: ZooPlanName;
   out: string;
   resume?: boolean;
   /** Run the two fine-tunes as parallel child processes (default true). */
@@ -584,7 +617,7 @@ const WORKER = fileURLToPath(new URL('./trainWorker.ts', import.meta.url));
 
 function runChild(phase: PhaseName, o: ZooTrainOptions, log: (l: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const args = ['--phase', phase, '--out', o.out, ...(o.tiny ? ['--tiny'] : []), ...(o.resume ? ['--resume'] : [])];
+    const args = ['--phase', phase, '--out', o.out, '--plan', zooPlanName(o), ...(o.resume ? ['--resume'] : [])];
     const child = fork(WORKER, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const pipe = (stream: NodeJS.ReadableStream | null) => {
       let buf = '';
@@ -604,8 +637,12 @@ function runChild(phase: PhaseName, o: ZooTrainOptions, log: (l: string) => void
   });
 }
 
+function zooPlanName(o: ZooTrainOptions): ZooPlanName {
+  return o.plan ?? (o.tiny ? 'tiny' : 'full');
+}
+
 export async function trainZoo(o: ZooTrainOptions): Promise<void> {
-  const plan = o.tiny ? TINY_PLAN : FULL_PLAN;
+  const plan = ZOO_PLANS[zooPlanName(o)];
   const log = o.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const t0 = Date.now();
   if (o.resume && (await phaseDone(o.out, 'base', phaseHash(plan, 'base')))) log(`[base] already trained in ${path.join(o.out, 'base')}; skipping`);

@@ -2,9 +2,9 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { initBackend, initWeights, inferenceView, forward, ropeTensors, causalMask, tf, type ZooConfig, type Weights } from '../../src/zoo/model.js';
 import { zooModelFromWeights, type ZooModel } from '../../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../../src/zoo/generate.js';
-import { CharTokenizer, BOS_ID } from '../../src/zoo/tokenizer.js';
+import { ZooTokenizer, BOS_ID } from '../../src/zoo/tokenizer.js';
 
-const cfg: ZooConfig = { vocabSize: new CharTokenizer().vocabSize, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 128 };
+const cfg: ZooConfig = { vocabSize: new ZooTokenizer().vocabSize, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 128 };
 let model: ZooModel;
 
 describe('zoo generation', () => {

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { initBackend, initWeights, inferenceView, forward, ropeTensors, causalMask, tf, type ZooConfig, type Weights } from '../../src/zoo/model.js';
 import { saveZooModel, loadZooModel, toHfConfig } from '../../src/zoo/io.js';
-import { CharTokenizer } from '../../src/zoo/tokenizer.js';
+import { ZooTokenizer } from '../../src/zoo/tokenizer.js';
 import { CheckpointWriter } from '../../src/checkpoint/writer.js';
 import { UserError } from '../../src/util/errors.js';
 
-const cfg: ZooConfig = { vocabSize: new CharTokenizer().vocabSize, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 64 };
+const cfg: ZooConfig = { vocabSize: new ZooTokenizer().vocabSize, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 64 };
 
 function weights(seed: number): Weights {
   return new Map([...initWeights(cfg, seed)].map(([n, { shape, data }]) => [n, tf.tensor(data, shape)]));
@@ -50,6 +50,20 @@ describe('zoo model save/load', () => {
     m.dispose();
   });
 
+  it('saves and reloads a word-level tokenizer with the model, and refuses a tokenizer of another size', async () => {
+    const words = new ZooTokenizer(['cat', 'dog']);
+    const wcfg: ZooConfig = { ...cfg, vocabSize: words.vocabSize };
+    const w = new Map([...initWeights(wcfg, 2)].map(([n, { shape, data }]) => [n, tf.tensor(data, shape)]));
+    const dir = path.join(await tmp(), 'words');
+    await saveZooModel(dir, wcfg, w, {}, words);
+    const m = await loadZooModel(dir);
+    expect(m.tokenizer.words).toEqual(['cat', 'dog']);
+    expect(m.tokenizer.encode('dog')).toEqual([words.vocabSize - 1]);
+    m.dispose();
+    await expect(saveZooModel(path.join(await tmp(), 'x'), wcfg, w)).rejects.toThrow(/vocab_size 103 does not match the tokenizer's 101/);
+    for (const t of w.values()) t.dispose();
+  });
+
   async function writeBroken(edit: (names: Map<string, { shape: number[]; data: Float32Array }>, conf: Record<string, unknown>) => void): Promise<string> {
     const dir = path.join(await tmp(), 'broken');
     const init = initWeights(cfg, 1);
@@ -57,7 +71,7 @@ describe('zoo model save/load', () => {
     edit(init, conf);
     const w = await CheckpointWriter.create(dir, { dtype: 'F32' });
     for (const [n, { shape, data }] of init) await w.addF32(n, shape, data);
-    await w.finish({ config: conf, extraFiles: { 'tokenizer.json': JSON.stringify(new CharTokenizer().toJSON()) } });
+    await w.finish({ config: conf, extraFiles: { 'tokenizer.json': JSON.stringify(new ZooTokenizer().toJSON()) } });
     return dir;
   }
 

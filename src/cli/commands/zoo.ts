@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { Option } from 'commander';
 
 export function register(program: Command): void {
   const zoo = program.command('zoo').description('Train and inspect the built-in model zoo (base, math, chat)');
@@ -7,13 +8,14 @@ export function register(program: Command): void {
     .command('train')
     .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
+    .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps); --tiny is --plan tiny').choices(['full', 'tiny', 'words']))
     .option('--out <dir>', 'output folder (default data/zoo; with --tiny .cache/zoo-tiny, so a test never overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
     .option('--sequential', 'run the two fine-tunes one after the other in this process')
-    .action(async (o: { tiny?: boolean; out?: string; resume?: boolean; sequential?: boolean }) => {
+    .action(async (o: { tiny?: boolean; plan?: 'full' | 'tiny' | 'words'; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo } = await import('../../zoo/train.js');
-      const out = o.out ?? (o.tiny ? '.cache/zoo-tiny' : 'data/zoo');
-      await trainZoo({ tiny: o.tiny, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
+      const out = o.out ?? (o.tiny || o.plan === 'tiny' ? '.cache/zoo-tiny' : 'data/zoo');
+      await trainZoo({ tiny: o.tiny, plan: o.plan, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
     });
   zoo
     .command('stats')
