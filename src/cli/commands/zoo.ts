@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { UserError } from '../../util/errors.js';
 
 export function register(program: Command): void {
   const zoo = program.command('zoo').description('Train and inspect the built-in model zoo (base, math, chat)');
@@ -9,13 +10,15 @@ export function register(program: Command): void {
     .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
     .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps); --tiny is --plan tiny').choices(['full', 'tiny', 'words']))
-    .option('--out <dir>', 'output folder (default data/zoo; with --tiny .cache/zoo-tiny, so a test never overwrites the committed zoo)')
+    .option('--out <dir>', 'output folder (default data/zoo for the full plan, else .cache/zoo-PLAN, so neither a test nor a variant overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
     .option('--sequential', 'run the two fine-tunes one after the other in this process')
     .action(async (o: { tiny?: boolean; plan?: 'full' | 'tiny' | 'words'; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo } = await import('../../zoo/train.js');
-      const out = o.out ?? (o.tiny || o.plan === 'tiny' ? '.cache/zoo-tiny' : 'data/zoo');
-      await trainZoo({ tiny: o.tiny, plan: o.plan, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
+      if (o.tiny && o.plan && o.plan !== 'tiny') throw new UserError(`--tiny and --plan ${o.plan} contradict each other; pass one of them`, { field: '--plan' });
+      const plan = o.plan ?? (o.tiny ? 'tiny' : 'full');
+      const out = o.out ?? (plan === 'full' ? 'data/zoo' : `.cache/zoo-${plan}`);
+      await trainZoo({ plan, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
     });
   zoo
     .command('stats')
