@@ -186,9 +186,12 @@ const line = (s: string) => process.stdout.write(s + '\n');
 const fmt = (s: Record<string, number>) => Object.entries(s).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
 const result: Record<string, unknown> = { zoo, probeSeed: PROBE_SEED, perKind: PER_KIND, date: new Date().toISOString() };
 const models: Record<string, Record<string, unknown>> = {};
+// Models from another --zoo (a variant plan's zoo) are named by their folder, not as the committed ones.
+const zooLabel = zoo === path.resolve('data/zoo') ? 'committed' : `zoo ${zoo}`;
 for (const m of ['base', 'chat']) {
-  models[`committed ${m}`] = await probe(path.join(zoo, m));
-  line(`committed ${m}: ${fmt(models[`committed ${m}`] as Record<string, number>)}`);
+  const label = `${zooLabel} ${m}`;
+  models[label] = await probe(path.join(zoo, m));
+  line(`${label}: ${fmt(models[label] as Record<string, number>)}`);
 }
 
 const toTrain = Object.keys(VARIANTS).filter((n) => process.argv.includes('--train-full') || (process.argv.includes('--train') && !VARIANTS[n].full));
