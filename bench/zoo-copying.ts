@@ -78,6 +78,13 @@ const VARIANTS: Record<string, Variant> = {
     fromZoo: false,
     chat: false,
   },
+  // Twice the steps: does copying form with more compute? (--train-full only: ~50 minutes here.)
+  'fresh model, copy documents only, 2,400 steps': {
+    plan: { ...FULL_PLAN, probeEvery: 0, base: { ...FULL_PLAN.base, warmup: 50, stages: [{ steps: 2400, batch: 16, seqLen: 128, mix: { facts: 0, stories: 0, words: 0, prose: 0, copy: 1 } }] } },
+    fromZoo: false,
+    chat: false,
+    full: true,
+  },
   'whole base, copy documents 20% in cycle 1 and 12% in cycle 2': {
     plan: {
       ...FULL_PLAN,
