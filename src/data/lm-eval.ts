@@ -16,7 +16,6 @@ import { FULL_PLAN, mathExample, chatExample, planTokenizer, type PhaseName, typ
 import type { ZooTokenizer } from '../zoo/tokenizer.js';
 import { rng as zooRng } from '../zoo/model.js';
 
-
 export const LM_EVAL = {
   heldoutSeed: 2,
   /** Seed and length of the training stream prefix checked for overlap. */

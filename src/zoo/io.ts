@@ -1,7 +1,7 @@
 /**
  * Zoo models as Hugging Face folders: Llama config.json, F32 safetensors (through src/checkpoint)
- * and the zoo tokenizer (characters, optionally whole words). Loading validates everything a merged folder could get wrong and
- * names the tensor or field.
+ * and the zoo tokenizer (characters, optionally whole words). Loading validates everything a
+ * merged folder could get wrong and names the tensor or field.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -91,9 +91,14 @@ export function fromHfConfig(c: Record<string, unknown> | null, file: string): Z
 /** Anything holding float weights by HF name: tfjs tensors or plain arrays. */
 export type WeightSource = Map<string, tf.Tensor | Float32Array>;
 
+/** A model and tokenizer built in code must agree; a mismatch is a programming error, not a user's. */
+function sameVocab(where: string, cfg: ZooConfig, tok: ZooTokenizer): void {
+  if (tok.vocabSize !== cfg.vocabSize) throw new Error(`${where}: vocab_size ${cfg.vocabSize} does not match the tokenizer's ${tok.vocabSize}`);
+}
+
 /** Writes a HF folder atomically (the writer builds a hidden sibling and renames it). */
 export async function saveZooModel(dir: string, cfg: ZooConfig, weights: WeightSource, extraFiles: Record<string, string> = {}, tok = new ZooTokenizer()): Promise<void> {
-  if (tok.vocabSize !== cfg.vocabSize) throw new Error(`saveZooModel: vocab_size ${cfg.vocabSize} does not match the tokenizer's ${tok.vocabSize}`);
+  sameVocab('saveZooModel', cfg, tok);
   const w = await CheckpointWriter.create(dir, { dtype: 'F32' });
   try {
     for (const [name, shape] of tensorShapes(cfg)) {
@@ -170,6 +175,6 @@ export async function loadZooModel(dir: string): Promise<ZooModel> {
 
 /** Wraps in-memory weights (e.g. during training) as a ZooModel without touching disk. */
 export function zooModelFromWeights(config: ZooConfig, weights: Weights, dir = '<memory>', tokenizer = new ZooTokenizer()): ZooModel {
-  if (tokenizer.vocabSize !== config.vocabSize) throw new Error(`zooModelFromWeights: vocab_size ${config.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize}`);
+  sameVocab('zooModelFromWeights', config, tokenizer);
   return { dir, config, hfConfig: toHfConfig(config), tokenizer, weights, dispose: () => {} };
 }

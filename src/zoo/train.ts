@@ -87,15 +87,13 @@ export interface ZooPlan {
   tokenizerWords?: readonly string[];
 }
 
-const VOCAB = CHAR_VOCAB_SIZE;
-
 export const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
 
 
 export const FULL_PLAN: ZooPlan = {
   name: 'full',
   seed: 1,
-  model: { vocabSize: VOCAB, hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
+  model: { vocabSize: CHAR_VOCAB_SIZE, hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
   base: {
     // Short sequences first (cheaper attention), then long enough for a whole math problem.
     stages: [
@@ -126,7 +124,7 @@ export const FULL_PLAN: ZooPlan = {
 export const TINY_PLAN: ZooPlan = {
   name: 'tiny',
   seed: 1,
-  model: { vocabSize: VOCAB, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
+  model: { vocabSize: CHAR_VOCAB_SIZE, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
   base: { stages: [{ steps: 20, batch: 4, seqLen: 32 }], lr: 3e-3, warmup: 4, minLrFrac: 0.1, weightDecay: 0.05, taskFrac: 0, taskExamples: 0 },
   math: { stages: [{ steps: 6, batch: 2, seqLen: 0 }], lr: 1e-4, warmup: 2, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.5, taskExamples: 64 },
   chat: { stages: [{ steps: 6, batch: 2, seqLen: 0 }], lr: 1e-4, warmup: 2, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.5, taskExamples: 64 },
