@@ -24,6 +24,11 @@ export const CHAT_TEMPLATE =
 
 const LETTER_RUN = /[A-Za-z]+/y;
 
+/** Id of a printable ASCII character code (32..126). */
+function asciiId(c: number): number {
+  return FIRST_ASCII_ID + c - 32;
+}
+
 function isLetter(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
@@ -72,12 +77,12 @@ export class ZooTokenizer {
           i += run.length;
           continue;
         }
-        for (let k = 0; k < run.length; k++) ids.push(FIRST_ASCII_ID + run.charCodeAt(k) - 32);
+        for (let k = 0; k < run.length; k++) ids.push(asciiId(run.charCodeAt(k)));
         i += run.length;
         continue;
       }
       if (c === 10) ids.push(NEWLINE_ID);
-      else if (c >= 32 && c <= 126) ids.push(FIRST_ASCII_ID + c - 32);
+      else if (c >= 32 && c <= 126) ids.push(asciiId(c));
       else throw new UserError(`tokenizer: character ${JSON.stringify(text[i])} (code ${c}) at offset ${i} is not in the zoo vocabulary (printable ASCII and newline only)`);
       i++;
     }
