@@ -11,8 +11,9 @@
  *
  * With --train it trains the bases it compares (each a plan over FULL_PLAN, deterministic):
  * continued-pretraining cycles on the committed base with composed requests or copy documents, a
- * fresh model on copy documents only, and with --train-full a whole base with copy documents in
- * both cycles (4,028 s on one core here); variants marked `chat` also get a chat fine-tune,
+ * fresh model on copy documents only, and with --train-full the longer ones: a copy-only model at
+ * 2,400 steps, a whole base with copy documents in both cycles (4,028 s on one core here) and two
+ * copy stages that keep the corpus (1,000 / 1,200 steps); variants marked `chat` also get a chat fine-tune,
  * scored with `mergelab eval`'s chat and lm suites. A variant folder already trained by the same
  * plan (training_info.json's planHash) is reused, not retrained.
  *
@@ -56,6 +57,15 @@ interface Variant {
   full?: boolean;
 }
 
+/**
+ * The corpus kept beside a share `copy` of copy documents: cycle 1's kinds plus cycle 2's requests
+ * and worked stories, scaled to 1 - copy.
+ */
+function keptCorpus(copy: number): CorpusMix {
+  const keep = { facts: 0.3, stories: 0.2, words: 0.12, prose: 0.04, reversals: 0.08, requests: 0.16, worked: 0.1 };
+  return { ...(Object.fromEntries(Object.entries(keep).map(([k, v]) => [k, v * (1 - copy)])) as typeof keep), copy };
+}
+
 const st = FULL_PLAN.base.stages;
 const VARIANTS: Record<string, Variant> = {
   'continued 250 steps, 35% composed requests': {
@@ -83,6 +93,20 @@ const VARIANTS: Record<string, Variant> = {
     plan: { ...FULL_PLAN, probeEvery: 0, base: { ...FULL_PLAN.base, warmup: 50, stages: [{ steps: 2400, batch: 16, seqLen: 128, mix: { facts: 0, stories: 0, words: 0, prose: 0, copy: 1 } }] } },
     fromZoo: false,
     chat: false,
+    full: true,
+  },
+  // A copy stage that keeps the corpus: long enough, at a high enough rate, for copying to form
+  // (the 2,400-step model above), without the 80% copy stage's loss of the corpus.
+  'continued 1,000 steps at lr 2e-3, 40% copy documents, corpus kept': {
+    plan: continued(1000, 2e-3, keptCorpus(0.4)),
+    fromZoo: true,
+    chat: true,
+    full: true,
+  },
+  'continued 1,200 steps at lr 2e-3, 25% copy documents, corpus kept': {
+    plan: continued(1200, 2e-3, keptCorpus(0.25)),
+    fromZoo: true,
+    chat: true,
     full: true,
   },
   'whole base, copy documents 20% in cycle 1 and 12% in cycle 2': {
