@@ -25,9 +25,9 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import { loadZooModel } from '../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../src/zoo/generate.js';
-import { FULL_PLAN, continuePhase, phaseDone, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
+import { COPY_PLAN, FULL_PLAN, continuePhase, phaseDone, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
 import { WORDS } from '../src/data/lexicon.js';
-import { askPhrasings, drawRequest, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
+import { askPhrasings, drawRequest, keptCorpusMix, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
 import { pick, rng, type Rand } from '../src/data/split.js';
 import { evaluateModel } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
@@ -55,15 +55,6 @@ interface Variant {
   fromZoo: boolean;
   chat: boolean;
   full?: boolean;
-}
-
-/**
- * The corpus kept beside a share `copy` of copy documents: cycle 1's kinds plus cycle 2's requests
- * and worked stories, scaled to 1 - copy.
- */
-function keptCorpus(copy: number): CorpusMix {
-  const keep = { facts: 0.3, stories: 0.2, words: 0.12, prose: 0.04, reversals: 0.08, requests: 0.16, worked: 0.1 };
-  return { ...(Object.fromEntries(Object.entries(keep).map(([k, v]) => [k, v * (1 - copy)])) as typeof keep), copy };
 }
 
 const st = FULL_PLAN.base.stages;
@@ -98,13 +89,13 @@ const VARIANTS: Record<string, Variant> = {
   // A copy stage that keeps the corpus: long enough, at a high enough rate, for copying to form
   // (the 2,400-step model above), without the 80% copy stage's loss of the corpus.
   'continued 1,000 steps at lr 2e-3, 40% copy documents, corpus kept': {
-    plan: continued(1000, 2e-3, keptCorpus(0.4)),
+    plan: continued(1000, 2e-3, keptCorpusMix(0.4)),
     fromZoo: true,
     chat: true,
     full: true,
   },
   'continued 1,200 steps at lr 2e-3, 25% copy documents, corpus kept': {
-    plan: continued(1200, 2e-3, keptCorpus(0.25)),
+    plan: COPY_PLAN, // = continued(1200, 2e-3, keptCorpusMix(0.25))
     fromZoo: true,
     chat: true,
     full: true,

@@ -399,7 +399,8 @@ export interface CorpusMix {
   worked?: number;
   /**
    * Repeated and made-up words to copy. Neither this nor `composed` is in FULL_PLAN: bases trained
-   * with them still could not copy, and lost word reversals (bench/zoo-copying.ts).
+   * with them still could not copy, and lost word reversals (bench/zoo-copying.ts); COPY_PLAN's
+   * last stage has a quarter of them.
    */
   copy?: number;
   /** Requests with up to two conditions on the reply (added and last words, length, case, wrapping). */
@@ -408,6 +409,15 @@ export interface CorpusMix {
 
 /** Share of each document kind. Arithmetic gets most of the budget: it is the hardest to learn. */
 export const DEFAULT_MIX: CorpusMix = { facts: 0.38, stories: 0.3, words: 0.18, prose: 0.04, reversals: 0.1 };
+
+/**
+ * The corpus beside a share `copy` of copy documents: cycle 1's kinds plus the continued cycle's
+ * requests and worked stories, scaled to 1 - copy (COPY_PLAN's last stage).
+ */
+export function keptCorpusMix(copy: number): CorpusMix {
+  const keep = { facts: 0.3, stories: 0.2, words: 0.12, prose: 0.04, reversals: 0.08, requests: 0.16, worked: 0.1 };
+  return { ...(Object.fromEntries(Object.entries(keep).map(([k, v]) => [k, v * (1 - copy)])) as typeof keep), copy };
+}
 
 /** One document of the corpus. */
 export function pretrainDocument(r: Rand, mix: CorpusMix = DEFAULT_MIX): string {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trainPhase, trainZoo, continuePhase, lrAt, makeBatch, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
+import { trainPhase, trainZoo, continuePhase, lrAt, makeBatch, phaseHash, COPY_PLAN, FULL_PLAN, TINY_PLAN, type ZooPlan } from '../../src/zoo/train.js';
+import { keptCorpusMix } from '../../src/data/pretrain.js';
 import { BOS_ID, EOS_ID } from '../../src/zoo/tokenizer.js';
 import { readZooArrays, loadZooModel } from '../../src/zoo/io.js';
 import { zooDeltaStats } from '../../src/zoo/deltaStats.js';
@@ -107,5 +108,30 @@ describe('pretraining rows', () => {
     const firstEos = ids.slice(0, eos.T);
     const cut = firstEos.indexOf(EOS_ID);
     expect(firstNl.slice(0, cut)).toEqual(firstEos.slice(0, cut));
+  });
+});
+
+describe('COPY_PLAN', () => {
+  it('is FULL_PLAN with one more restart cycle, so its base continues the committed one and the fine-tunes are the same recipes', () => {
+    const full = FULL_PLAN.base.stages;
+    const copy = COPY_PLAN.base.stages;
+    expect(copy.slice(0, full.length)).toEqual(full);
+    expect(copy).toHaveLength(full.length + 1);
+    expect(copy[full.length].restart).toBeDefined();
+    expect(COPY_PLAN.math).toEqual(FULL_PLAN.math);
+    expect(COPY_PLAN.chat).toEqual(FULL_PLAN.chat);
+    // The committed zoo's hashes stay FULL_PLAN's; the new base (and so its fine-tunes) differ.
+    expect(phaseHash(FULL_PLAN, 'base')).toBe('2ba77114');
+    for (const ph of ['base', 'math', 'chat'] as const) expect(phaseHash(COPY_PLAN, ph)).not.toBe(phaseHash(FULL_PLAN, ph));
+  });
+
+  it('keeps the corpus beside its copy documents: the shares sum to 1 and every kept kind scales by 1 - copy', () => {
+    for (const c of [0, 0.25, 0.4]) {
+      const mix = keptCorpusMix(c);
+      const total = Object.values(mix).reduce((s, v) => s + (v ?? 0), 0);
+      expect(total).toBeCloseTo(1, 12);
+      expect(mix.copy).toBe(c);
+      expect(mix.facts / keptCorpusMix(0).facts).toBeCloseTo(1 - c, 12);
+    }
   });
 });

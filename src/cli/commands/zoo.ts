@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UserError } from '../../util/errors.js';
+import type { ZooPlanName } from '../../zoo/train.js';
 
 export function register(program: Command): void {
   const zoo = program.command('zoo').description('Train and inspect the built-in model zoo (base, math, chat)');
@@ -9,11 +10,11 @@ export function register(program: Command): void {
     .command('train')
     .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
-    .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps); --tiny is --plan tiny').choices(['full', 'tiny', 'words']))
+    .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps); --tiny is --plan tiny').choices(['full', 'tiny', 'words', 'copy']))
     .option('--out <dir>', 'output folder (default data/zoo for the full plan, else .cache/zoo-PLAN, so neither a test nor a variant overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
     .option('--sequential', 'run the two fine-tunes one after the other in this process')
-    .action(async (o: { tiny?: boolean; plan?: 'full' | 'tiny' | 'words'; out?: string; resume?: boolean; sequential?: boolean }) => {
+    .action(async (o: { tiny?: boolean; plan?: ZooPlanName; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo } = await import('../../zoo/train.js');
       if (o.tiny && o.plan && o.plan !== 'tiny') throw new UserError(`--tiny and --plan ${o.plan} contradict each other; pass one of them`, { field: '--plan' });
       const plan = o.plan ?? (o.tiny ? 'tiny' : 'full');
