@@ -21,7 +21,8 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import { readZooArrays, saveZooModel } from '../src/zoo/io.js';
 import { rng, normals } from '../src/zoo/model.js';
-import { FULL_PLAN, CONTINUED_MIX, trainPhase, continuePhase, type PhasePlan, type ZooPlan } from '../src/zoo/train.js';
+import { UserError } from '../src/util/errors.js';
+import { FULL_PLAN, CONTINUED_MIX, trainPhase, continuePhase, phaseDone, phaseHash, type PhasePlan, type ZooPlan } from '../src/zoo/train.js';
 import { runRecipe } from '../src/merge/engine.js';
 import { evaluateModel } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
@@ -128,6 +129,10 @@ if (arg('variant')) {
     await trainPhase(v.plan, 'math', opts);
     await trainPhase(v.plan, 'chat', opts);
   } else {
+    // These variants patch FULL_PLAN's chat recipe, so they need FULL_PLAN's base under them.
+    if (!(await phaseDone(zoo, 'base', phaseHash(FULL_PLAN, 'base')))) {
+      throw new UserError(`${path.join(zoo, 'base')} is not FULL_PLAN's base; build it with \`mergelab zoo train --plan full\` (into .cache/zoo-full) and pass --zoo .cache/zoo-full`, { file: path.join(zoo, 'base', 'training_info.json') });
+    }
     await fs.symlink(path.join(zoo, 'base'), path.join(opts.out, 'base'));
     await trainPhase({ ...FULL_PLAN, chat: { ...FULL_PLAN.chat, ...v.chat } }, 'chat', opts);
   }

@@ -2,7 +2,8 @@
  * Estimates how long `mergelab zoo train` takes to rebuild the whole zoo on this machine without
  * running it for 90 minutes: times a short run of each base stage shape (one process, as the
  * rebuild runs it) and of the two fine-tunes side by side (two processes, as the rebuild runs
- * them), then scales each by FULL_PLAN's step counts. Run it on a quiet machine.
+ * them), then scales each by the committed zoo's plan (COPY_PLAN) and its step counts. Run it on a
+ * quiet machine.
  *
  *   npx tsx bench/zoo-rebuild-estimate.ts [BASE_STEPS=40] [FT_STEPS=80]
  */
@@ -11,19 +12,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { trainPhase, FULL_PLAN, type ZooPlan, type PhaseName } from '../src/zoo/train.js';
+import { trainPhase, COPY_PLAN as PLAN, type ZooPlan, type PhaseName } from '../src/zoo/train.js';
 
 const quiet = () => undefined;
 
 async function timeStage(out: string, stage: ZooPlan['base']['stages'][number], steps: number): Promise<number> {
-  const plan: ZooPlan = { ...FULL_PLAN, probeEvery: 0, base: { ...FULL_PLAN.base, stages: [{ ...stage, restart: undefined, steps }] } };
+  const plan: ZooPlan = { ...PLAN, probeEvery: 0, base: { ...PLAN.base, stages: [{ ...stage, restart: undefined, steps }] } };
   const res = await trainPhase(plan, 'base', { out, resume: false, log: quiet });
   return res.wallSec / steps;
 }
 
 async function child(out: string, phase: 'math' | 'chat', steps: number): Promise<void> {
-  const p = FULL_PLAN[phase];
-  const plan: ZooPlan = { ...FULL_PLAN, [phase]: { ...p, stages: [{ ...p.stages[0], steps }] } };
+  const p = PLAN[phase];
+  const plan: ZooPlan = { ...PLAN, [phase]: { ...p, stages: [{ ...p.stages[0], steps }] } };
   const res = await trainPhase(plan, phase as PhaseName, { out, resume: false, log: quiet });
   process.send!({ phase, secPerStep: res.wallSec / steps });
 }
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     let baseSec = 0;
     const lines: string[] = [];
     const seen = new Map<string, number>();
-    for (const st of FULL_PLAN.base.stages) {
+    for (const st of PLAN.base.stages) {
       const shape = `${st.batch}x${st.seqLen}`;
       if (!seen.has(shape)) seen.set(shape, await timeStage(out, st, baseSteps));
       const s = seen.get(shape)! * st.steps;
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
     );
     let ftSec = 0;
     for (const f of ft) {
-      const steps = FULL_PLAN[f.phase as 'math' | 'chat'].stages.reduce((a, s) => a + s.steps, 0);
+      const steps = PLAN[f.phase as 'math' | 'chat'].stages.reduce((a, s) => a + s.steps, 0);
       const s = f.secPerStep * steps;
       ftSec = Math.max(ftSec, s);
       lines.push(`${f.phase} fine-tune x ${steps} steps (beside the other): ${f.secPerStep.toFixed(3)} s/step -> ${Math.round(s)} s`);

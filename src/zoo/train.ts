@@ -147,9 +147,10 @@ export const WORDS_PLAN: ZooPlan = {
 };
 
 /**
- * FULL_PLAN's base continued by a third cycle: 1,200 steps at lr 2e-3 on the corpus with a quarter
- * of copy documents. Its fine-tunes merge (task arithmetic 1 / 0.8 keeps 53% of math and 66% of
- * chat, data/zoo/README.md), FULL_PLAN's do not; but its rebuild takes about 108 minutes here.
+ * The committed zoo's plan: FULL_PLAN's base continued by a third cycle, 1,200 steps at lr 2e-3 on
+ * the corpus with a quarter of copy documents, then FULL_PLAN's fine-tunes. Its fine-tunes merge
+ * (task arithmetic 1 / 0.8 keeps 53% of math and 66% of chat, data/zoo/README.md) where
+ * FULL_PLAN's do not; the price is a rebuild of about 108 minutes here instead of 88.
  */
 export const COPY_PLAN: ZooPlan = {
   ...FULL_PLAN,
@@ -580,13 +581,20 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
 
 /**
  * Trains only the last stage of a phase, starting from weights already trained through the
- * stages before it (a folder, e.g. the committed base). The last stage must restart Adam's
+ * stages before it (a folder, e.g. FULL_PLAN's base). The last stage must restart Adam's
  * moments, so the result equals a full run of the phase whose earlier stages produced those weights.
  */
 export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: string, opts: PhaseOptions): Promise<ReturnType<typeof trainPhase>> {
   const p = plan[phase];
   const last = p.stages[p.stages.length - 1];
   if (!last.restart || p.stages.length < 2) throw new UserError(`continuePhase: the last stage of ${phase} must be a restart stage after at least one other`);
+  // Weights from other stages would be continued, and then labelled with this plan's hash.
+  const earlier = phaseHash({ ...plan, [phase]: { ...p, stages: p.stages.slice(0, -1) } }, phase);
+  const info = path.join(fromDir, 'training_info.json');
+  const found = await fs.readFile(info, 'utf8').then((t) => (JSON.parse(t) as { planHash?: string }).planHash, () => undefined);
+  if (found !== earlier) {
+    throw new UserError(`${fromDir} was not trained by the stages before the last of ${plan.name}'s ${phase} (planHash ${found ?? 'missing'}, expected ${earlier}); train those first, e.g. \`mergelab zoo train --plan full\` for FULL_PLAN's base`, { file: info, field: 'planHash' });
+  }
   const start = totalSteps(p) - last.steps;
   const from = await readZooArrays(fromDir);
   if (JSON.stringify(from.config) !== JSON.stringify(plan.model)) throw new UserError(`${fromDir}: config does not match the plan's model`, { file: fromDir });
@@ -603,7 +611,7 @@ export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: st
 
 export interface ZooTrainOptions {
   tiny?: boolean;
-  /** A plan of ZOO_PLANS by name (default: tiny if `tiny`, else full). */
+  /** A plan of ZOO_PLANS by name (default: tiny if `tiny`, else copy, the committed zoo's). */
   plan?: ZooPlanName;
   out: string;
   resume?: boolean;
@@ -648,7 +656,7 @@ function runChild(phase: PhaseName, o: ZooTrainOptions, log: (l: string) => void
 }
 
 function zooPlanName(o: ZooTrainOptions): ZooPlanName {
-  return o.plan ?? (o.tiny ? 'tiny' : 'full');
+  return o.plan ?? (o.tiny ? 'tiny' : 'copy');
 }
 
 export async function trainZoo(o: ZooTrainOptions): Promise<void> {

@@ -12,7 +12,7 @@ if (!out || (phase !== 'math' && phase !== 'chat' && phase !== 'base')) {
   process.stderr.write('usage: trainWorker --phase math|chat --out DIR [--plan NAME] [--resume]\n');
   process.exit(2);
 }
-const planName = (get('--plan') ?? 'full') as ZooPlanName;
+const planName = (get('--plan') ?? 'copy') as ZooPlanName;
 if (!(planName in ZOO_PLANS)) {
   process.stderr.write(`trainWorker: unknown plan ${planName}; expected one of ${Object.keys(ZOO_PLANS).join(', ')}\n`);
   process.exit(2);

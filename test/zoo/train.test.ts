@@ -83,6 +83,9 @@ describe('zoo training (tiny plan)', () => {
     await continuePhase(plan, 'base', path.join(c, 'base'), { out: d, resume: false, log: quiet });
     expect(await same(path.join(a, 'base'), path.join(d, 'base'))).toBe(true);
     await expect(continuePhase(firstOnly, 'base', path.join(c, 'base'), { out: d, resume: false, log: quiet })).rejects.toThrow(/restart stage/);
+    // Nor from weights that other stages produced: the result would carry this plan's hash.
+    const e = await tmp();
+    await expect(continuePhase(plan, 'base', path.join(a, 'base'), { out: e, resume: false, log: quiet })).rejects.toThrow(/was not trained by the stages before the last/);
   });
 });
 
@@ -120,9 +123,14 @@ describe('COPY_PLAN', () => {
     expect(copy[full.length].restart).toBeDefined();
     expect(COPY_PLAN.math).toEqual(FULL_PLAN.math);
     expect(COPY_PLAN.chat).toEqual(FULL_PLAN.chat);
-    // The committed zoo's hashes stay FULL_PLAN's; the new base (and so its fine-tunes) differ.
-    expect(phaseHash(FULL_PLAN, 'base')).toBe('2ba77114');
     for (const ph of ['base', 'math', 'chat'] as const) expect(phaseHash(COPY_PLAN, ph)).not.toBe(phaseHash(FULL_PLAN, ph));
+  });
+
+  it('is the plan the committed zoo was trained by (so `mergelab zoo train` rebuilds exactly that)', async () => {
+    for (const ph of ['base', 'math', 'chat'] as const) {
+      const info = JSON.parse(await fs.readFile(path.join('data/zoo', ph, 'training_info.json'), 'utf8')) as { planHash: string };
+      expect(info.planHash, ph).toBe(phaseHash(COPY_PLAN, ph));
+    }
   });
 
   it('keeps the corpus beside its copy documents: the shares sum to 1 and every kept kind scales by 1 - copy', () => {

@@ -10,15 +10,15 @@ export function register(program: Command): void {
     .command('train')
     .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
-    .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps); --tiny is --plan tiny').choices(['full', 'tiny', 'words', 'copy']))
-    .option('--out <dir>', 'output folder (default data/zoo for the full plan, else .cache/zoo-PLAN, so neither a test nor a variant overwrites the committed zoo)')
+    .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps; default copy, the committed zoo); --tiny is --plan tiny').choices(['full', 'tiny', 'words', 'copy']))
+    .option('--out <dir>', 'output folder (default data/zoo for the copy plan, else .cache/zoo-PLAN, so neither a test nor a variant overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
     .option('--sequential', 'run the two fine-tunes one after the other in this process')
     .action(async (o: { tiny?: boolean; plan?: ZooPlanName; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo } = await import('../../zoo/train.js');
       if (o.tiny && o.plan && o.plan !== 'tiny') throw new UserError(`--tiny and --plan ${o.plan} contradict each other; pass one of them`, { field: '--plan' });
-      const plan = o.plan ?? (o.tiny ? 'tiny' : 'full');
-      const out = o.out ?? (plan === 'full' ? 'data/zoo' : `.cache/zoo-${plan}`);
+      const plan = o.plan ?? (o.tiny ? 'tiny' : 'copy');
+      const out = o.out ?? (plan === 'copy' ? 'data/zoo' : `.cache/zoo-${plan}`);
       await trainZoo({ plan, out: path.resolve(out), resume: o.resume, parallel: !o.sequential, bar: process.stdout.isTTY });
     });
   zoo
