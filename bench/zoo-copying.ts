@@ -12,11 +12,10 @@
  * With --train it trains the bases it compares (each a plan over FULL_PLAN, deterministic):
  * continued-pretraining cycles on FULL_PLAN's base (the zoo committed until 2026-11-29; to train
  * them now, pass `--zoo` a zoo from `mergelab zoo train --plan full`, or `continuePhase` refuses)
- * with composed requests or copy documents, a
- * fresh model on copy documents only, and with --train-full the longer ones: a copy-only model at
- * 2,400 steps, a whole base with copy documents in both cycles (4,028 s on one core here) and two
- * copy stages that keep the corpus (1,000 / 1,200 steps); variants marked `chat` also get a chat fine-tune,
- * scored with `mergelab eval`'s chat and lm suites. A variant folder already trained by the same
+ * with composed requests or copy documents, a fresh model on copy documents only, and with
+ * --train-full the longer ones: a copy-only model at 2,400 steps, a whole base with copy documents
+ * in both cycles (4,028 s on one core here) and two copy stages that keep the corpus (1,000 /
+ * 1,200 steps); variants marked `chat` also get a chat fine-tune, scored with `mergelab eval`'s chat and lm suites. A variant folder already trained by the same
  * plan (training_info.json's planHash) is reused, not retrained.
  *
  *   npx tsx bench/zoo-copying.ts [--zoo data/zoo] [--train] [--train-full] [--work DIR] [--jobs 2] [--out bench/out/zoo-copying.json]

@@ -590,10 +590,9 @@ export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: st
   if (!last.restart || p.stages.length < 2) throw new UserError(`continuePhase: the last stage of ${phase} must be a restart stage after at least one other`);
   // Weights from other stages would be continued, and then labelled with this plan's hash.
   const earlier = phaseHash({ ...plan, [phase]: { ...p, stages: p.stages.slice(0, -1) } }, phase);
-  const info = path.join(fromDir, 'training_info.json');
-  const found = await fs.readFile(info, 'utf8').then((t) => (JSON.parse(t) as { planHash?: string }).planHash, () => undefined);
+  const found = await trainedPlanHash(fromDir);
   if (found !== earlier) {
-    throw new UserError(`${fromDir} was not trained by the stages before the last of ${plan.name}'s ${phase} (planHash ${found ?? 'missing'}, expected ${earlier}); train those first, e.g. \`mergelab zoo train --plan full\` for FULL_PLAN's base`, { file: info, field: 'planHash' });
+    throw new UserError(`${fromDir} was not trained by the stages before the last of ${plan.name}'s ${phase} (planHash ${found ?? 'missing'}, expected ${earlier}); train those first, e.g. \`mergelab zoo train --plan full\` for FULL_PLAN's base`, { file: path.join(fromDir, 'training_info.json'), field: 'planHash' });
   }
   const start = totalSteps(p) - last.steps;
   const from = await readZooArrays(fromDir);
@@ -623,11 +622,15 @@ export interface ZooTrainOptions {
 
 /** Whether `out` holds `phase` trained by the plan whose phase hash is `hash` (training_info.json). */
 export async function phaseDone(out: string, phase: PhaseName, hash: string): Promise<boolean> {
+  return (await trainedPlanHash(path.join(out, phase))) === hash;
+}
+
+/** The plan hash a finished model folder was trained by (training_info.json), if it has one. */
+async function trainedPlanHash(modelDir: string): Promise<string | undefined> {
   try {
-    const info = JSON.parse(await fs.readFile(path.join(out, phase, 'training_info.json'), 'utf8')) as { planHash?: string };
-    return info.planHash === hash;
+    return (JSON.parse(await fs.readFile(path.join(modelDir, 'training_info.json'), 'utf8')) as { planHash?: string }).planHash;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -655,7 +658,8 @@ function runChild(phase: PhaseName, o: ZooTrainOptions, log: (l: string) => void
   });
 }
 
-function zooPlanName(o: ZooTrainOptions): ZooPlanName {
+/** The plan `zoo train` runs for these options. */
+export function zooPlanName(o: Pick<ZooTrainOptions, 'plan' | 'tiny'>): ZooPlanName {
   return o.plan ?? (o.tiny ? 'tiny' : 'copy');
 }
 
