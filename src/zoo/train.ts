@@ -13,12 +13,14 @@ import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { initBackend, initWeights, lossFn, forward, trainingView, inferenceView, causalMask, ropeTensors, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights, type WeightView } from './model.js';
+import { initBackend, initWeights, lossFn, forward, trainingView, inferenceView, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights, type WeightView } from './model.js';
 import { ZooTokenizer, CHAR_VOCAB_SIZE, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
 import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
 import { openCheckpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { generateGreedy } from './generate.js';
+import { combineGrads, disposeRopeCache, microGrads, ropeFor, splitBatch, type RopeCache } from './microGrads.js';
+import { GradHelper } from './gradHelper.js';
 import { pretrainDocument, allFacts, keptCorpusMix, type CorpusMix } from '../data/pretrain.js';
 import { mathProblems } from '../data/math.js';
 import { chatPrompts } from '../data/chat.js';
@@ -69,6 +71,12 @@ export interface PhasePlan {
   baseAnchorRows?: number;
   /** Tensors whose name contains one of these strings keep the base's values (not trained). */
   frozen?: string[];
+  /**
+   * Split each batch into this many row groups whose gradients are averaged by loss tokens
+   * (microGrads.ts), so that a second process can compute one: the pretraining then uses both
+   * cores. Part of the recipe: the weights are the same with or without the helper process.
+   */
+  microBatches?: number;
 }
 
 export interface ZooPlan {
@@ -413,6 +421,8 @@ export interface PhaseOptions {
   bar?: boolean;
   /** Save a resumable checkpoint and return after this many steps (simulates an interrupted run). */
   stopAfter?: number;
+  /** Compute a micro-batched phase's row groups in helper processes, one per extra group (default true). */
+  gradHelpers?: boolean;
 }
 
 const ADAM_B1 = 0.9;
@@ -420,16 +430,27 @@ const ADAM_B2 = 0.98;
 const ADAM_EPS = 1e-8;
 const CLIP = 1.0;
 
-function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>, teacher: WeightView | null): number {
+function trainedNames(p: PhasePlan, s: TrainState): string[] {
+  return [...s.params.keys()].filter((n) => !(p.frozen ?? []).some((f) => n.includes(f)));
+}
+
+/** A micro-batched step's gradient: group 0 here, the others in the helpers (or here, without them). */
+async function microBatchedGrads(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, helpers: GradHelper[]): Promise<{ loss: number; grads: Float32Array[] }> {
+  const names = trainedNames(plan[phase], s);
+  const vars = names.map((n) => s.params.get(n)!);
+  const groups = splitBatch(batch, plan[phase].microBatches ?? 1);
+  if (helpers.length === 0) return combineGrads(groups.map((mb) => microGrads(plan.model, names, vars, mb, cache)));
+  const weights = vars.map((v) => (v.dataSync() as Float32Array).slice());
+  const remote = await Promise.all(groups.slice(1).map((mb, i) => helpers[i].startGrads(weights, mb)));
+  const local = microGrads(plan.model, names, vars, groups[0], cache);
+  return combineGrads([local, ...(await Promise.all(remote.map((r) => r.result)))]);
+}
+
+function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, teacher: WeightView | null, precomputed?: { loss: number; grads: Float32Array[] }): number {
   const cfg = plan.model;
   const p = plan[phase];
-  let rm = cache.get(batch.T);
-  if (!rm) {
-    const rope = ropeTensors(cfg, batch.T);
-    rm = { cos: rope.cos, sin: rope.sin, mask: causalMask(batch.T) };
-    cache.set(batch.T, rm);
-  }
-  const names = [...s.params.keys()].filter((n) => !(p.frozen ?? []).some((f) => n.includes(f)));
+  const rm = ropeFor(cfg, cache, batch.T);
+  const names = trainedNames(p, s);
   const { lr, cycleStart, restartMoments } = stepSchedule(p, s.step);
   if (restartMoments) {
     for (const n of names) {
@@ -439,6 +460,11 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
   }
   const t = s.step - cycleStart + 1;
   const loss = tf.tidy(() => {
+    if (precomputed) {
+      const gs = names.map((n, i) => tf.tensor(precomputed.grads[i], s.params.get(n)!.shape));
+      adamUpdate(p, s, names, gs, lr, t);
+      return precomputed.loss;
+    }
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
     const mask = tf.tensor1d(batch.lossMask);
@@ -451,27 +477,31 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
       soft = tf.softmax(forward(cfg, teacher, { ids: anchorIds, cos: rm!.cos, sin: rm!.sin, mask: rm!.mask }).logits, -1);
     }
     const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm!, rm!.mask, soft), names.map((n) => s.params.get(n)!));
-    const gs = names.map((n) => grads[s.params.get(n)!.name]);
-    const gnorm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
-    const scale = gnorm > CLIP ? CLIP / gnorm : 1;
-    const bc1 = 1 - Math.pow(ADAM_B1, t);
-    const bc2 = 1 - Math.pow(ADAM_B2, t);
-    names.forEach((n, i) => {
-      const g = tf.mul(gs[i], scale);
-      const w = s.params.get(n)!;
-      const m = tf.add(tf.mul(s.m.get(n)!, ADAM_B1), tf.mul(g, 1 - ADAM_B1));
-      const v = tf.add(tf.mul(s.v.get(n)!, ADAM_B2), tf.mul(tf.square(g), 1 - ADAM_B2));
-      s.m.get(n)!.assign(m);
-      s.v.get(n)!.assign(v);
-      let upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), ADAM_EPS));
-      // Decoupled weight decay on matrices only (norm gains stay at their scale).
-      if (p.weightDecay > 0 && w.shape.length === 2) upd = tf.add(upd, tf.mul(w, p.weightDecay));
-      w.assign(tf.sub(w, tf.mul(upd, lr)));
-    });
+    adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t);
     return value.dataSync()[0];
   });
   s.step++;
   return loss;
+}
+
+/** Clips the gradient to norm CLIP and takes an AdamW step (t counts from the cycle's start); call inside tidy. */
+function adamUpdate(p: PhasePlan, s: TrainState, names: string[], gs: tf.Tensor[], lr: number, t: number): void {
+  const gnorm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+  const scale = gnorm > CLIP ? CLIP / gnorm : 1;
+  const bc1 = 1 - Math.pow(ADAM_B1, t);
+  const bc2 = 1 - Math.pow(ADAM_B2, t);
+  names.forEach((n, i) => {
+    const g = tf.mul(gs[i], scale);
+    const w = s.params.get(n)!;
+    const m = tf.add(tf.mul(s.m.get(n)!, ADAM_B1), tf.mul(g, 1 - ADAM_B1));
+    const v = tf.add(tf.mul(s.v.get(n)!, ADAM_B2), tf.mul(tf.square(g), 1 - ADAM_B2));
+    s.m.get(n)!.assign(m);
+    s.v.get(n)!.assign(v);
+    let upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), ADAM_EPS));
+    // Decoupled weight decay on matrices only (norm gains stay at their scale).
+    if (p.weightDecay > 0 && w.shape.length === 2) upd = tf.add(upd, tf.mul(w, p.weightDecay));
+    w.assign(tf.sub(w, tf.mul(upd, lr)));
+  });
 }
 
 /** Knowledge probe: greedy-completes arithmetic facts and word reversals the corpus teaches. */
@@ -525,7 +555,16 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
     for (const t of teacherWeights?.values() ?? []) t.dispose();
   };
   opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
-  const shapeCache = new Map<number, { cos: tf.Tensor; sin: tf.Tensor; mask: tf.Tensor }>();
+  const shapeCache: RopeCache = new Map();
+  const groups = p.microBatches ?? 1;
+  if (groups > 1 && (p.baseAnchorRows ?? 0) > 0) throw new UserError(`plan ${plan.name}: ${phase} cannot combine microBatches with baseAnchorRows (the helpers have no teacher)`);
+  const helpers: GradHelper[] = [];
+  if (groups > 1 && (opts.gradHelpers ?? true)) {
+    const names = trainedNames(p, s);
+    const shapes = names.map((n) => s!.params.get(n)!.shape);
+    for (let i = 1; i < groups; i++) helpers.push(await GradHelper.start(cfg, names, shapes, backend));
+    opts.log(`[${phase}] ${groups} micro-batches per step, ${helpers.length} in helper processes`);
+  }
   const bar = opts.bar ? new cliProgress.SingleBar({ format: `${phase} [{bar}] {value}/{total} loss {loss} | {tps} tok/s | eta {eta_formatted}` }, cliProgress.Presets.shades_classic) : null;
   bar?.start(total, s.step, { loss: '-', tps: '-' });
   const t0 = Date.now();
@@ -534,45 +573,50 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   let winTok = 0;
   let winStart = Date.now();
   let lastLoss = NaN;
-  while (s.step < total) {
-    const batch = makeBatch(plan, phase, s.step, examples, anchors);
-    const loss = trainStep(plan, phase, s, batch, shapeCache, teacher);
-    if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
-    lastLoss = loss;
-    s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;
-    winTok += batch.B * batch.T;
-    s.elapsedSec = startElapsed + (Date.now() - t0) / 1000;
-    if (s.step % plan.logEvery === 0 || s.step === total) {
-      const tps = Math.round(winTok / ((Date.now() - winStart) / 1000));
-      winTok = 0;
-      winStart = Date.now();
-      if (bar) bar.update(s.step, { loss: s.lossEma.toFixed(3), tps });
-      else opts.log(`[${phase}] step ${s.step}/${total} loss ${s.lossEma.toFixed(4)} (last ${loss.toFixed(4)}) lr ${lrAt(p, s.step - 1).toExponential(2)} ${tps} tok/s elapsed ${Math.round(s.elapsedSec)}s`);
+  try {
+    while (s.step < total) {
+      const batch = makeBatch(plan, phase, s.step, examples, anchors);
+      const pre = groups > 1 ? await microBatchedGrads(plan, phase, s, batch, shapeCache, helpers) : undefined;
+      const loss = trainStep(plan, phase, s, batch, shapeCache, teacher, pre);
+      if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
+      lastLoss = loss;
+      s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;
+      winTok += batch.B * batch.T;
+      s.elapsedSec = startElapsed + (Date.now() - t0) / 1000;
+      if (s.step % plan.logEvery === 0 || s.step === total) {
+        const tps = Math.round(winTok / ((Date.now() - winStart) / 1000));
+        winTok = 0;
+        winStart = Date.now();
+        if (bar) bar.update(s.step, { loss: s.lossEma.toFixed(3), tps });
+        else opts.log(`[${phase}] step ${s.step}/${total} loss ${s.lossEma.toFixed(4)} (last ${loss.toFixed(4)}) lr ${lrAt(p, s.step - 1).toExponential(2)} ${tps} tok/s elapsed ${Math.round(s.elapsedSec)}s`);
+      }
+      if (phase === 'base' && plan.probeEvery > 0 && (s.step % plan.probeEvery === 0 || s.step === total)) {
+        const pr = await probeKnowledge(plan, s);
+        opts.log(`[${phase}] probe step ${s.step}: arithmetic facts ${(pr.facts * 100).toFixed(1)}%, word reversal ${(pr.reverse * 100).toFixed(1)}%`);
+      }
+      if ((Date.now() - lastCkpt) / 1000 >= plan.checkpointEverySec && s.step < total) {
+        await saveState(ckptDir, cfg, s, hash);
+        lastCkpt = Date.now();
+      }
+      if (opts.stopAfter !== undefined && s.step >= opts.stopAfter && s.step < total) {
+        bar?.stop();
+        await saveState(ckptDir, cfg, s, hash);
+        disposeRopeCache(shapeCache);
+        const res = { steps: s.step, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec, stopped: true };
+        release(s);
+        opts.log(`[${phase}] stopped at step ${res.steps}/${total}; checkpoint in ${ckptDir}`);
+        return res;
+      }
     }
-    if (phase === 'base' && plan.probeEvery > 0 && (s.step % plan.probeEvery === 0 || s.step === total)) {
-      const pr = await probeKnowledge(plan, s);
-      opts.log(`[${phase}] probe step ${s.step}: arithmetic facts ${(pr.facts * 100).toFixed(1)}%, word reversal ${(pr.reverse * 100).toFixed(1)}%`);
-    }
-    if ((Date.now() - lastCkpt) / 1000 >= plan.checkpointEverySec && s.step < total) {
-      await saveState(ckptDir, cfg, s, hash);
-      lastCkpt = Date.now();
-    }
-    if (opts.stopAfter !== undefined && s.step >= opts.stopAfter && s.step < total) {
-      bar?.stop();
-      await saveState(ckptDir, cfg, s, hash);
-      for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
-      const res = { steps: s.step, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec, stopped: true };
-      release(s);
-      opts.log(`[${phase}] stopped at step ${res.steps}/${total}; checkpoint in ${ckptDir}`);
-      return res;
-    }
+  } finally {
+    for (const h of helpers) h.close();
   }
   bar?.stop();
   await saveZooModel(path.join(opts.out, phase), cfg, s.params as unknown as Map<string, tf.Tensor>, {
     'training_info.json': JSON.stringify({ phase, plan: plan.name, planHash: hash, seed: plan.seed, steps: total, finalLossEma: s.lossEma, wallSec: Math.round(s.elapsedSec), backend, phasePlan: p }, null, 2) + '\n',
   }, planTokenizer(plan));
   await fs.rm(ckptDir, { recursive: true, force: true });
-  for (const v of shapeCache.values()) (v.cos.dispose(), v.sin.dispose(), v.mask.dispose());
+  disposeRopeCache(shapeCache);
   const result = { steps: total, finalLoss: s.lossEma ?? lastLoss, wallSec: s.elapsedSec };
   release(s);
   opts.log(`[${phase}] done: ${total} steps, loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.wallSec)}s; wrote ${path.join(opts.out, phase)}`);
@@ -614,7 +658,7 @@ export interface ZooTrainOptions {
   plan?: ZooPlanName;
   out: string;
   resume?: boolean;
-  /** Run the two fine-tunes as parallel child processes (default true). */
+  /** Run the two fine-tunes as parallel child processes, and a micro-batched phase's groups in helpers (default true). */
   parallel?: boolean;
   log?: (line: string) => void;
   bar?: boolean;
@@ -668,7 +712,7 @@ export async function trainZoo(o: ZooTrainOptions): Promise<void> {
   const log = o.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const t0 = Date.now();
   if (o.resume && (await phaseDone(o.out, 'base', phaseHash(plan, 'base')))) log(`[base] already trained in ${path.join(o.out, 'base')}; skipping`);
-  else await trainPhase(plan, 'base', { out: o.out, resume: !!o.resume, log, bar: o.bar });
+  else await trainPhase(plan, 'base', { out: o.out, resume: !!o.resume, log, bar: o.bar, gradHelpers: o.parallel ?? true });
   const pending: PhaseName[] = [];
   for (const ph of ['math', 'chat'] as const) {
     if (o.resume && (await phaseDone(o.out, ph, phaseHash(plan, ph)))) log(`[${ph}] already trained; skipping`);
