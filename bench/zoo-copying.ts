@@ -26,7 +26,7 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import { loadZooModel } from '../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../src/zoo/generate.js';
-import { COPY_PLAN, FULL_PLAN, continuePhase, phaseDone, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
+import { FULL_PLAN, continuePhase, phaseDone, phaseHash, trainPhase, type PhaseName, type ZooPlan } from '../src/zoo/train.js';
 import { WORDS } from '../src/data/lexicon.js';
 import { askPhrasings, drawRequest, keptCorpusMix, plainReply, withCondition, type CorpusMix, type RequestCondition } from '../src/data/pretrain.js';
 import { pick, rng, type Rand } from '../src/data/split.js';
@@ -96,7 +96,8 @@ const VARIANTS: Record<string, Variant> = {
     full: true,
   },
   'continued 1,200 steps at lr 2e-3, 25% copy documents, corpus kept': {
-    plan: COPY_PLAN, // = continued(1200, 2e-3, keptCorpusMix(0.25))
+    // COPY_PLAN's stages on FULL_PLAN's unsplit base (COPY_PLAN itself splits its batches in two).
+    plan: continued(1200, 2e-3, keptCorpusMix(0.25)),
     fromZoo: true,
     chat: true,
     full: true,

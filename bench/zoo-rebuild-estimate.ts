@@ -1,7 +1,7 @@
 /**
  * Estimates how long `mergelab zoo train` takes to rebuild the whole zoo on this machine without
- * running it for 90 minutes: times a short run of each base stage shape (one process, as the
- * rebuild runs it) and of the two fine-tunes side by side (two processes, as the rebuild runs
+ * running it: times a short run of each base stage shape (with the plan's micro-batch helper
+ * process, as the rebuild runs it) and of the two fine-tunes side by side (two processes, as the rebuild runs
  * them), then scales each by the committed zoo's plan (COPY_PLAN) and its step counts. Run it on a
  * quiet machine.
  *

@@ -115,12 +115,14 @@ describe('pretraining rows', () => {
 });
 
 describe('COPY_PLAN', () => {
-  it('is FULL_PLAN with one more restart cycle, so its base continues the committed one and the fine-tunes are the same recipes', () => {
+  it('is FULL_PLAN with one more restart cycle and a base in two micro-batches, with the same fine-tune recipes', () => {
     const full = FULL_PLAN.base.stages;
     const copy = COPY_PLAN.base.stages;
     expect(copy.slice(0, full.length)).toEqual(full);
     expect(copy).toHaveLength(full.length + 1);
     expect(copy[full.length].restart).toBeDefined();
+    expect(COPY_PLAN.base.microBatches).toBe(2);
+    expect(FULL_PLAN.base.microBatches).toBeUndefined();
     expect(COPY_PLAN.math).toEqual(FULL_PLAN.math);
     expect(COPY_PLAN.chat).toEqual(FULL_PLAN.chat);
     for (const ph of ['base', 'math', 'chat'] as const) expect(phaseHash(COPY_PLAN, ph)).not.toBe(phaseHash(FULL_PLAN, ph));

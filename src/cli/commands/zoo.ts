@@ -12,12 +12,12 @@ export function register(program: Command): void {
   const zoo = program.command('zoo').description('Train and inspect the built-in model zoo (base, math, chat)');
   zoo
     .command('train')
-    .description('Pretrain the base, then fine-tune math and chat from it (two processes in parallel)')
+    .description('Pretrain the base (its micro-batches on both cores), then fine-tune math and chat from it (two processes in parallel)')
     .option('--tiny', 'build a miniature zoo in seconds (for tests)')
     .addOption(new Option('--plan <name>', 'training plan (tokenizer, sizes, steps; default copy, the committed zoo); --tiny is --plan tiny').choices(Object.keys(PLAN_NAMES)))
     .option('--out <dir>', 'output folder (default data/zoo for the copy plan, else .cache/zoo-PLAN, so neither a test nor a variant overwrites the committed zoo)')
     .option('--resume', 'continue from the last checkpoint in <out>/.ckpt and skip finished models')
-    .option('--sequential', 'run the two fine-tunes one after the other in this process')
+    .option('--sequential', 'use one core: the base\'s micro-batches and then the two fine-tunes one after the other in this process (same weights, slower)')
     .action(async (o: { tiny?: boolean; plan?: ZooPlanName; out?: string; resume?: boolean; sequential?: boolean }) => {
       const { trainZoo, zooPlanName } = await import('../../zoo/train.js');
       if (o.tiny && o.plan && o.plan !== 'tiny') throw new UserError(`--tiny and --plan ${o.plan} contradict each other; pass one of them`, { field: '--plan' });
