@@ -1,5 +1,6 @@
 /**
- * Trains the zoo: pretrain `base` on the corpus of src/data/pretrain.ts, then fine-tune `math` and
+ * Trains the zoo: pretrain `base` on the corpus of src/data/pretrain.ts (a micro-batched phase
+ * computes part of each batch in a helper process, so both cores work), then fine-tune `math` and
  * `chat` from it (two child processes, one per core). Everything random comes from the plan's
  * seed: initial weights, and each step's batch is drawn from a generator seeded by (seed, phase,
  * step), so a resumed run sees exactly the batches an uninterrupted one would.
