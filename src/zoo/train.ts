@@ -476,9 +476,9 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
       if (!teacher) throw new Error(`[${phase}] batch has base-anchored rows but no base model was loaded`);
       const S = batch.softRows;
       const anchorIds = tf.slice(ids, [batch.B - S, 0], [S, batch.T]);
-      soft = tf.softmax(forward(cfg, teacher, { ids: anchorIds, cos: rm!.cos, sin: rm!.sin, mask: rm!.mask }).logits, -1);
+      soft = tf.softmax(forward(cfg, teacher, { ids: anchorIds, cos: rm.cos, sin: rm.sin, mask: rm.mask }).logits, -1);
     }
-    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm!, rm!.mask, soft), names.map((n) => s.params.get(n)!));
+    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm, rm.mask, soft), names.map((n) => s.params.get(n)!));
     adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t);
     return value.dataSync()[0];
   });
