@@ -23,8 +23,8 @@ import { generateGreedy } from './generate.js';
 import { combineGrads, disposeRopeCache, microGrads, ropeFor, splitBatch, type RopeCache } from './microGrads.js';
 import { GradHelper } from './gradHelper.js';
 import { pretrainDocument, allFacts, keptCorpusMix, type CorpusMix } from '../data/pretrain.js';
-import { mathProblems } from '../data/math.js';
-import { chatPrompts } from '../data/chat.js';
+import { mathPhrasings, mathProblems } from '../data/math.js';
+import { chatPhrasings, chatPrompts } from '../data/chat.js';
 import { fnv1a } from '../data/split.js';
 import { WORD_TOKENS } from '../data/lexicon.js';
 import { UserError } from '../util/errors.js';
@@ -177,7 +177,9 @@ export type ZooPlanName = keyof typeof ZOO_PLANS;
  */
 export function phaseHash(plan: ZooPlan, phase: PhaseName): string {
   const words = plan.tokenizerWords?.length ? plan.tokenizerWords : undefined;
-  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base, words };
+  // A fine-tune's examples come from its task's train phrasings, so a new phrasing is a new phase.
+  const phrasings = phase === 'math' ? fnv1a(JSON.stringify(mathPhrasings('train'))) : phase === 'chat' ? fnv1a(JSON.stringify(chatPhrasings('train'))) : undefined;
+  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base, words, phrasings };
   return fnv1a(JSON.stringify(key)).toString(16);
 }
 
