@@ -73,6 +73,12 @@ export interface PhasePlan {
   /** Tensors whose name contains one of these strings keep the base's values (not trained). */
   frozen?: string[];
   /**
+   * Fine-tunes: decoupled decay of each matrix toward the base's value instead of toward zero
+   * (L2-SP): the update gains decayToBase * (w - w_base), so what the gradient only jitters falls
+   * back and the weight budget of issue 3 goes to what the task keeps pushing.
+   */
+  decayToBase?: number;
+  /**
    * Split each batch into this many row groups whose gradients are averaged by loss tokens
    * (microGrads.ts), so that a second process can compute one: the pretraining then uses both
    * cores. Part of the recipe: the weights are the same with or without the helper process.
@@ -450,7 +456,13 @@ async function microBatchedGrads(plan: ZooPlan, phase: PhaseName, s: TrainState,
   return combineGrads([local, ...(await Promise.all(remote.map((r) => r.result)))]);
 }
 
-function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, teacher: WeightView | null, precomputed?: { loss: number; grads: Float32Array[] }): number {
+/** The base model's weights, as a teacher for anchored rows and as the point decayToBase pulls toward. */
+interface BaseRefs {
+  teacher: WeightView | null;
+  base: Map<string, tf.Tensor> | null;
+}
+
+function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, refs: BaseRefs, precomputed?: { loss: number; grads: Float32Array[] }): number {
   const cfg = plan.model;
   const p = plan[phase];
   const rm = ropeFor(cfg, cache, batch.T);
@@ -466,7 +478,7 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
   const loss = tf.tidy(() => {
     if (precomputed) {
       const gs = names.map((n, i) => tf.tensor(precomputed.grads[i], s.params.get(n)!.shape));
-      adamUpdate(p, s, names, gs, lr, t);
+      adamUpdate(p, s, names, gs, lr, t, refs.base);
       return precomputed.loss;
     }
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
@@ -475,13 +487,13 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
     const view = trainingView(s.params as unknown as Weights);
     let soft: tf.Tensor | undefined;
     if (batch.softRows > 0) {
-      if (!teacher) throw new Error(`[${phase}] batch has base-anchored rows but no base model was loaded`);
+      if (!refs.teacher) throw new Error(`[${phase}] batch has base-anchored rows but no base model was loaded`);
       const S = batch.softRows;
       const anchorIds = tf.slice(ids, [batch.B - S, 0], [S, batch.T]);
-      soft = tf.softmax(forward(cfg, teacher, { ids: anchorIds, cos: rm.cos, sin: rm.sin, mask: rm.mask }).logits, -1);
+      soft = tf.softmax(forward(cfg, refs.teacher, { ids: anchorIds, cos: rm.cos, sin: rm.sin, mask: rm.mask }).logits, -1);
     }
     const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm, rm.mask, soft), names.map((n) => s.params.get(n)!));
-    adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t);
+    adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t, refs.base);
     return value.dataSync()[0];
   });
   s.step++;
@@ -489,7 +501,7 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
 }
 
 /** Clips the gradient to norm CLIP and takes an AdamW step (t counts from the cycle's start); call inside tidy. */
-function adamUpdate(p: PhasePlan, s: TrainState, names: string[], gs: tf.Tensor[], lr: number, t: number): void {
+function adamUpdate(p: PhasePlan, s: TrainState, names: string[], gs: tf.Tensor[], lr: number, t: number, base: Map<string, tf.Tensor> | null): void {
   const gnorm = Math.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
   const scale = gnorm > CLIP ? CLIP / gnorm : 1;
   const bc1 = 1 - Math.pow(ADAM_B1, t);
@@ -504,6 +516,11 @@ function adamUpdate(p: PhasePlan, s: TrainState, names: string[], gs: tf.Tensor[
     let upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), ADAM_EPS));
     // Decoupled weight decay on matrices only (norm gains stay at their scale).
     if (p.weightDecay > 0 && w.shape.length === 2) upd = tf.add(upd, tf.mul(w, p.weightDecay));
+    const toBase = p.decayToBase ?? 0;
+    if (toBase > 0 && w.shape.length === 2) {
+      if (!base) throw new Error('decayToBase needs the base weights');
+      upd = tf.add(upd, tf.mul(tf.sub(w, base.get(n)!), toBase));
+    }
     w.assign(tf.sub(w, tf.mul(upd, lr)));
   });
 }
@@ -550,13 +567,14 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const other: PhaseName = phase === 'math' ? 'chat' : 'math';
   const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
   const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed, planTokenizer(plan)) : [];
-  const baseArrays = anchored ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
-  const teacherWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
-  const teacher = teacherWeights ? inferenceView(teacherWeights as unknown as Weights) : null;
+  const needsBase = anchored || (phase !== 'base' && (p.decayToBase ?? 0) > 0);
+  const baseArrays = needsBase ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
+  const baseWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
+  const teacher = anchored && baseWeights ? inferenceView(baseWeights as unknown as Weights) : null;
   const release = (st: TrainState) => {
     disposeState(st);
     teacher?.dispose();
-    for (const t of teacherWeights?.values() ?? []) t.dispose();
+    for (const t of baseWeights?.values() ?? []) t.dispose();
   };
   opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
   const shapeCache: RopeCache = new Map();
@@ -581,7 +599,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
     while (s.step < total) {
       const batch = makeBatch(plan, phase, s.step, examples, anchors);
       const pre = groups > 1 ? await microBatchedGrads(plan, phase, s, batch, shapeCache, helpers) : undefined;
-      const loss = trainStep(plan, phase, s, batch, shapeCache, teacher, pre);
+      const loss = trainStep(plan, phase, s, batch, shapeCache, { teacher, base: baseWeights }, pre);
       if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
       lastLoss = loss;
       s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;

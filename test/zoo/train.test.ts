@@ -87,6 +87,30 @@ describe('zoo training (tiny plan)', () => {
     const e = await tmp();
     await expect(continuePhase(plan, 'base', path.join(a, 'base'), { out: e, resume: false, log: quiet })).rejects.toThrow(/was not trained by the stages before the last/);
   });
+
+  it('pulls a fine-tune toward the base with decayToBase, matrices only, and records it in the hash', async () => {
+    const out = await tmp();
+    await trainPhase(TINY_PLAN, 'base', { out, resume: false, log: quiet });
+    const chat = { ...TINY_PLAN.chat, lr: 1e-3, stages: [{ steps: 12, batch: 2, seqLen: 0 }] };
+    const pulled: ZooPlan = { ...TINY_PLAN, chat: { ...chat, decayToBase: 100 } };
+    const free: ZooPlan = { ...TINY_PLAN, chat };
+    expect(phaseHash(pulled, 'chat')).not.toBe(phaseHash(free, 'chat'));
+    const base = (await readZooArrays(path.join(out, 'base'))).arrays;
+    const deltas = async (plan: ZooPlan) => {
+      const dir = await tmp();
+      await fs.symlink(path.join(out, 'base'), path.join(dir, 'base'));
+      await trainPhase(plan, 'chat', { out: dir, resume: false, log: quiet });
+      const tuned = (await readZooArrays(path.join(dir, 'chat'))).arrays;
+      const d = new Map<string, number>();
+      for (const [n, w] of base) d.set(n, Math.hypot(...w.map((x, i) => tuned.get(n)![i] - x)));
+      return d;
+    };
+    const [dPulled, dFree] = [await deltas(pulled), await deltas(free)];
+    const matrix = 'model.layers.0.mlp.down_proj.weight';
+    // lr * decayToBase = 0.1 per step: the pull takes back a tenth of the distance each step.
+    expect(dPulled.get(matrix)!).toBeLessThan(0.8 * dFree.get(matrix)!);
+    expect(dPulled.get(matrix)!).toBeGreaterThan(0);
+  });
 });
 
 describe('pretraining rows', () => {
