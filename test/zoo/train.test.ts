@@ -139,7 +139,7 @@ describe('pretraining rows', () => {
 });
 
 describe('COPY_PLAN', () => {
-  it('is FULL_PLAN with one more restart cycle and a base in two micro-batches, with the same fine-tune recipes', () => {
+  it("is FULL_PLAN with one more restart cycle, a base in two micro-batches, FULL_PLAN's math recipe and a wider chat batch pulled toward the base", () => {
     const full = FULL_PLAN.base.stages;
     const copy = COPY_PLAN.base.stages;
     expect(copy.slice(0, full.length)).toEqual(full);
@@ -148,7 +148,9 @@ describe('COPY_PLAN', () => {
     expect(COPY_PLAN.base.microBatches).toBe(2);
     expect(FULL_PLAN.base.microBatches).toBeUndefined();
     expect(COPY_PLAN.math).toEqual(FULL_PLAN.math);
-    expect(COPY_PLAN.chat).toEqual(FULL_PLAN.chat);
+    expect({ ...COPY_PLAN.chat, stages: FULL_PLAN.chat.stages, lr: FULL_PLAN.chat.lr, decayToBase: undefined }).toEqual({ ...FULL_PLAN.chat, decayToBase: undefined });
+    expect(COPY_PLAN.chat.stages[0].batch).toBe(4 * FULL_PLAN.chat.stages[0].batch);
+    expect(COPY_PLAN.chat.decayToBase).toBeGreaterThan(0);
     for (const ph of ['base', 'math', 'chat'] as const) expect(phaseHash(COPY_PLAN, ph)).not.toBe(phaseHash(FULL_PLAN, ph));
   });
 
