@@ -165,8 +165,9 @@ export const WORDS_PLAN: ZooPlan = {
  * The committed zoo's plan: FULL_PLAN's base stages and a third cycle, 1,200 steps at lr 2e-3 on
  * the corpus with a quarter of copy documents, each batch in two micro-batches so that the base
  * trains on both cores; then FULL_PLAN's math fine-tune and a chat fine-tune of four times the
- * batch. Its fine-tunes merge where FULL_PLAN's do not (data/zoo/README.md). The split makes its base's first stages round differently from FULL_PLAN's,
- * so it does not continue a FULL_PLAN base (continuePhase refuses one).
+ * batch. Its fine-tunes merge where FULL_PLAN's do not (data/zoo/README.md). The split makes its
+ * base's first stages round differently from FULL_PLAN's, so it does not continue a FULL_PLAN base
+ * (continuePhase refuses one).
  */
 export const COPY_PLAN: ZooPlan = {
   ...FULL_PLAN,
