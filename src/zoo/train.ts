@@ -522,7 +522,7 @@ function adamUpdate(p: PhasePlan, s: TrainState, names: string[], gs: tf.Tensor[
     if (p.weightDecay > 0 && w.shape.length === 2) upd = tf.add(upd, tf.mul(w, p.weightDecay));
     const toBase = p.decayToBase ?? 0;
     if (toBase > 0 && w.shape.length === 2) {
-      if (!base) throw new Error('decayToBase needs the base weights');
+      if (!base) throw new Error('decayToBase without base weights: trainPhase loads them for every fine-tune that sets it');
       upd = tf.add(upd, tf.mul(tf.sub(w, base.get(n)!), toBase));
     }
     w.assign(tf.sub(w, tf.mul(upd, lr)));
@@ -553,6 +553,8 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const cfg = plan.model;
   const p = plan[phase];
   const total = totalSteps(p);
+  // The base has no base to be pulled toward; say so before any work rather than at the first step.
+  if (phase === 'base' && (p.decayToBase ?? 0) > 0) throw new UserError(`plan ${plan.name}: base.decayToBase must be 0 (only a fine-tune is pulled toward the base), got ${p.decayToBase}`, { field: 'base.decayToBase' });
   let s: TrainState | null = opts.resume ? await loadState(ckptDir, cfg, hash) : null;
   if (s) opts.log(`[${phase}] resuming at step ${s.step}/${total} from ${ckptDir}`);
   if (!s) {

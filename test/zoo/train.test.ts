@@ -110,6 +110,9 @@ describe('zoo training (tiny plan)', () => {
     // lr * decayToBase = 0.1 per step: the pull takes back a tenth of the distance each step.
     expect(dPulled.get(matrix)!).toBeLessThan(0.8 * dFree.get(matrix)!);
     expect(dPulled.get(matrix)!).toBeGreaterThan(0);
+    // The base has nothing to be pulled toward: a plan that asks for it is refused before training.
+    const baseDecay: ZooPlan = { ...TINY_PLAN, base: { ...TINY_PLAN.base, decayToBase: 1 } };
+    await expect(trainPhase(baseDecay, 'base', { out: await tmp(), resume: false, log: quiet })).rejects.toThrow(/base\.decayToBase must be 0/);
   });
 });
 
