@@ -545,6 +545,14 @@ async function probeKnowledge(plan: ZooPlan, s: TrainState): Promise<{ facts: nu
   return { facts: factAcc, reverse: revAcc };
 }
 
+/** Settings of one phase that cannot work together, refused before any weights are loaded. */
+function checkPhasePlan(plan: ZooPlan, phase: PhaseName): void {
+  const p = plan[phase];
+  // The base has no base to be pulled toward.
+  if (phase === 'base' && (p.decayToBase ?? 0) > 0) throw new UserError(`plan ${plan.name}: base.decayToBase must be 0 (only a fine-tune is pulled toward the base), got ${p.decayToBase}`, { field: 'base.decayToBase' });
+  if ((p.microBatches ?? 1) > 1 && (p.baseAnchorRows ?? 0) > 0) throw new UserError(`plan ${plan.name}: ${phase} cannot combine microBatches with baseAnchorRows (the helpers have no teacher)`);
+}
+
 /** Runs (or resumes) one phase and writes its final HF folder to out/phase. */
 export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOptions): Promise<{ steps: number; finalLoss: number; wallSec: number; stopped?: boolean }> {
   const backend = await initBackend();
@@ -553,8 +561,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const cfg = plan.model;
   const p = plan[phase];
   const total = totalSteps(p);
-  // The base has no base to be pulled toward; say so before any work rather than at the first step.
-  if (phase === 'base' && (p.decayToBase ?? 0) > 0) throw new UserError(`plan ${plan.name}: base.decayToBase must be 0 (only a fine-tune is pulled toward the base), got ${p.decayToBase}`, { field: 'base.decayToBase' });
+  checkPhasePlan(plan, phase);
   let s: TrainState | null = opts.resume ? await loadState(ckptDir, cfg, hash) : null;
   if (s) opts.log(`[${phase}] resuming at step ${s.step}/${total} from ${ckptDir}`);
   if (!s) {
@@ -573,7 +580,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const other: PhaseName = phase === 'math' ? 'chat' : 'math';
   const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
   const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed, planTokenizer(plan)) : [];
-  const needsBase = anchored || (phase !== 'base' && (p.decayToBase ?? 0) > 0);
+  const needsBase = anchored || (p.decayToBase ?? 0) > 0;
   const baseArrays = needsBase ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
   const baseWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
   const teacher = anchored && baseWeights ? inferenceView(baseWeights as unknown as Weights) : null;
@@ -585,7 +592,6 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
   const shapeCache: RopeCache = new Map();
   const groups = p.microBatches ?? 1;
-  if (groups > 1 && (p.baseAnchorRows ?? 0) > 0) throw new UserError(`plan ${plan.name}: ${phase} cannot combine microBatches with baseAnchorRows (the helpers have no teacher)`);
   const helpers: GradHelper[] = [];
   if (groups > 1 && (opts.gradHelpers ?? true)) {
     const names = trainedNames(p, s);

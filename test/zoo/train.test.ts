@@ -88,7 +88,7 @@ describe('zoo training (tiny plan)', () => {
     await expect(continuePhase(plan, 'base', path.join(a, 'base'), { out: e, resume: false, log: quiet })).rejects.toThrow(/was not trained by the stages before the last/);
   });
 
-  it('pulls a fine-tune toward the base with decayToBase, matrices only, and records it in the hash', async () => {
+  it('pulls a fine-tune toward the base with decayToBase, records it in the hash, and refuses it on the base', async () => {
     const out = await tmp();
     await trainPhase(TINY_PLAN, 'base', { out, resume: false, log: quiet });
     const chat = { ...TINY_PLAN.chat, lr: 1e-3, stages: [{ steps: 12, batch: 2, seqLen: 0 }] };
@@ -113,6 +113,12 @@ describe('zoo training (tiny plan)', () => {
     // The base has nothing to be pulled toward: a plan that asks for it is refused before training.
     const baseDecay: ZooPlan = { ...TINY_PLAN, base: { ...TINY_PLAN.base, decayToBase: 1 } };
     await expect(trainPhase(baseDecay, 'base', { out: await tmp(), resume: false, log: quiet })).rejects.toThrow(/base\.decayToBase must be 0/);
+  });
+
+  it('refuses micro-batches with base-anchored rows before loading anything', async () => {
+    const plan: ZooPlan = { ...TINY_PLAN, chat: { ...TINY_PLAN.chat, microBatches: 2, baseAnchorRows: 1 } };
+    // An empty folder: the refusal must come before the missing base is noticed.
+    await expect(trainPhase(plan, 'chat', { out: await tmp(), resume: false, log: quiet })).rejects.toThrow(/cannot combine microBatches with baseAnchorRows/);
   });
 });
 
