@@ -228,7 +228,8 @@ export function fusionImportanceLoop(x: Float32Array, base: Float32Array, rowLen
   const N = base.length;
   if (!(rowLen >= 1 && N % rowLen === 0)) throw new RangeError(`fusionImportance: ${N} elements are not rows of ${rowLen}`);
   for (let o = 0; o < N; o += rowLen) {
-    const kl = fround(rowKL(x, base, o, rowLen));
+    // KL is never negative; a rounding just below 0 would put the row's scores below untouched ones.
+    const kl = fround(Math.max(0, rowKL(x, base, o, rowLen)));
     for (let c = 0; c < rowLen; c++) out[o + c] = Math.abs(fround(x[o + c] - base[o + c])) * kl;
   }
 }

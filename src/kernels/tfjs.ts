@@ -522,7 +522,7 @@ export class TfjsKernels implements Kernels {
         const br = tf.reshape(this.t(base, s, e), [r1 - r0, rowLen]);
         const p = tf.add(tf.softmax(xr), 1e-8);
         const q = tf.add(tf.softmax(br), 1e-8);
-        const kl = tf.sum(tf.mul(p, tf.log(tf.div(p, q))), 1, true);
+        const kl = tf.maximum(tf.sum(tf.mul(p, tf.log(tf.div(p, q))), 1, true), 0);
         out.set(tf.mul(tf.abs(tf.sub(xr, br)), kl).dataSync() as Float32Array, s);
       });
     }

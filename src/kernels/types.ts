@@ -193,7 +193,8 @@ export interface Kernels {
 
   /**
    * arcee_fusion's importance: |x - base| times KL(softmax(x row) + 1e-8 || softmax(base row) + 1e-8)
-   * of its row (rows of length rowLen along the last dimension), in float32 as mergekit computes it.
+   * of its row (rows of length rowLen along the last dimension), in float32 as mergekit computes it;
+   * a KL that rounds below 0 counts as 0, so every score is >= 0.
    */
   fusionImportance(x: Float32Array, base: Float32Array, rowLen: number): Promise<Float32Array>;
 

@@ -178,7 +178,8 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   const modelKeys = keysOf(method.modelParams as never);
   const globalKeys = keysOf(method.globalParams as never);
   const isBase = (src: StageSource) => stage.baseModel !== null && src.ref === stage.baseModel;
-  const contributing = (slice: StageSlice) => slice.sources.filter((s) => (method.needsBase ? !isBase(s) : !s.implicit));
+  const apart = method.needsBase || method.optionalBase === 'reference';
+  const contributing = (slice: StageSlice) => slice.sources.filter((s) => (apart ? !isBase(s) : !s.implicit));
   const refSource = (slice: StageSlice) => slice.sources.find(isBase) ?? slice.sources[0];
 
   // Model count bounds, per slice.
@@ -188,7 +189,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     const hi = method.maxModels ?? Infinity;
     if (n < lo || n > hi) {
       const want = lo === hi ? `exactly ${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`;
-      const besides = method.needsBase ? ' besides base_model' : '';
+      const besides = apart && stage.baseModel !== null ? ' besides base_model' : '';
       problems.add(at(slice.field), `${lp}merge_method ${method.name} takes ${want} model${hi === 1 ? '' : 's'}${besides}, got ${n}`, null);
     }
   }
@@ -208,7 +209,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   checkUnused(stage.parameters, ['parameters'], true);
   for (const slice of stage.slices) {
     if (!stage.fromModels) checkUnused(slice.parameters, [...slice.field, 'parameters'], false);
-    for (const src of slice.sources) if (!src.implicit && !(method.needsBase && isBase(src))) checkUnused(src.parameters, [...src.field, 'parameters'], false);
+    for (const src of slice.sources) if (!src.implicit && !(apart && isBase(src))) checkUnused(src.parameters, [...src.field, 'parameters'], false);
   }
 
   if (stage.tokenizerSource !== null && stage.tokenizerSource !== 'base' && stage.tokenizerSource !== configFromRef(stage)) {

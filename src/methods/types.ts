@@ -20,8 +20,9 @@ export interface TensorMergeInput {
   base: Float32Array | null;
   baseRef: string | null;
   /**
-   * For `needsBase` methods: the contributing models other than the base (the base is never listed here).
-   * For the others (linear, passthrough): every model listed in the recipe, the base included if listed.
+   * For `needsBase` methods and `optionalBase: 'reference'`: the contributing models other than the base
+   * (the base is never listed here). For the others (linear, passthrough, karcher): every model listed in
+   * the recipe, the base included if listed.
    * Methods never write into these arrays.
    */
   models: ModelTensor[];
@@ -48,10 +49,20 @@ export interface TensorMergeOutput {
 /** Which DARE/della rescale rule ran; recorded in StageDiagnostics.rescaleRule. */
 export type RescaleRule = 'l1' | 'inverse_density' | 'none';
 
+/**
+ * How a method that does not need a base treats a `base_model` it is given. 'listed' (the default):
+ * the base is merged only where the recipe lists it among the models (linear, passthrough).
+ * 'reference': the base is the origin the models are taken against and never one of the merged
+ * models, so `models` and the model count leave it out (nuslerp, multislerp).
+ */
+export type OptionalBaseRole = 'listed' | 'reference';
+
 export interface MergeMethod {
   name: string;
   /** The recipe must give `base_model`. */
   needsBase: boolean;
+  /** For methods that do not need a base: how a given base takes part (default 'listed'). */
+  optionalBase?: OptionalBaseRole;
   /**
    * Global (top-level only) parameters, with defaults filled when parsed. Unknown keys are stripped
    * (the top level also carries per-model fallbacks such as `density`).
