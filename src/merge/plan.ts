@@ -168,8 +168,9 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   const explicitDtype = stage.outDtype ?? stage.dtype;
   const empty: StagePlan = { stage, method, tensors, outDtype: explicitDtype ?? 'F32', configFrom: '', config: null, rescaleRule: 'none', problems: [], warnings };
 
+  // Reported with the rest (parameters, counts), not alone: validate lists every problem at once.
   if (method.needsBase && !stage.baseModel) {
-    return { ...empty, problems: [`${at(['merge_method'])}: ${lp}merge_method ${method.name} needs base_model (the model the task vectors are taken against)`] };
+    problems.add(at(['merge_method']), `${lp}merge_method ${method.name} needs base_model (the model the task vectors are taken against)`, null);
   }
   for (const ref of Object.keys(stage.inputs)) {
     if (!views[ref]) return { ...empty, problems: [`${at([])}: ${lp}internal: no header for input '${ref}'`] };
