@@ -34,6 +34,8 @@ export interface FinishOptions {
   config?: Record<string, unknown> | null;
   /** Folder to copy the tokenizer files and generation_config.json from. */
   tokenizerFrom?: string;
+  /** Tokenizer files of that folder not to copy (a tokenizer built for the merge replaces them). */
+  skipTokenizerFile?: (name: string) => boolean;
   /** The recipe text, saved as mergekit_config.yml. */
   recipe?: string;
   /** More files for the output folder: name -> contents. */
@@ -223,7 +225,7 @@ export class CheckpointWriter {
           files.push(INDEX_FILE);
         }
         if (opts.tokenizerFrom !== undefined) {
-          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir)) files.push(f);
+          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir, opts.skipTokenizerFile)) files.push(f);
         }
         const extra: Record<string, string> = { ...(opts.extraFiles ?? {}) };
         if (opts.config) {
@@ -344,7 +346,7 @@ async function shiftUp(fh: FileHandle, from: number, length: number, by: number)
   }
 }
 
-async function copyTokenizer(fromDir: string, toDir: string): Promise<string[]> {
+async function copyTokenizer(fromDir: string, toDir: string, skip?: (name: string) => boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(fromDir);
@@ -353,7 +355,7 @@ async function copyTokenizer(fromDir: string, toDir: string): Promise<string[]> 
   }
   const copied: string[] = [];
   for (const name of names.sort()) {
-    if (!isTokenizerFile(name)) continue;
+    if (!isTokenizerFile(name) || skip?.(name)) continue;
     const src = path.join(fromDir, name);
     // Hugging Face caches hold symlinks into a blob store; stat follows them.
     if (!(await fs.stat(src)).isFile()) continue;

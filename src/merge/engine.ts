@@ -11,6 +11,8 @@ import type { MergeMethod, ModelTensor } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
+import { readStageTokenizers, tokenizeEmbeddings } from '../tokenizer/engine.js';
+import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from '../tokenizer/stage.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
@@ -49,6 +51,8 @@ export interface MergeStageOptions {
    * buffer is allocated per tensor. Never set it when other work uses the same kernels concurrently.
    */
   ownsKernels?: boolean;
+  /** The stage's planned tokenizer (tokenizer_source / tokenizer:), when it has one. */
+  tokenizer?: StageTokenizer | null;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -126,7 +130,11 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
     if (problems.length) throwProblems(problems, stage.file);
     const plan = planStage(stage, method, readers);
     if (plan.problems.length) throwProblems(plan.problems, stage.file);
-    return await executePlan(plan, readers, opts);
+    const tok = planStageTokenizer(stage, plan, await readStageTokenizers(opts.inputs, problems, stage.tokenizer !== null), readers);
+    problems.push(...tok.problems);
+    if (problems.length) throwProblems(problems, stage.file);
+    plan.warnings.push(...tok.warnings);
+    return await executePlan(plan, readers, { ...opts, tokenizer: tok.tokenizer });
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
   }
@@ -196,9 +204,10 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           }
           return data;
         };
-        const base = t.base ? await read(t.base.ref, t.base.tensor) : null;
-        const models: ModelTensor[] = [];
+        let base = t.base ? await read(t.base.ref, t.base.tensor) : null;
+        let models: ModelTensor[] = [];
         for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape, params: m.params });
+        if (opts.tokenizer) ({ base, models } = tokenizeEmbeddings(opts.tokenizer, t, base, models, readers));
         const res = await method.mergeTensor({
           tensor: t.name,
           shape: t.shape,
@@ -254,8 +263,12 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     await writer.finish({
       config: plan.config,
       tokenizerFrom: configDir,
+      skipTokenizerFile: opts.tokenizer ? isReplacedTokenizerFile : undefined,
       recipe: opts.recipeText ?? stage.text,
-      extraFiles: { [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n' },
+      extraFiles: {
+        ...(opts.tokenizer?.files ?? {}),
+        [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n',
+      },
     });
     return diagnostics;
   } catch (e) {
@@ -306,10 +319,17 @@ function safeName(s: string): string {
  * Check a loaded recipe against its inputs' headers, planning every stage (later stages against
  * the planned outputs of earlier ones). Returns every problem; reads no tensor data.
  */
-export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[] }> {
+export async function planRecipe(
+  recipe: Recipe,
+  opened: Map<string, Checkpoint>,
+  opts: { strictShapes?: boolean } = {},
+): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
   const problems: string[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
+  const tokenizers = new Map<string, StageTokenizer | null>();
+  // The tokenizer each planned stage's output will carry, for the stages that read it.
+  const outTokenizers = new Map<string, Awaited<ReturnType<typeof readStageTokenizers>>[string]>();
   for (const stage of recipe.stages) {
     const method = locateMethod(stage);
     const dirs: Record<string, string> = {};
@@ -337,10 +357,17 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
+    const toks = await readStageTokenizers(dirs, problems, stage.tokenizer !== null);
+    for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'stage') toks[ref] = outTokenizers.get(inp.stage) ?? null;
+    const tok = planStageTokenizer(stage, plan, toks, views, { strict: opts.strictShapes });
+    problems.push(...tok.problems);
+    warnings.push(...tok.warnings);
+    tokenizers.set(stage.name, tok.tokenizer);
+    outTokenizers.set(stage.name, tok.output);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
   }
-  return { plans, problems, warnings };
+  return { plans, problems, warnings, tokenizers };
 }
 
 /** Run a (multi-stage) recipe file or text; the final stage's output lands at `opts.outDir`. */
@@ -355,7 +382,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
   try {
-    const { plans, problems, warnings } = await planRecipe(recipe, opened);
+    const { plans, problems, warnings, tokenizers } = await planRecipe(recipe, opened);
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
     kernels = await resolveKernels(opts);
@@ -390,6 +417,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
         priorStages: isFinal ? diags : undefined,
         ownsKernels: kernels.owned,
+        tokenizer: tokenizers.get(stage.name) ?? null,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });

@@ -213,9 +213,6 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     for (const src of slice.sources) if (!src.implicit && !(apart && isBase(src))) checkUnused(src.parameters, [...src.field, 'parameters'], false);
   }
 
-  if (stage.tokenizerSource !== null && stage.tokenizerSource !== 'base' && stage.tokenizerSource !== configFromRef(stage)) {
-    warnings.push(`${at(['tokenizer_source'])}: ${lp}tokenizer_source '${stage.tokenizerSource}' is not supported; the tokenizer is copied from '${configFromRef(stage)}'`);
-  }
   const refView = views[refSource(stage.slices[0]).ref];
   const configFrom = refSource(stage.slices[0]).ref;
 
