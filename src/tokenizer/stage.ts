@@ -99,7 +99,7 @@ function withoutSetting(stage: ResolvedStage, plan: StagePlan, inputs: Record<st
   if (!differs.length) return out;
   const msg =
     `${stage.doc.where([])}: ${lp}the models' vocabularies differ from '${ref0}'s (${t0 ? usedVocab(t0, size(ref0)).size + ' tokens' : embedRows(views[ref0]) + ' rows'}): ${differs.join('; ')}. ` +
-    `Without a tokenizer setting the merge keeps the embeddings' common rows and '${ref0}'s tokenizer, so tokens numbered differently get mixed-up rows. ` +
+    `Without a tokenizer setting the merge keeps the rows every model has and '${ref0}'s tokenizer: tokens only some models have lose their rows, and tokens numbered differently are mixed up. ` +
     `Add 'tokenizer_source: union' (every model's tokens, rows a model lacks filled from the others), 'tokenizer_source: base' (the base's vocabulary) or a 'tokenizer:' block to the recipe`;
   if (strict) out.problems.push(msg);
   else out.warnings.push(msg);
