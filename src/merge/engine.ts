@@ -16,6 +16,8 @@ import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
+import { architectureProblem } from './architecture.js';
+import { modelCard } from './card.js';
 
 /**
  * The merge engine: streams a stage tensor by tensor (read each input tensor, merge, write, drop),
@@ -53,6 +55,12 @@ export interface MergeStageOptions {
   ownsKernels?: boolean;
   /** The stage's planned tokenizer (tokenizer_source / tokenizer:), when it has one. */
   tokenizer?: StageTokenizer | null;
+  /** Copy the base's (or first model's) tokenizer files when the stage builds none (default true; mergekit --no-copy-tokenizer). */
+  copyTokenizer?: boolean;
+  /** Merge models whose configs name different architectures (mergekit --allow-crimes). */
+  allowCrimes?: boolean;
+  /** More files for the output folder (the model card). */
+  extraFiles?: Record<string, string>;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -130,6 +138,8 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
     if (problems.length) throwProblems(problems, stage.file);
     const plan = planStage(stage, method, readers);
     if (plan.problems.length) throwProblems(plan.problems, stage.file);
+    const crimes = opts.allowCrimes ? null : architectureProblem(stage, readers);
+    if (crimes) problems.push(crimes);
     const tok = planStageTokenizer(stage, plan, await readStageTokenizers(opts.inputs, problems, stage.tokenizer !== null), readers);
     problems.push(...tok.problems);
     if (problems.length) throwProblems(problems, stage.file);
@@ -262,10 +272,12 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     const configDir = opts.inputs[plan.configFrom];
     await writer.finish({
       config: plan.config,
-      tokenizerFrom: configDir,
+      // mergekit writes the tokenizer it built whatever --copy-tokenizer says; the flag only stops the copy.
+      tokenizerFrom: opts.tokenizer || opts.copyTokenizer !== false ? configDir : undefined,
       skipTokenizerFile: opts.tokenizer ? isReplacedTokenizerFile : undefined,
       recipe: opts.recipeText ?? stage.text,
       extraFiles: {
+        ...(opts.extraFiles ?? {}),
         ...(opts.tokenizer?.files ?? {}),
         [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n',
       },
@@ -288,6 +300,14 @@ export interface RunRecipeOptions {
   outShardSize?: number;
   /** Keep intermediate stage outputs in `<outDir>.stages/<name>` instead of deleting them. */
   keepIntermediate?: boolean;
+  /** Threads of the typed kernels when this call creates them (mergekit -j). */
+  threads?: number;
+  /** See MergeStageOptions.copyTokenizer (default true). */
+  copyTokenizer?: boolean;
+  /** See MergeStageOptions.allowCrimes. */
+  allowCrimes?: boolean;
+  /** Write README.md, a model card like mergekit's, into the output (mergekit --write-model-card). */
+  modelCard?: boolean;
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
@@ -308,7 +328,7 @@ async function resolveKernels(opts: RunRecipeOptions): Promise<{ kernels: Kernel
   if (opts.kernels) return { kernels: opts.kernels, owned: false };
   const name = opts.backend ?? 'auto';
   if (!isBackendName(name)) return { kernels: await getKernels(name as never), owned: true }; // throws the UserError listing backends
-  return { kernels: await getKernels(name), owned: true };
+  return { kernels: await getKernels(name, opts.threads ? { threads: opts.threads } : {}), owned: true };
 }
 
 function safeName(s: string): string {
@@ -322,7 +342,7 @@ function safeName(s: string): string {
 export async function planRecipe(
   recipe: Recipe,
   opened: Map<string, Checkpoint>,
-  opts: { strictShapes?: boolean } = {},
+  opts: { strictShapes?: boolean; allowCrimes?: boolean } = {},
 ): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
   const problems: string[] = [];
   const warnings: string[] = [...recipe.warnings];
@@ -357,6 +377,8 @@ export async function planRecipe(
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
+    const crimes = opts.allowCrimes ? null : architectureProblem(stage, views);
+    if (crimes) problems.push(crimes);
     const toks = await readStageTokenizers(dirs, problems, stage.tokenizer !== null);
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'stage') toks[ref] = outTokenizers.get(inp.stage) ?? null;
     const tok = planStageTokenizer(stage, plan, toks, views, { strict: opts.strictShapes });
@@ -382,7 +404,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
   try {
-    const { plans, problems, warnings, tokenizers } = await planRecipe(recipe, opened);
+    const { plans, problems, warnings, tokenizers } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
     kernels = await resolveKernels(opts);
@@ -418,6 +440,8 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         priorStages: isFinal ? diags : undefined,
         ownsKernels: kernels.owned,
         tokenizer: tokenizers.get(stage.name) ?? null,
+        copyTokenizer: opts.copyTokenizer,
+        extraFiles: isFinal && opts.modelCard ? { 'README.md': modelCard(recipe, path.basename(outDir), await recipeSource(input, recipe)) } : undefined,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
@@ -430,6 +454,16 @@ export async function runRecipe(input: string | { text: string; file?: string; d
     await Promise.all([...opened.values()].map((c) => c.close()));
     for (const d of tempDirs) await fs.rm(d, { recursive: true, force: true });
     if (kernels?.owned) await kernels.kernels.dispose();
+  }
+}
+
+/** The recipe as the user wrote it (the card quotes it), else its stages' documents joined. */
+async function recipeSource(input: string | { text: string }, recipe: Recipe): Promise<string> {
+  if (typeof input !== 'string') return input.text;
+  try {
+    return await fs.readFile(input, 'utf8');
+  } catch {
+    return recipe.stages.map((s) => s.text).join('---\n');
   }
 }
 
@@ -465,6 +499,8 @@ export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, s
       parameters: stage.parameters,
       dtype: stage.dtype,
       out_dtype: stage.outDtype,
+      // Only when set, so stages without one keep the keys they had.
+      ...(stage.tokenizer ? { tokenizer: stage.tokenizer } : {}),
     }),
   );
 }
@@ -481,7 +517,7 @@ export interface ValidateResult {
  * methods, parameters for every model and tensor, and shapes and tensor names from the
  * safetensors headers (a shape the merge would skip with a warning counts as a problem here).
  */
-export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<ValidateResult> {
+export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string; allowCrimes?: boolean } = {}): Promise<ValidateResult> {
   let resolved: LoadResult;
   try {
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
@@ -495,7 +531,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
   if (!recipe) return { problems: resolved.problems, warnings: [], stages: [] };
   const opened = new Map<string, Checkpoint>();
   try {
-    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true });
+    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true, allowCrimes: opts.allowCrimes });
     return { problems: [...resolved.problems, ...problems], warnings, stages: recipe.stages.map((s) => s.name) };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
