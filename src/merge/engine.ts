@@ -6,7 +6,7 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import { findMethod } from '../methods/registry.js';
+import { getMethod, methodsReady } from '../methods/registry.js';
 import type { MergeMethod } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
@@ -59,9 +59,11 @@ export interface DiagnosticsFile {
   stages: StageDiagnostics[];
 }
 
+/** The stage's method, or the problem naming it at its line; a MERGELAB_METHODS module that fails to load throws its own error. */
 async function locateMethod(stage: ResolvedStage): Promise<MergeMethod | string> {
+  await methodsReady();
   try {
-    return await findMethod(stage.method);
+    return getMethod(stage.method);
   } catch (e) {
     if (isUserError(e)) return `${stage.doc.where(['merge_method'])}: ${stage.label ? stage.label + ': ' : ''}${e.message}`;
     throw e;

@@ -22,6 +22,9 @@ import type {
   TensorMergeOutput,
 } from './types.js';
 
+/** The zod a definition's schemas are written with, so a module outside the repository needs no install of its own. */
+export { z };
+
 /** Marks the objects defineMethod returns, across copies of this module (a plugin may load its own). */
 export const METHOD_MARK = Symbol.for('mergelab.merge-method');
 

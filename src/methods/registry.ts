@@ -66,7 +66,13 @@ async function loadPlugin(file: string): Promise<void> {
   } catch {
     throw new UserError(`${METHODS_ENV} names ${abs}, which cannot be read`, { field: METHODS_ENV });
   }
-  const mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new UserError(`${METHODS_ENV} names ${abs}, which does not load: ${why}`, { file: abs, field: METHODS_ENV });
+  }
   const list = Array.isArray(mod.default) ? mod.default : [mod.default];
   if (list.length === 0 || !list.every(isMergeMethod)) {
     throw new UserError(`${abs}: the default export must be a merge method made by defineMethod, or an array of them`, { file: abs, field: 'export default' });
@@ -85,12 +91,6 @@ export function methodsReady(): Promise<void> {
     for (const f of files) await loadPlugin(f);
   })();
   return plugins;
-}
-
-/** `getMethod` once the MERGELAB_METHODS modules are loaded. */
-export async function findMethod(name: string): Promise<MergeMethod> {
-  await methodsReady();
-  return getMethod(name);
 }
 
 export type { MergeMethod, TensorMergeInput, TensorMergeOutput, ModelTensor, RescaleRule } from './types.js';
