@@ -107,7 +107,7 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
   return { metrics, samples };
 }
 
-async function openBackend(modelDir: string, opts: EvalOptions): Promise<EvalBackend> {
+export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'delegateCmd' | 'endpoint'>): Promise<EvalBackend> {
   if (opts.delegateCmd && opts.endpoint) throw new UserError('give either --delegate-cmd or --endpoint, not both');
   if (opts.delegateCmd) return new DelegateBackend(opts.delegateCmd, modelDir);
   if (opts.endpoint) return new HttpBackend(opts.endpoint, modelDir);
