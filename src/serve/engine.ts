@@ -39,6 +39,8 @@ interface Choice {
 
 interface GenParams extends SamplingParams { maxTokens: number; n: number; stop: string[]; logprobs: number | null; seed: number }
 
+const BATCH_WINDOW_MS = 5;
+
 const newId = (prefix: string) => `${prefix}-${randomBytes(12).toString('hex')}`;
 
 export class ServeEngine {
@@ -63,6 +65,9 @@ export class ServeEngine {
       if (this.flushQueued) return;
       this.flushQueued = true;
       void this.serial(async () => {
+        // The model call blocks the event loop, so requests sent together would each start their
+        // own call as they arrive; a few milliseconds of waiting lets them join one batch.
+        await new Promise((r) => setTimeout(r, BATCH_WINDOW_MS));
         this.flushQueued = false;
         const batch = this.pending.splice(0);
         this.batchSizes.push(batch.length);
