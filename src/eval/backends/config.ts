@@ -38,7 +38,6 @@ const CommandSchema = z.strictObject({
   /** `cmd {model} {task_file}`: the JSONL protocol of `mergelab eval --delegate-cmd`. */
   cmd: commandTemplate('cmd', ['{task_file}']),
   timeout: seconds('timeout', 3600),
-  env,
 });
 
 const OpenAISchema = z
@@ -129,7 +128,7 @@ export function backendKey(cfg: EvalBackendConfig): string {
       case 'builtin':
         return null;
       case 'command':
-        return { cmd: cfg.cmd, env: sorted(cfg.env) };
+        return { cmd: cfg.cmd };
       case 'openai':
         return { serve: cfg.serve ?? null, endpoint: cfg.endpoint ?? null, model: cfg.model ?? null, chat: cfg.chat, env: sorted(cfg.env) };
       case 'lm-eval':
