@@ -2,7 +2,7 @@
  * Diagnostics for methods whose kernels do not accumulate them on the way (the newer mergekit
  * methods): one more pass, the Gram of every task vector and of the merged delta against the base.
  */
-import type { TensorDiagnostics } from '../merge/diagnostics.js';
+import type { TensorDiagnostics } from './diagnostics.js';
 import type { Kernels } from '../kernels/types.js';
 import { buildDiagnostics } from './common.js';
 

@@ -12,12 +12,8 @@ import { z } from 'zod';
 import { kthLargestAbs } from '../kernels/select.js';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, numel, requireBase } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({});
-const modelParams = z.object({});
+import { alignToBase, numel } from './common.js';
+import { defineMethod } from './define.js';
 
 const fround = Math.fround;
 
@@ -36,18 +32,15 @@ export function fusionThreshold(scores: Float32Array): number {
   return fround(median + fround(1.5 * iqr));
 }
 
-export const arceeFusion: MergeMethod = {
+export const arceeFusion = defineMethod({
   name: 'arcee_fusion',
+  random: false,
   needsBase: true,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  maxModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-    const { tensor, kernels } = input;
-    const base = requireBase('arcee_fusion', tensor, input.base);
-    parseParams(globalParams, input.global, `merge_method arcee_fusion parameters (tensor ${tensor})`);
+  models: { min: 1, max: 1 },
+  globalParams: z.object({}),
+  modelParams: z.object({}),
+  async merge(input) {
+    const { tensor, kernels, base } = input;
     const warnings: string[] = [];
     const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
     if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
@@ -61,4 +54,4 @@ export const arceeFusion: MergeMethod = {
     const diagnostics = await diagnoseAgainstBase({ tensor, kernels, base, refs: [models[0].ref], models: [x], out, kept: [kept] });
     return { data: out, shape: [...input.shape], diagnostics, warnings };
   },
-};
+});

@@ -14,14 +14,7 @@
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { cropToCommon, sameShape } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, ModelTensor, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({
-  max_iter: z.number().int({ error: 'max_iter must be a whole number' }).nonnegative().default(10),
-  tol: z.number().default(1e-5),
-});
-const modelParams = z.object({});
+import { defineMethod } from './define.js';
 
 export interface KarcherResult {
   /** result = sum_i coeffs_i X_i. */
@@ -78,20 +71,23 @@ export function karcherCoefficients(G: number[], maxIter: number, tol: number): 
   return { coeffs, iterations };
 }
 
-export const karcher: MergeMethod = {
+export const karcher = defineMethod({
   name: 'karcher',
+  random: false,
   needsBase: false,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
+  models: { min: 1 },
+  globalParams: z.object({
+    max_iter: z.number().int({ error: 'max_iter must be a whole number' }).nonnegative().default(10),
+    tol: z.number().default(1e-5),
+  }),
+  modelParams: z.object({}),
+  async merge(input) {
     const { tensor, kernels } = input;
-    const g = parseParams(globalParams, input.global, `merge_method karcher parameters (tensor ${tensor})`);
+    const g = input.global;
     const warnings: string[] = [];
-    const all: ModelTensor[] = [...input.models];
+    const all: Array<{ ref: string; data: Float32Array; shape: number[] }> = [...input.models];
     if (input.base && input.baseRef !== null && !all.some((m) => m.ref === input.baseRef)) {
-      all.push({ ref: input.baseRef, data: input.base, shape: [...input.shape], params: {} });
+      all.push({ ref: input.baseRef, data: input.base, shape: [...input.shape] });
     }
     if (all.length === 0) throw new UserError(`karcher: no model provides tensor ${tensor}`);
     if (all.length === 1) return { data: all[0].data.slice(), shape: [...all[0].shape], diagnostics: null, warnings };
@@ -104,4 +100,4 @@ export const karcher: MergeMethod = {
     const out = await kernels.weightedSum(data, coeffs);
     return { data: out, shape, diagnostics: null, warnings };
   },
-};
+});

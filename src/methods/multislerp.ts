@@ -11,14 +11,7 @@ import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
 import { alignToBase, cropToCommon, requiredNumber, sameShape } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, ModelTensor, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({
-  normalize_weights: z.boolean().default(true),
-  eps: z.number().default(1e-8),
-});
-const modelParams = z.object({ weight: z.number({ error: requiredNumber('weight') }) });
+import { defineMethod } from './define.js';
 
 /** G as an n x n row-major matrix; returns x^T G y. */
 function quad(G: number[], n: number, x: number[], y: number[]): number {
@@ -57,17 +50,20 @@ export function multislerpCoefficients(G: number[], weights: number[], eps: numb
   return { ok: true, coeffs: m.map((mi, i) => avg * (mi * Math.cos(tn) + (T[i] * Math.sin(tn)) / tn)) };
 }
 
-export const multislerp: MergeMethod = {
+export const multislerp = defineMethod({
   name: 'multislerp',
+  random: false,
   needsBase: false,
   optionalBase: 'reference',
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
+  models: { min: 1 },
+  globalParams: z.object({
+    normalize_weights: z.boolean().default(true),
+    eps: z.number().default(1e-8),
+  }),
+  modelParams: z.object({ weight: z.number({ error: requiredNumber('weight') }) }),
+  async merge(input) {
     const { tensor, kernels, base } = input;
-    const g = parseParams(globalParams, input.global, `merge_method multislerp parameters (tensor ${tensor})`);
+    const g = input.global;
     const warnings: string[] = [];
     const listed = input.models.filter((m) => m.ref !== input.baseRef);
     if (listed.length === 0) {
@@ -76,7 +72,7 @@ export const multislerp: MergeMethod = {
     }
     // mergekit returns a lone model's tensor as it is, even with a base.
     if (listed.length === 1) return { data: listed[0].data.slice(), shape: [...listed[0].shape], diagnostics: null, warnings };
-    let models: ModelTensor[];
+    let models: typeof listed;
     let shape: number[];
     if (base) {
       models = alignToBase(tensor, input.shape, listed, input.isEmbedding, warnings);
@@ -91,7 +87,7 @@ export const multislerp: MergeMethod = {
       shape = c.shape;
       models = listed.map((m, i) => ({ ...m, data: c.data[i], shape: c.shape }));
     }
-    let weights = models.map((m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`).weight);
+    let weights = models.map((m) => m.params.weight);
     if (g.normalize_weights) {
       const sum = weights.reduce((a, b) => a + b, 0);
       if (sum === 0) {
@@ -109,4 +105,4 @@ export const multislerp: MergeMethod = {
     const diagnostics = base ? await diagnoseAgainstBase({ tensor, kernels, base, refs: models.map((m) => m.ref), models: data, out }) : null;
     return { data: out, shape, diagnostics, warnings };
   },
-};
+});

@@ -6,25 +6,19 @@
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, requireBase, requiredNumber } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
+import { alignToBase, requiredNumber } from './common.js';
+import { defineMethod } from './define.js';
 
-const globalParams = z.object({ t: z.number({ error: requiredNumber('t') }) });
-const modelParams = z.object({});
-
-export const nearswap: MergeMethod = {
+export const nearswap = defineMethod({
   name: 'nearswap',
+  random: false,
   needsBase: true,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  maxModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-    const { tensor, kernels } = input;
-    const base = requireBase('nearswap', tensor, input.base);
-    const { t } = parseParams(globalParams, input.global, `merge_method nearswap parameters (tensor ${tensor})`);
+  models: { min: 1, max: 1 },
+  globalParams: z.object({ t: z.number({ error: requiredNumber('t') }) }),
+  modelParams: z.object({}),
+  async merge(input) {
+    const { tensor, kernels, base } = input;
+    const { t } = input.global;
     const warnings: string[] = [];
     const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
     if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
@@ -35,4 +29,4 @@ export const nearswap: MergeMethod = {
     const diagnostics = await diagnoseAgainstBase({ tensor, kernels, base, refs: [models[0].ref], models: [models[0].data], out });
     return { data: out, shape: [...input.shape], diagnostics, warnings };
   },
-};
+});

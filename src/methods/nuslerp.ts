@@ -14,14 +14,7 @@ import type { VectorLayout } from '../kernels/types.js';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
 import { alignToBase, cropToCommon, numel, requiredNumber, sameShape } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, ModelTensor, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({
-  nuslerp_row_wise: z.boolean().default(false),
-  nuslerp_flatten: z.boolean().default(true),
-});
-const modelParams = z.object({ weight: z.number({ error: requiredNumber('weight') }) });
+import { defineMethod } from './define.js';
 
 /** The interpolation factor from the two weights. */
 export function nuslerpT(w0: number, w1: number): number {
@@ -48,27 +41,29 @@ export function nuslerpLayout(shape: readonly number[], flatten: boolean, rowWis
   return { rows: N / last, cols: last, along: 'rows' };
 }
 
-export const nuslerp: MergeMethod = {
+export const nuslerp = defineMethod({
   name: 'nuslerp',
+  random: false,
   needsBase: false,
   optionalBase: 'reference',
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 2,
-  maxModels: 2,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
+  models: { min: 2, max: 2 },
+  globalParams: z.object({
+    nuslerp_row_wise: z.boolean().default(false),
+    nuslerp_flatten: z.boolean().default(true),
+  }),
+  modelParams: z.object({ weight: z.number({ error: requiredNumber('weight') }) }),
+  async merge(input) {
     const { tensor, kernels, base } = input;
-    const g = parseParams(globalParams, input.global, `merge_method nuslerp parameters (tensor ${tensor})`);
+    const g = input.global;
     const warnings: string[] = [];
     const listed = input.models.filter((m) => m.ref !== input.baseRef);
     if (listed.length === 1 && !base) return { data: listed[0].data.slice(), shape: [...listed[0].shape], diagnostics: null, warnings };
     if (listed.length !== 2) {
       throw new UserError(`nuslerp merges exactly two models${base ? ' besides base_model' : ''}; tensor ${tensor} got ${listed.length}`);
     }
-    const [w0, w1] = listed.map((m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`).weight);
+    const [w0, w1] = listed.map((m) => m.params.weight);
     const t = nuslerpT(w0, w1);
-    let models: ModelTensor[];
+    let models: typeof listed;
     let shape: number[];
     if (base) {
       models = alignToBase(tensor, input.shape, listed, input.isEmbedding, warnings);
@@ -96,4 +91,4 @@ export const nuslerp: MergeMethod = {
     const diagnostics = base ? await diagnoseAgainstBase({ tensor, kernels, base, refs: models.map((m) => m.ref), models: [a, b], out }) : null;
     return { data: out, shape, diagnostics, warnings };
   },
-};
+});

@@ -6,16 +6,13 @@
  * rho_i = shared_i / max(unique_i, epsilon) counted in this tensor ("tensor-local").
  */
 import { z } from 'zod';
-import type { RamStats } from '../kernels/types.js';
+import type { Kernels, RamStats } from '../kernels/types.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, requireBase } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
+import { alignToBase } from './common.js';
+import { defineMethod } from './define.js';
+import type { TensorMergeOutput } from './types.js';
 
 const epsilon = z.number().default(1e-5);
-const ramGlobal = z.object({ epsilon });
-const ramPlusGlobal = z.object({ r: z.number().default(0.1), alpha: z.number().default(0.2), epsilon });
-const modelParams = z.object({});
 
 /** ramplus_tl's per-model factor on unique deltas; torch.clamp applies max last, so alpha < 0 gives alpha. */
 export function ramPlusLambdas(stats: RamStats, r: number, alpha: number, eps: number): number[] {
@@ -25,31 +22,48 @@ export function ramPlusLambdas(stats: RamStats, r: number, alpha: number, eps: n
   });
 }
 
-function makeRam(name: 'ram' | 'ramplus_tl'): MergeMethod {
-  const globalParams = name === 'ram' ? ramGlobal : ramPlusGlobal;
-  return {
-    name,
-    needsBase: true,
-    globalParams: globalParams as unknown as MergeMethod['globalParams'],
-    modelParams: modelParams as unknown as MergeMethod['modelParams'],
-    minModels: 1,
-    rescaleRule: () => 'none',
-    async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-      const { tensor, kernels } = input;
-      const base = requireBase(name, tensor, input.base);
-      const g = parseParams(globalParams, input.global, `merge_method ${name} parameters (tensor ${tensor})`) as { epsilon: number; r?: number; alpha?: number };
-      const warnings: string[] = [];
-      const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-      if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
-      const data = models.map((m) => m.data);
-      const stats = await kernels.ramStats(data, base, g.epsilon);
-      const scale = name === 'ram' ? data.map(() => 1) : ramPlusLambdas(stats, g.r!, g.alpha!, g.epsilon);
-      const out = await kernels.ramCombine(data, base, g.epsilon, scale);
-      const diagnostics = await diagnoseAgainstBase({ tensor, kernels, base, refs: models.map((m) => m.ref), models: data, out, kept: stats.active, rescale: scale });
-      return { data: out, shape: [...input.shape], diagnostics, warnings };
-    },
-  };
+interface RamTensor {
+  tensor: string;
+  shape: number[];
+  base: Float32Array;
+  models: Array<{ ref: string; data: Float32Array; shape: number[] }>;
+  kernels: Kernels;
+  isEmbedding: boolean;
 }
 
-export const ram = makeRam('ram');
-export const ramPlusTl = makeRam('ramplus_tl');
+/** Both methods: count the changed elements, then merge with `uniqueScale` from the counts. */
+async function mergeRam(input: RamTensor, eps: number, uniqueScale: (s: RamStats) => number[]): Promise<TensorMergeOutput> {
+  const { tensor, kernels, base } = input;
+  const warnings: string[] = [];
+  const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
+  if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+  const data = models.map((m) => m.data);
+  const stats = await kernels.ramStats(data, base, eps);
+  const scale = uniqueScale(stats);
+  const out = await kernels.ramCombine(data, base, eps, scale);
+  const diagnostics = await diagnoseAgainstBase({ tensor, kernels, base, refs: models.map((m) => m.ref), models: data, out, kept: stats.active, rescale: scale });
+  return { data: out, shape: [...input.shape], diagnostics, warnings };
+}
+
+export const ram = defineMethod({
+  name: 'ram',
+  random: false,
+  needsBase: true,
+  models: { min: 1 },
+  globalParams: z.object({ epsilon }),
+  modelParams: z.object({}),
+  merge: (input) => mergeRam(input, input.global.epsilon, (s) => s.active.map(() => 1)),
+});
+
+export const ramPlusTl = defineMethod({
+  name: 'ramplus_tl',
+  random: false,
+  needsBase: true,
+  models: { min: 1 },
+  globalParams: z.object({ r: z.number().default(0.1), alpha: z.number().default(0.2), epsilon }),
+  modelParams: z.object({}),
+  merge: (input) => {
+    const { r, alpha, epsilon: eps } = input.global;
+    return mergeRam(input, eps, (s) => ramPlusLambdas(s, r, alpha, eps));
+  },
+});

@@ -12,16 +12,8 @@ import { z } from 'zod';
 import { countNonZero } from '../kernels/loops.js';
 import { rankBandMask } from '../kernels/select.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, numel, requireBase } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({
-  select_topk: z.number().default(1),
-  // Accepted and ignored: in mergekit it only changes the mask's dtype.
-  int8_mask: z.boolean().default(false),
-});
-const modelParams = z.object({});
+import { alignToBase, numel } from './common.js';
+import { defineMethod } from './define.js';
 
 const fround = Math.fround;
 
@@ -38,17 +30,20 @@ export function sceWeights(sumSq: number[], N: number): number[] {
   return means.map((m) => m / total);
 }
 
-export const sce: MergeMethod = {
+export const sce = defineMethod({
   name: 'sce',
+  random: false,
   needsBase: true,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-    const { tensor, kernels } = input;
-    const base = requireBase('sce', tensor, input.base);
-    const { select_topk: density } = parseParams(globalParams, input.global, `merge_method sce parameters (tensor ${tensor})`);
+  models: { min: 1 },
+  globalParams: z.object({
+    select_topk: z.number().default(1),
+    // Accepted and ignored: in mergekit it only changes the mask's dtype.
+    int8_mask: z.boolean().default(false),
+  }),
+  modelParams: z.object({}),
+  async merge(input) {
+    const { tensor, kernels, base } = input;
+    const density = input.global.select_topk;
     const warnings: string[] = [];
     const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
     if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
@@ -72,4 +67,4 @@ export const sce: MergeMethod = {
     const diagnostics = await diagnoseAgainstBase({ tensor, kernels, base, refs: models.map((m) => m.ref), models: data, out, kept: models.map(() => kept) });
     return { data: out, shape: [...input.shape], diagnostics, warnings };
   },
-};
+});

@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import type { HeaderView, PlannedTensor } from '../merge/plan.js';
-import type { ModelTensor } from '../methods/types.js';
 import { isUserError } from '../util/errors.js';
 import { permuteEmbeddings, type EmbedTensor } from './embed.js';
 import { readModelTokenizer, type ModelTokenizer } from './files.js';
@@ -39,13 +38,13 @@ export async function readStageTokenizers(dirs: Record<string, string>, problems
  * The base and model tensors of one planned tensor, permuted into the output vocabulary when it is
  * token-indexed (other tensors are returned as they are).
  */
-export function tokenizeEmbeddings(
+export function tokenizeEmbeddings<T extends { ref: string; data: Float32Array; shape: number[] }>(
   tok: StageTokenizer,
   t: PlannedTensor,
   base: Float32Array | null,
-  models: ModelTensor[],
+  models: T[],
   headers: Record<string, HeaderView>,
-): { base: Float32Array | null; models: ModelTensor[] } {
+): { base: Float32Array | null; models: T[] } {
   if (!isVocabTensor(t.name) || t.shape.length !== 2) return { base, models };
   const cols = t.shape[1];
   const tensors = new Map<string, EmbedTensor>();

@@ -7,7 +7,7 @@
  * mergekit does: the embeddings' common rows and the base's tokenizer).
  */
 import type { HeaderView, StagePlan } from '../merge/plan.js';
-import { isEmbeddingTensor } from '../methods/names.js';
+import { isEmbeddingTensor } from '../checkpoint/names.js';
 import type { ResolvedStage } from '../recipe/recipe.js';
 import type { TokenSetting, TokenizerSetting } from './config.js';
 import { planEmbeddings, type EmbedModel, type EmbedPlan } from './embed.js';

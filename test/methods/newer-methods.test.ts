@@ -26,7 +26,7 @@ describe('registry', () => {
   it('declares base rules and model counts as mergekit enforces them', () => {
     const rule = (n: string) => {
       const m = getMethod(n);
-      return [m.needsBase, m.optionalBase ?? 'listed', m.minModels ?? 1, m.maxModels ?? Infinity];
+      return [m.needsBase, m.optionalBase, m.models.min, m.models.max];
     };
     expect(rule('sce')).toEqual([true, 'listed', 1, Infinity]);
     expect(rule('ram')).toEqual([true, 'listed', 1, Infinity]);
