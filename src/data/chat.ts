@@ -17,7 +17,7 @@
 import { WORDS } from './lexicon.js';
 import { pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
 import { UserError } from '../util/errors.js';
-import { checkAll } from '../eval/ifeval/registry.js';
+import { checkAll } from '../ifeval/registry.js';
 
 export interface ChatPrompt {
   key: number;
