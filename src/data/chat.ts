@@ -1,17 +1,17 @@
 /**
  * Chat prompts in IFEval's format (`key`, `prompt`, `instruction_id_list`, `kwargs`), each a
  * simple request about a lexicon word plus one or two verifiable instructions, with a short
- * reference response that a program checks (`src/eval/ifeval/`) before the item is kept.
+ * reference response that a program checks (`src/ifeval/`) before the item is kept.
  *
  * Train and eval are disjoint in phrasings (every request and instruction sentence belongs to
  * one split) and in content: a prompt's tuple (request, word, count, instructions with their
  * words and numbers) hashes to one split via `splitOf`, so no eval item is a train item in other
  * words. Words themselves are shared, as numbers are in the math set: they are the vocabulary
- * the base learned in pretraining. (A first zoo split the words too; its chat fine-tune then
- * memorised the train words and answered eval prompts with them: 23% prompt-level strict.)
+ * the base learned in pretraining. (Splitting the words too made the chat fine-tune
+ * memorise the train words and answer eval prompts with them: 23% prompt-level strict.)
  * Phrasings of one instruction share their cue words ("capital letters", "double quotes",
- * "backwards", "Also", "last word", ...) and no other instruction uses them (a first keyword
- * instruction said "the word {k}" like the say request, and the fine-tune confused the two), and
+ * "backwards", "Also", "last word", ...) and no other instruction uses them (a keyword instruction
+ * saying "the word {k}" like the say request gets confused with it by the fine-tune), and
  * train has many phrasings, so the format transfers to the unseen eval ones.
  */
 import { WORDS } from './lexicon.js';
