@@ -12,16 +12,17 @@ const Measured = z.number().nullable();
 /** Keyed by model reference, or by `a|b` for pairs. */
 const PerModel = z.record(z.string(), Measured);
 
-const MergeStats = z.object({
+/** What both entry kinds measure about task vectors against the base. */
+const TaskVectorStats = {
   numel: z.number().int().nonnegative(),
   taskVectorNorm: PerModel,
   cosine: PerModel,
   signConflict: Measured,
-  keptFraction: PerModel,
-  rescale: PerModel,
   mergedDeltaNorm: Measured,
   mergedDeltaRelToParent: PerModel,
-});
+};
+
+const MergeStats = z.object({ ...TaskVectorStats, keptFraction: PerModel, rescale: PerModel });
 
 const Where = { tensor: z.string(), layer: z.number().int().nullable() };
 
@@ -37,16 +38,7 @@ export const StageDiagnosticsEntry = z.object({
 });
 export type StageDiagnosticsEntry = z.infer<typeof StageDiagnosticsEntry>;
 
-const ChainStats = z.object({
-  numel: z.number().int().nonnegative(),
-  taskVectorNorm: PerModel,
-  cosine: PerModel,
-  signConflict: Measured,
-  mergedDeltaNorm: Measured,
-  mergedDeltaRelToParent: PerModel,
-  retained: PerModel,
-  signAgreement: PerModel,
-});
+const ChainStats = z.object({ ...TaskVectorStats, retained: PerModel, signAgreement: PerModel });
 
 export const FinalVsParentsEntry = z.object({
   kind: z.literal('final-vs-parents'),
