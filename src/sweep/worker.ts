@@ -7,7 +7,7 @@ import { runTask, type Task } from './tasks.js';
  * evaluations need processes) that runs one task at a time for the parent over IPC.
  */
 
-export type ToWorker = { id: number; task: Task };
+export type ToWorker = { id: number; task: Task; gpus: number[] };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
@@ -27,10 +27,11 @@ function send(m: FromWorker): void {
 process.on('disconnect', () => process.exit(0));
 
 process.on('message', (msg: ToWorker) => {
-  const { id, task } = msg;
+  const { id, task, gpus } = msg;
   let lastSent = 0;
   runTask(task, {
     kernels: getKernels,
+    gpus,
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {
