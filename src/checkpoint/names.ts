@@ -44,7 +44,7 @@ function kindOf(parts: string[], inLayer: boolean): TensorKind {
   if (parts.some((p) => INPUT_EMBEDDINGS.has(p))) return 'embedding';
   if (parts.some((p) => HEADS.has(p)) || (!inLayer && parts[0] === 'output')) return 'lm_head';
   // Norms first: `post_attention_layernorm` is a norm, not attention.
-  if (parts.some((p) => /norm$|^ln_?\d*$|layernorm/i.test(p))) return 'norm';
+  if (parts.some((p) => /norm$|^ln(_\w+)?$|layernorm/i.test(p))) return 'norm';
   if (parts.some((p) => /attn|attention|^[qkvo]_proj$/.test(p))) return 'attention';
   if (parts.some((p) => /^(mlp|feed_forward|ffn)$|^(gate|up|down)_proj$|^c_fc$|^dense_(h_to_4h|4h_to_h)$/.test(p))) return 'mlp';
   return 'other';

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
 import { dtypeByteSize, f32ToBf16, f32ToF16, torchDtypeName, uninitBuffer, type DType, type OutDType } from './dtype.js';
 import { encodeSafetensorsHeader } from './safetensors.js';
 import { INDEX_FILE, SINGLE_FILE } from './reader.js';
@@ -275,16 +276,6 @@ export class CheckpointWriter {
 /** Same naming as src/util/atomic.ts, so leftovers of either are recognisable. */
 function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive but someone else's.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A killed merge leaves its hidden temp folder; remove those whose process is gone. */

@@ -47,7 +47,7 @@ export interface EvalOptions {
  * Keys cached evaluations (with the suite files' contents): the sources that turn a model folder
  * into scores, i.e. this module, the built-in zoo inference and the checkpoint reader.
  */
-export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'zoo/model.ts', 'zoo/generate.ts', 'zoo/io.ts', 'zoo/tokenizer.ts', 'zoo/tfGradients.ts', 'checkpoint'])}`;
+export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'ifeval', 'zoo/model.ts', 'zoo/generate.ts', 'zoo/io.ts', 'zoo/tokenizer.ts', 'zoo/tfGradients.ts', 'checkpoint'])}`;
 
 export const DEFAULT_EVALS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { UserError, UserErrors } from '../util/errors.js';
 import { compileRegex } from './regex.js';
 import { templateFields } from './template.js';
-import { kwargsProblem } from './ifeval/registry.js';
+import { kwargsProblem } from '../ifeval/registry.js';
 
 const regexString = z.string().superRefine((s, ctx) => {
   try {

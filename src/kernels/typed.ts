@@ -76,7 +76,7 @@ function checkLen(what: string, a: ArrayBufferView & { length: number }, n: numb
  * Shared buffers lent to callers and taken back on `reuseBuffers()`. Why: every fresh
  * SharedArrayBuffer costs page faults on first touch, and one that worker threads have seen stays
  * alive until every worker isolate collects, which idle ones rarely do (peak RSS 5-9 GiB in
- * bench/merge-memory.ts before the engine restarted workers to free them); reusing
+ * bench/merge-memory.ts without reuse); reusing
  * a handful of buffers avoids both without restarting the workers.
  */
 class SharedArena {

@@ -5,7 +5,7 @@ export type { TensorDiagnostics };
 export interface StageDiagnostics {
   stage: string;
   method: string;
-  /** Which DARE/della rescale rule ran: 'l1' | 'inverse_density' | 'none'. */
+  /** The rescale rule the method reports for its parameters (`rescaleRule`): 'l1' | 'inverse_density' | 'none'. */
   rescaleRule: string;
   seed: number;
   backend: string;

@@ -1,6 +1,8 @@
 /**
  * Instruction id -> kwargs schema + checker, and IFEval's strict and loose evaluation.
- * Adding an instruction = one function in checkers.ts and one row here.
+ * Adding an instruction = one function in checkers.ts and one row here. Shared by the chat
+ * suite's scoring (src/eval) and the chat data generator (src/data), which checks every reference
+ * response it writes against the instructions it asks for.
  */
 import { z } from 'zod';
 import * as c from './checkers.js';

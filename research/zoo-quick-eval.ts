@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { loadZooModel } from '../src/zoo/io.js';
 import { generateGreedy, scoreText } from '../src/zoo/generate.js';
 import { mathExample, chatExample } from '../src/zoo/train.js';
-import { checkAll } from '../src/eval/ifeval/registry.js';
+import { checkAll } from '../src/ifeval/registry.js';
 import { pretrainDocuments } from '../src/data/pretrain.js';
 import { mathProblems } from '../src/data/math.js';
 import { chatPrompts } from '../src/data/chat.js';
@@ -17,7 +17,7 @@ const ni = args.indexOf('--n');
 const N = ni >= 0 ? Number(args[ni + 1]) : 100;
 const dirs = args.filter((a, i) => !a.startsWith('--') && !['--n', '--suites'].includes(args[i - 1]));
 const read = async (f: string) => (await fs.readFile(f, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-// --generated draws the eval split from the generators (seed 2, as src/data/build.ts) instead of the committed files.
+// --generated draws the eval split from the generators (seed 2, as mergelab data build) instead of the committed files.
 const gen = args.includes('--generated');
 const si = args.indexOf('--suites');
 const suites = si >= 0 ? args[si + 1].split(',') : ['math', 'chat', 'lm'];

@@ -2,14 +2,14 @@
  * Regenerates the committed task data from fixed seeds:
  *   data/math_train.jsonl, data/chat_train.jsonl (fine-tuning sets),
  *   evals/math.jsonl, evals/chat.jsonl (held-out eval sets), evals/lm.jsonl (held-out prose).
- * Run: `npx tsx src/data/build.ts [--root DIR]`. Same seeds give the same bytes.
+ * Run: `mergelab data build [--root DIR]`. Same seeds give the same bytes. It lives with the zoo
+ * because the held-out prose must avoid what the zoo's trainer reads.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../util/atomic.js';
-import { mathProblems } from './math.js';
-import { chatPrompts } from './chat.js';
-import { buildLmEval } from './lm-eval.js';
+import { chatPrompts } from '../data/chat.js';
+import { mathProblems } from '../data/math.js';
+import { excludedDocuments, lmEvalRows } from './heldout.js';
 
 export const TASK_DATA = {
   seed: 1,
@@ -38,17 +38,6 @@ export async function buildTaskData(root: string, log: (s: string) => void = () 
   await write('data/chat_train.jsonl', chatPrompts('train', TASK_DATA.chatTrain, TASK_DATA.seed));
   await write('evals/math.jsonl', mathProblems('eval', TASK_DATA.mathEval, TASK_DATA.evalSeed));
   await write('evals/chat.jsonl', chatPrompts('eval', TASK_DATA.chatEval, TASK_DATA.evalSeed));
-  const lm = await buildLmEval(root, TASK_DATA.lmEval);
-  if (lm) await write('evals/lm.jsonl', lm);
-  else log('skipped evals/lm.jsonl (no pretraining corpus generator yet)');
+  await write('evals/lm.jsonl', lmEvalRows(TASK_DATA.lmEval, excludedDocuments()));
   return { files };
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const i = process.argv.indexOf('--root');
-  const root = i >= 0 ? process.argv[i + 1] : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  buildTaskData(root, (s) => process.stdout.write(s + '\n')).catch((e) => {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  });
 }
