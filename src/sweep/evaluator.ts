@@ -1,4 +1,5 @@
 import type { EvalConfig } from './experiment.js';
+import type { SuiteItems, SuiteMetricSpecs } from '../results/metric.js';
 
 /**
  * The sweep's view of the built-in evaluator (src/eval, another module): what a point's record
@@ -8,6 +9,9 @@ export interface EvalOutput {
   model?: string;
   backend: string;
   metrics: Record<string, Record<string, number>>;
+  /** What each metric is and the per-item outcomes behind it (absent in evaluations cached by older code). */
+  metricSpecs?: SuiteMetricSpecs;
+  items?: Record<string, SuiteItems>;
   samples: Array<{ suite: string; id: string; prompt: string; output: string; correct?: boolean }>;
   timings?: Record<string, number>;
 }
@@ -31,5 +35,5 @@ export async function evaluatorVersion(): Promise<string> {
 export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {
   const m = await load();
   const r = await m.evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
-  return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings ?? {} };
+  return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings ?? {} };
 }

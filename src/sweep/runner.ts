@@ -3,6 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ENGINE_VERSION } from '../merge/engine.js';
 import { ResultRecord } from '../results/record.js';
+import { headlineMetric } from '../results/metric.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { writeExports } from '../results/export.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
@@ -277,7 +278,7 @@ async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayout, fai
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
     timings.eval_s = e.seconds;
     for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
-    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), timings, samples: e.result.samples });
+    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
   }
   return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
 }
@@ -472,7 +473,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
       const m = rec.metrics;
       const summary = Object.entries(m)
         .map(([s, ms]) => {
-          const main = ms.exact_match_strict ?? ms.prompt_level_strict ?? ms.perplexity ?? Object.entries(ms).find(([k]) => k !== 'n')?.[1];
+          const main = ms[headlineMetric(rec.metricSpecs?.[s]) ?? ''];
           return main === undefined ? null : `${s}=${Number(main).toFixed(3)}`;
         })
         .filter(Boolean)
