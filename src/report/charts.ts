@@ -46,7 +46,7 @@ export const CHART_CONFIG = {
   font: 'Helvetica, Arial, "Liberation Sans", sans-serif',
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 10, titleFontSize: 11, gridColor: '#eee', labelColor: '#333', titleColor: '#222' },
-  legend: { labelFontSize: 10, titleFontSize: 11, labelLimit: 0, orient: 'bottom' as const, direction: 'vertical' as const, columns: 1 },
+  legend: { labelFontSize: 10, titleFontSize: 11, labelLimit: 0, titleLimit: 0, symbolOpacity: 1, orient: 'bottom' as const, direction: 'vertical' as const, columns: 1 },
   header: { labelFontSize: 11, titleFontSize: 11, labelLimit: 0 },
   title: { fontSize: 13, anchor: 'start' as const },
 };
@@ -177,10 +177,11 @@ const mean = (xs: readonly (number | undefined)[]): number | undefined => {
   return vs.length ? vs.reduce((a, b) => a + b, 0) / vs.length : undefined;
 };
 
-/** The factor a variant's scores are drawn against: density if swept, else its numeric factor with the most levels. */
+/** The factor a variant's scores are drawn against: its numeric factor with the most levels, density on a tie. */
 export function xFactor(factors: readonly Factor[]): Factor | undefined {
   const numeric = factors.filter((f) => f.numeric && f.levels.length > 1);
-  return numeric.find((f) => /density/i.test(f.name)) ?? [...numeric].sort((a, b) => b.levels.length - a.levels.length)[0];
+  const density = (f: Factor): number => (/density/i.test(f.name) ? 1 : 0);
+  return [...numeric].sort((a, b) => b.levels.length - a.levels.length || density(b) - density(a))[0];
 }
 
 /**
@@ -214,6 +215,8 @@ export function scoreVsFactorChart(variant: string, records: readonly ResultReco
   }
   values.push(...refRows(shown, board.refs));
   const refNames = [...new Set(values.filter((v) => v.kind === 'r').map((v) => v.ref as string))];
+  const xValues = x.levels.map(Number);
+  const xAxis = { values: xValues, labelFlush: false, labelOverlap: 'greedy' as const };
   const panel = (m: MetricInfo): Record<string, unknown> => {
     const fmt = d3Format(m);
     const y = { type: 'quantitative' as const, title: axisTitle(m), scale: { zero: false }, axis: { format: fmt } };
@@ -223,12 +226,12 @@ export function scoreVsFactorChart(variant: string, records: readonly ResultReco
       height: 190,
       transform: [{ filter: { field: 'metric', equal: m.key } }],
       layer: [
-        { transform: [{ filter: "datum.kind === 's'" }], mark: { type: 'area', opacity: 0.15 }, encoding: { x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false } }, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal', title: 'series', scale: colors } } },
+        { transform: [{ filter: "datum.kind === 's'" }], mark: { type: 'area', opacity: 0.15 }, encoding: { x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false }, axis: xAxis }, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal', title: 'series', scale: colors } } },
         {
           transform: [{ filter: "datum.kind === 's'" }],
           mark: { type: 'line', point: true, strokeWidth: 1.6 },
           encoding: {
-            x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false } },
+            x: { field: 'x', type: 'quantitative', title: x.name, scale: { zero: false }, axis: xAxis },
             y: { ...y, field: 'mean' },
             color: { field: 'series', type: 'nominal', title: 'series', scale: colors },
             tooltip: [{ field: 'series' }, { field: 'x', title: x.name }, { field: 'mean', title: m.key, format: fmt }, { field: 'lo', title: 'low', format: fmt }, { field: 'hi', title: 'high', format: fmt }, { field: 'seeds' }],
@@ -299,9 +302,9 @@ export function heatmapChart(variant: string, records: readonly ResultRecord[], 
       {
         mark: { type: 'rect' },
         encoding: {
-          x: { field: 'x', type: 'ordinal', title: xF.name, sort: { field: 'xi', order: 'ascending' } },
+          x: { field: 'x', type: 'ordinal', title: xF.name, sort: { field: 'xi', order: 'ascending' }, axis: { labelAngle: 0 } },
           y: { field: 'y', type: 'ordinal', title: yF.name, sort: { field: 'yi', order: 'ascending' } },
-          color: { field: 'mean', type: 'quantitative', title: `${m.key} (${direction(m)})`, scale: { scheme: 'viridis', reverse: !m.higherIsBetter, domain: [lo, hi] }, legend: { orient: 'right', direction: 'vertical', format: fmt, gradientLength: 120 } },
+          color: { field: 'mean', type: 'quantitative', title: [m.metric, direction(m)], scale: { scheme: 'viridis', reverse: !m.higherIsBetter, domain: [lo, hi] }, legend: { orient: 'right', direction: 'vertical', format: fmt, gradientLength: 120 } },
           tooltip: [{ field: 'panel' }, { field: 'x', title: xF.name }, { field: 'y', title: yF.name }, { field: 'mean', title: m.key, format: fmt }, { field: 'lo', title: 'low', format: fmt }, { field: 'hi', title: 'high', format: fmt }, { field: 'seeds' }],
         },
       },
@@ -341,8 +344,12 @@ export function heatmapChart(variant: string, records: readonly ResultRecord[], 
 const MEASURES = ['task-vector norm', 'merged delta / parent', 'retained of parent', 'sign conflict', 'kept fraction'];
 const MEASURE_UNITS: Record<string, string> = { 'task-vector norm': 'L2 norm', 'merged delta / parent': 'ratio of norms', 'retained of parent': 'projection share', 'sign conflict': 'share of elements', 'kept fraction': 'share of elements' };
 
-/** Long-format per-layer rows of one point: (stage, layer, measure, series) -> value. */
-function diagnosticRows(r: ResultRecord): Record<string, unknown>[] {
+/**
+ * Long-format per-layer rows of one point: (stage, layer, measure, series) -> value. Keys are
+ * short and the point is a number (its place in the drop-down): the rows of forty points are
+ * most of the page's bytes.
+ */
+function diagnosticRows(r: ResultRecord, index = 0): Record<string, unknown>[] {
   const { stages } = parseDiagnostics(r.diagnostics);
   const values: Record<string, unknown>[] = [];
   // A model named like a stage is that stage's output; saying so also keeps 'math' from reading as the start of 'math_dare'.
@@ -353,20 +360,20 @@ function diagnosticRows(r: ResultRecord): Record<string, unknown>[] {
     const same = (a: string, b: string): boolean => a.replace(/[^a-z0-9]/gi, '').toLowerCase() === b.replace(/[^a-z0-9]/gi, '').toLowerCase();
     const stage = ordered(i, `${i + 1}. ${st.stage}${st.method && !same(st.method, st.stage) ? ` (${st.method})` : ''}`);
     for (const row of layerTable(st)) {
-      const base = { point: r.point, stage, layer: row.label, order: row.order };
-      for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, measure: measure('task-vector norm'), series: model(m), value: sig(v) });
-      if (row.signConflict !== undefined) values.push({ ...base, measure: measure('sign conflict'), series: 'all models', value: sig(row.signConflict) });
-      for (const [m, v] of Object.entries(row.mergedDeltaRelToParent)) values.push({ ...base, measure: measure('merged delta / parent'), series: model(m), value: sig(v) });
-      for (const [m, v] of Object.entries(row.retained)) values.push({ ...base, measure: measure('retained of parent'), series: model(m), value: sig(v) });
-      for (const [m, v] of Object.entries(row.keptFraction)) if (v < 0.999) values.push({ ...base, measure: measure('kept fraction'), series: model(m), value: sig(v) });
+      const base = { p: index, st: stage, ly: row.label, o: row.order };
+      for (const [m, v] of Object.entries(row.taskVectorNorm)) values.push({ ...base, ms: measure('task-vector norm'), se: model(m), v: sig(v) });
+      if (row.signConflict !== undefined) values.push({ ...base, ms: measure('sign conflict'), se: 'all models', v: sig(row.signConflict) });
+      for (const [m, v] of Object.entries(row.mergedDeltaRelToParent)) values.push({ ...base, ms: measure('merged delta / parent'), se: model(m), v: sig(v) });
+      for (const [m, v] of Object.entries(row.retained)) values.push({ ...base, ms: measure('retained of parent'), se: model(m), v: sig(v) });
+      for (const [m, v] of Object.entries(row.keptFraction)) if (v < 0.999) values.push({ ...base, ms: measure('kept fraction'), se: model(m), v: sig(v) });
     }
   });
   return values;
 }
 
-function diagnosticsSpec(values: Record<string, unknown>[], title: string, choices?: { ids: string[]; labels: string[] }): TopLevelSpec {
-  const stages = new Set(values.map((v) => v.stage)).size;
-  const series = [...new Set(values.map((v) => v.series as string))].sort();
+function diagnosticsSpec(values: Record<string, unknown>[], title: string, choices?: { labels: string[] }): TopLevelSpec {
+  const stages = new Set(values.map((v) => v.st)).size;
+  const series = [...new Set(values.map((v) => v.se as string))].sort();
   return {
     $schema: SCHEMA,
     title,
@@ -374,20 +381,20 @@ function diagnosticsSpec(values: Record<string, unknown>[], title: string, choic
     // With several points a drop-down picks one: one chart to draw however many points collapsed.
     ...(choices
       ? {
-          params: [{ name: 'pt', value: choices.ids[0], bind: { input: 'select', options: choices.ids, labels: choices.labels, name: 'point: ' } }],
-          transform: [{ filter: 'datum.point === pt' }],
+          params: [{ name: 'pt', value: 0, bind: { input: 'select', options: choices.labels.map((_, i) => i), labels: choices.labels, name: 'point: ' } }],
+          transform: [{ filter: 'datum.p === pt' }],
         }
       : {}),
-    facet: { row: { field: 'measure', type: 'nominal', title: null, header: { ...orderedHeader, labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } }, column: { field: 'stage', type: 'nominal', title: null, header: orderedHeader } },
+    facet: { row: { field: 'ms', type: 'nominal', title: null, header: { ...orderedHeader, labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } }, column: { field: 'st', type: 'nominal', title: null, header: orderedHeader } },
     spec: {
       width: Math.floor((MAX_CHART_WIDTH - 60) / Math.max(1, stages)) - 40,
       height: 100,
       mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.5 },
       encoding: {
-        x: { field: 'layer', type: 'ordinal', title: 'layer', sort: { field: 'order', order: 'ascending' } },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '.3~g' } },
-        color: { field: 'series', type: 'nominal', title: 'model', scale: distinctColors(series) },
-        tooltip: [{ field: 'layer' }, { field: 'series', title: 'model' }, { field: 'value', format: '.4~g' }],
+        x: { field: 'ly', type: 'ordinal', title: 'layer', sort: { field: 'o', order: 'ascending' }, axis: { labelAngle: 0 } },
+        y: { field: 'v', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '.3~g' } },
+        color: { field: 'se', type: 'nominal', title: 'model', scale: distinctColors(series) },
+        tooltip: [{ field: 'ly', title: 'layer' }, { field: 'se', title: 'model' }, { field: 'v', title: 'value', format: '.4~g' }],
       },
     },
     resolve: { scale: { y: 'independent' } },
@@ -420,17 +427,16 @@ export function layerDiagnosticsChart(r: ResultRecord, why: string): ChartResult
  * plus a per-point SVG of the first `svgPoints`. Points without diagnostics are left out.
  */
 export function layerDiagnosticsExplorer(points: readonly { r: ResultRecord; why: string }[], svgPoints: number): ChartResult {
-  const usable = points.map((p) => ({ ...p, rows: diagnosticRows(p.r) })).filter((p) => p.rows.length > 0);
+  const usable = points.filter((p) => diagnosticRows(p.r).length > 0).map((p, i) => ({ ...p, rows: diagnosticRows(p.r, i) }));
   if (!usable.length) return { chart: 'layer diagnostics', reason: 'none of the collapsed or selected points has per-tensor diagnostics' };
   if (usable.length === 1) return layerDiagnosticsChart(usable[0].r, usable[0].why);
-  const ids = usable.map((p) => p.r.point);
   const labels = usable.map((p) => `${p.r.point}: ${p.why}`);
   return {
     id: 'layer-diagnostics',
     title: `Per-layer diagnostics of ${usable.length} points`,
     description: `Pick a point (collapsed points worst first, then the recommended, highlighted and selected ones). Rows: measures; columns: merge stages. 'merged delta / parent' above 1 means the merge moved that layer further from the base than the parent did; 'retained of parent' is the share of an original parent's task vector the final model keeps.`,
     kind: 'layer_diagnostics',
-    vl: diagnosticsSpec(usable.flatMap((p) => p.rows), 'Per-layer diagnostics', { ids, labels }),
+    vl: diagnosticsSpec(usable.flatMap((p) => p.rows), 'Per-layer diagnostics', { labels }),
     svgVariants: usable.slice(0, svgPoints).map((p) => ({ id: safeId(`layers-${p.r.point}`), vl: diagnosticsSpec(p.rows, `${pointTitle(p.r)}: per-layer diagnostics`) })),
   };
 }

@@ -319,7 +319,8 @@ export function stageSentences(s: StageLoss): string[] {
 export function diagnosticSentence(variant: string, t: DiagnosticTrend, withTracks = true): string {
   const levels = (vs: { level: string; value: number }[], pct: boolean): string => vs.map((v) => `${pct ? `${Math.round(v.value * 100)}%` : `${v.value.toFixed(2)}`} at ${v.level}`).join(', ');
   const parts = t.series.slice(0, 4).map((s) => `${s.what}${s.model ? ` (${s.model})` : ''}: ${levels(s.values, s.what.startsWith('sign'))}`);
-  const first = parts.length ? `In '${variant}', along ${t.factor.name} with ${t.heldAt || 'nothing else varied'} held (${t.heldWhy}), the '${t.entry}' diagnostics move: ${parts.join('; ')}.` : '';
+  const held = t.heldAt ? ` with ${t.heldAt} held (${t.heldWhy})` : '';
+  const first = parts.length ? `In '${variant}', along ${t.factor.name}${held}, the '${t.entry}' diagnostics move: ${parts.join('; ')}.` : '';
   const tr = withTracks ? t.tracks : undefined;
   const second = tr ? ` Over all ${tr.points} points, ${tr.metric.key} follows ${tr.what}${tr.model ? ` (${tr.model})` : ''} most closely (Spearman's rho ${tr.rho.toFixed(2)}${tr.interval ? ` [${tr.interval.lo.toFixed(2)}, ${tr.interval.hi.toFixed(2)}]` : ''}).` : '';
   return (first + second).trim();

@@ -108,11 +108,11 @@ describe('charts', () => {
     const good = records.find((r) => r.point === 'chained-d1-w1-l1-s1')!;
     const plan = chartPlan(records, [good.point, 'nope'], 3);
     const diag = plan.charts.find((c) => c.kind === 'layer_diagnostics')!;
-    const options = (diag.vl as { params: { bind: { options: string[] } }[] }).params[0].bind.options;
+    const labels = (diag.vl as { params: { bind: { labels: string[] } }[] }).params[0].bind.labels;
     const recommended = plan.model.recommendations[0].best.row.group.records[0].point;
     // chosen points first (the recommendation, then the selection), collapsed ones fill the rest
-    expect(options.slice(0, 2)).toEqual([recommended, good.point].filter((p, i, a) => a.indexOf(p) === i));
-    expect(options).toHaveLength(3);
+    expect(labels.slice(0, 2).map((l) => l.split(': ')[0])).toEqual([recommended, good.point].filter((p, i, a) => a.indexOf(p) === i));
+    expect(labels).toHaveLength(3);
     expect(plan.skipped.some((x) => /more collapsed points have diagnostics/.test(x.reason))).toBe(true);
     expect(plan.skipped).toContainEqual({ chart: 'layer diagnostics of nope', reason: "selected point 'nope' is not in the results" });
   });
