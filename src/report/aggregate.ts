@@ -1,5 +1,5 @@
 import type { ResultRecord } from '../results/record.js';
-import { metricValue, seedOf, settingLabel, varyingAxes, type MetricKey } from './metrics.js';
+import { seedOf, settingLabel, varyingAxes } from './metrics.js';
 
 /** The records of one merge setting (variant + axes) over its seeds. */
 export interface SettingGroup {
@@ -29,12 +29,4 @@ export function groupBySetting(records: readonly ResultRecord[], labelAxes?: rea
     g.seeds.push(seedOf(r));
   }
   return [...groups.values()];
-}
-
-export interface Spread { mean: number; min: number; max: number; n: number }
-
-export function spread(rs: readonly ResultRecord[], metric: MetricKey): Spread | undefined {
-  const vs = rs.map((r) => metricValue(r, metric)).filter((v): v is number => v !== undefined);
-  if (!vs.length) return undefined;
-  return { mean: vs.reduce((a, b) => a + b, 0) / vs.length, min: Math.min(...vs), max: Math.max(...vs), n: vs.length };
 }

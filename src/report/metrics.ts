@@ -121,31 +121,6 @@ export function varyingAxes(records: readonly ResultRecord[]): string[] {
   return [...values.entries()].filter(([k, s]) => s.size > 1 || records.some((r) => !(k in r.axes))).map(([k]) => k);
 }
 
-/** True when every record's value of `a` is fixed by its value of `b` (zipped axes, e.g. w_chat by w_stage1). */
-export function determinedBy(records: readonly ResultRecord[], a: string, b: string): boolean {
-  const seen = new Map<string, string>();
-  for (const r of records) {
-    const kb = JSON.stringify(r.axes[b] ?? null), va = JSON.stringify(r.axes[a] ?? null);
-    const prev = seen.get(kb);
-    if (prev !== undefined && prev !== va) return false;
-    seen.set(kb, va);
-  }
-  return true;
-}
-
-/**
- * The axes worth naming: drop any axis fixed by one already kept (or by `given`), so zipped axes
- * (w_stage1, w_chat, normalize moving together) read as one setting instead of three.
- */
-export function independentAxes(records: readonly ResultRecord[], axes: readonly string[], given: readonly string[] = []): string[] {
-  const kept: string[] = [];
-  for (const a of axes) if (![...given, ...kept].some((b) => determinedBy(records, a, b))) kept.push(a);
-  return kept;
-}
-
-/** Axes that look like a merge weight: weight, weights, w, w_math, chat_w, ... */
-export const isWeightAxis = (a: string): boolean => /weight|^w$|^w_|_w$/i.test(a);
-
 export function formatAxisValue(v: AxisValue | undefined): string {
   if (v === undefined || v === null) return '-';
   if (typeof v === 'number') return String(Number(v.toPrecision(6)));
@@ -156,17 +131,6 @@ export function formatAxisValue(v: AxisValue | undefined): string {
 export function settingLabel(r: ResultRecord, axes: readonly string[] = Object.keys(r.axes)): string {
   const parts = axes.filter((a) => a !== 'seed' && r.axes[a] !== undefined).map((a) => `${a}=${formatAxisValue(r.axes[a])}`);
   return parts.length ? `${r.variant} ${parts.join(' ')}` : r.variant;
-}
-
-export function isNumericAxis(records: readonly ResultRecord[], axis: string): boolean {
-  let any = false;
-  for (const r of records) {
-    const v = r.axes[axis];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number') return false;
-    any = true;
-  }
-  return any;
 }
 
 export const okMerges = (records: readonly ResultRecord[]): ResultRecord[] => records.filter((r) => r.role === 'merge' && r.status === 'ok');
