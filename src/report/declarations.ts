@@ -16,19 +16,23 @@ export async function fillDeclarations(records: readonly ResultRecord[], evalsDi
   for (const r of records) for (const suite of Object.keys(r.metrics)) if (!r.metricSpecs?.[suite]) missing.add(suite);
   if (!missing.size) return { records: [...records], warnings: [] };
   const found = new Map<string, Record<string, MetricSpec>>();
-  const warnings: string[] = [];
+  const taken: string[] = [];
+  const none: string[] = [];
   for (const suite of missing) {
     const file = path.join(evalsDir, `${suite}.yaml`);
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
     } catch {
-      warnings.push(`records carry no metric declarations for suite '${suite}' and no ${path.relative(process.cwd(), file)} declares them: its metrics are neither charted nor judged`);
+      none.push(suite);
       continue;
     }
     found.set(suite, suiteMetricSpecs(parseTaskSpec(text, file)));
-    warnings.push(`records carry no metric declarations for suite '${suite}' (written before suites declared them): taken from ${path.relative(process.cwd(), file) || file}`);
+    taken.push(path.relative(process.cwd(), file) || file);
   }
+  const warnings: string[] = [];
+  if (taken.length) warnings.push(`records carry no metric declarations for suites ${[...found.keys()].join(', ')} (written before suites declared them): taken from ${taken.join(', ')}`);
+  if (none.length) warnings.push(`records carry no metric declarations for suites ${none.join(', ')} and no eval YAML of that name declares them: their metrics are neither charted nor judged`);
   const filled = records.map((r) => {
     const add = Object.keys(r.metrics).filter((s) => !r.metricSpecs?.[s] && found.has(s));
     if (!add.length) return r;

@@ -13,7 +13,8 @@ import { combine, verdict, type Interval, type Verdict } from './stats.js';
 
 export interface Scored {
   value: number;
-  interval?: ShownInterval | (Interval & { method?: undefined });
+  /** How it was computed when shown beside one score (Wilson or bootstrap); absent on derived numbers. */
+  interval?: Interval & { method?: ShownInterval['method'] };
 }
 
 /** A parent and the skill it is the best parent on (its suite's headline skill). */
@@ -124,11 +125,6 @@ export class Scoreboard {
   retentionReps(row: SettingRow, parent: string): Float64Array | undefined {
     const parts = this.owners.filter((o) => o.parent === parent).map((o) => combine([this.scoreReps(row, o.metric), this.parentReps(parent, o.metric)], ratio(o.metric)));
     return parts.length ? combine(parts, Math.min) : undefined;
-  }
-
-  /** Rows a setting-level table shows beside the references: the same setting, by label. */
-  find(pred: (row: SettingRow) => boolean): SettingRow[] {
-    return this.rows.filter(pred);
   }
 
   /** The objective of a goal: value, replicates and direction. */

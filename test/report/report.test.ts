@@ -208,6 +208,17 @@ describe('generateReport', () => {
     await expect(generateReport(bad)).rejects.toThrow(/experiment\.json: field 'report\.collapse\.parentFraction'/);
   });
 
+  it('reads the declarations of records written before suites declared their metrics from the built-in YAML, and says so', async () => {
+    const old = tiny().map(({ metricSpecs: _m, items: _i, ...r }) => r);
+    const s = await generateReport(await expDir(old), { svg: false });
+    expect(s.warnings).toContainEqual(expect.stringMatching(/^records carry no metric declarations for suites math, chat, lm \(written before suites declared them\): taken from .*evals\/math\.yaml/));
+    expect(s.recommendations).toHaveLength(1);
+    const foreign = tiny().map(({ metricSpecs: _m, items: _i, ...r }) => ({ ...r, metrics: Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [`x${k}`, v])) }));
+    const f = await generateReport(await expDir(foreign), { svg: false });
+    expect(f.warnings).toContainEqual(expect.stringMatching(/no eval YAML of that name declares them: their metrics are neither charted nor judged/));
+    expect(f.flags).toEqual([]);
+  });
+
   it('finds EXP as a folder, a name under reports/ or an experiment file', async () => {
     const root = track(await mkdtemp(path.join(tmpdir(), 'mergelab-root-')));
     const { mkdir } = await import('node:fs/promises');
