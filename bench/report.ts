@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { generateReport } from '../src/report/generate.js';
-import { syntheticResults } from '../src/report/synthetic.js';
-import { checkReportInChromium, chromiumAvailable, CHROMIUM_PATH } from '../src/report/browser.js';
+import { syntheticResults } from '../test/report/synthetic.js';
+import { checkReportInChromium, chromiumAvailable, CHROMIUM_PATH } from '../test/report/browser.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { codeDigest } from '../util/codeDigest.js';
 import { applyFilter } from './filters.js';
-import { exactMatch, ifevalAggregate, ifevalVerdict, perplexityMetrics, type IfevalVerdict } from './metrics.js';
+import { exactMatch, ifevalAggregate, ifevalItems, ifevalVerdict, perplexityItems, perplexityMetrics, type IfevalVerdict } from './metrics.js';
+import { suiteMetricSpecs } from './declare.js';
+import type { MetricSpec, SuiteItems } from '../results/metric.js';
 import { isDegenerate } from './degenerate.js';
 import { loadTask, selectRows, type LoadedTask, type Row } from './task.js';
 import { renderTemplate } from './template.js';
@@ -21,6 +23,10 @@ export interface EvalResult {
   backend: string;
   /** metrics[suite][metric], e.g. metrics.math.exact_match_strict; flatten with `flattenMetrics`. */
   metrics: Record<string, Record<string, number>>;
+  /** metricSpecs[suite][metric]: what each metric is, as its suite declares it. */
+  metricSpecs: Record<string, Record<string, MetricSpec>>;
+  /** Per-item outcomes by suite, so results of two models can be compared on the same items. */
+  items: Record<string, SuiteItems>;
   samples: EvalSample[];
   /** Seconds: `load`, one entry per suite, `total`. */
   timings: Record<string, number>;
@@ -51,7 +57,7 @@ export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'ifeval', 'zoo/mode
 
 export const DEFAULT_EVALS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
 
-export interface SuiteOutcome { metrics: Record<string, number>; samples: EvalSample[] }
+export interface SuiteOutcome { metrics: Record<string, number>; specs: Record<string, MetricSpec>; items: SuiteItems; samples: EvalSample[] }
 
 const mean = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : NaN);
 
@@ -73,14 +79,24 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
   const keep = opts.samples ?? 5;
   const spec = task.spec;
   const suite = spec.task;
+  const specs = suiteMetricSpecs(spec);
+  const items: SuiteItems = { ids: rows.map((r) => String(r[spec.id_field])), values: {}, weights: {} };
+  const perItem = (name: string, per: { values: number[]; weights?: number[] }): void => {
+    items.values[name] = per.values;
+    if (per.weights) items.weights[name] = per.weights;
+  };
 
   if (spec.type === 'loglikelihood_rolling') {
     const texts = rows.map((r) => String(r[spec.text_field]));
     const scores = await backend.score(rows.map((r, i) => ({ id: String(r[spec.id_field]), text: texts[i] })), { batchSize });
     const all = perplexityMetrics(scores, texts.reduce((s, t) => s + t.length, 0));
+    const per = perplexityItems(scores, texts.map((t) => t.length));
     const metrics: Record<string, number> = { n: rows.length, tokens: scores.reduce((s, x) => s + x.tokens, 0) };
-    for (const m of spec.metrics) metrics[m] = all[m];
-    return { metrics, samples: [] };
+    for (const { metric } of spec.metrics) {
+      metrics[metric] = all[metric];
+      perItem(metric, per[metric]);
+    }
+    return { metrics, specs, items, samples: [] };
   }
 
   const outs = await runGeneration(task, rows, backend, batchSize, spec.prompt, spec.generation, spec.chat);
@@ -93,6 +109,7 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
       for (const m of spec.metrics) {
         const hits = rows.map((r, i) => exactMatch(extracted[i], renderTemplate(spec.target, r), m));
         metrics[`${m.metric}_${f.name}`] = mean(hits);
+        perItem(`${m.metric}_${f.name}`, { values: hits.map(Number) });
         first.push(hits);
       }
     }
@@ -100,12 +117,17 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
   } else {
     const verdicts: IfevalVerdict[] = rows.map((r, i) => ifevalVerdict(outs[i].output, r.instruction_id_list as string[], r.kwargs as unknown[]));
     const agg = ifevalAggregate(verdicts);
-    for (const m of spec.metrics) metrics[m] = agg[m];
+    const per = ifevalItems(verdicts);
+    for (const { metric } of spec.metrics) {
+      metrics[metric] = agg[metric];
+      perItem(metric, per[metric]);
+    }
     correct = verdicts.map((v) => v.strict.every(Boolean));
   }
   metrics.degenerate_rate = mean(outs.map((o) => o.degenerate));
+  perItem('degenerate_rate', { values: outs.map((o) => Number(o.degenerate)) });
   const samples = outs.slice(0, keep).map((o, i) => ({ suite, id: o.id, prompt: o.prompt, output: o.output, correct: correct[i] }));
-  return { metrics, samples };
+  return { metrics, specs, items, samples };
 }
 
 export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'delegateCmd' | 'endpoint'>): Promise<EvalBackend> {
@@ -129,12 +151,14 @@ export async function loadSuites(opts: Pick<EvalOptions, 'suites' | 'evalsDir'>)
 export async function evaluateBackend(backend: EvalBackend, model: string, opts: EvalOptions, loaded?: LoadedTask[]): Promise<EvalResult> {
   const t0 = performance.now();
   const tasks = loaded ?? (await loadSuites(opts));
-  const result: EvalResult = { model, backend: backend.name, metrics: {}, samples: [], timings: {} };
+  const result: EvalResult = { model, backend: backend.name, metrics: {}, metricSpecs: {}, items: {}, samples: [], timings: {} };
   for (const task of tasks) {
     const t = performance.now();
     opts.log?.(`eval ${task.spec.task}: ${selectRows(task, opts.limit).length} items`);
     const out = await runSuite(task, backend, opts);
     result.metrics[task.spec.task] = out.metrics;
+    result.metricSpecs[task.spec.task] = out.specs;
+    result.items[task.spec.task] = out.items;
     result.samples.push(...out.samples);
     result.timings[task.spec.task] = (performance.now() - t) / 1000;
   }

@@ -48,3 +48,31 @@ export function perplexityMetrics(scores: ReadonlyArray<{ nll: number; tokens: n
   const perTok = nll / tokens;
   return { nll_per_token: perTok, perplexity: Math.exp(perTok), bits_per_char: nll / Math.LN2 / chars };
 }
+
+/**
+ * Per-item outcomes behind `ifevalAggregate`, so two models can be compared prompt by prompt:
+ * prompt-level metrics are 0/1 per prompt, instruction-level ones count followed instructions
+ * (value) over the prompt's instructions (weight).
+ */
+export function ifevalItems(verdicts: readonly IfevalVerdict[]): Record<'prompt_level_strict' | 'prompt_level_loose' | 'inst_level_strict' | 'inst_level_loose', { values: number[]; weights?: number[] }> {
+  const all = (xs: boolean[]): number => (xs.every(Boolean) ? 1 : 0);
+  const count = (xs: boolean[]): number => xs.filter(Boolean).length;
+  const weights = verdicts.map((v) => v.strict.length);
+  return {
+    prompt_level_strict: { values: verdicts.map((v) => all(v.strict)) },
+    prompt_level_loose: { values: verdicts.map((v) => all(v.loose)) },
+    inst_level_strict: { values: verdicts.map((v) => count(v.strict)), weights },
+    inst_level_loose: { values: verdicts.map((v) => count(v.loose)), weights },
+  };
+}
+
+/** Per-item outcomes behind `perplexityMetrics`: each text's NLL (in bits for bits_per_char) over its tokens or characters. */
+export function perplexityItems(scores: ReadonlyArray<{ nll: number; tokens: number }>, chars: readonly number[]): Record<'nll_per_token' | 'perplexity' | 'bits_per_char', { values: number[]; weights: number[] }> {
+  const nll = scores.map((s) => s.nll);
+  const tokens = scores.map((s) => s.tokens);
+  return {
+    nll_per_token: { values: nll, weights: tokens },
+    perplexity: { values: nll, weights: tokens },
+    bits_per_char: { values: nll.map((x) => x / Math.LN2), weights: [...chars] },
+  };
+}

@@ -10,6 +10,7 @@ import { UserError, UserErrors } from '../util/errors.js';
 import { compileRegex } from './regex.js';
 import { templateFields } from './template.js';
 import { kwargsProblem } from '../ifeval/registry.js';
+import { METRIC_ROLES } from '../results/metric.js';
 
 const regexString = z.string().superRefine((s, ctx) => {
   try {
@@ -42,8 +43,30 @@ const generation = z.object({
   stop: z.array(z.string().min(1)).default([]),
 }).strict();
 
+/**
+ * What a metric entry may declare about itself, as lm-eval's `higher_is_better` does: which way is
+ * better and what the metric is for. Each metric type has defaults (src/eval/declare.ts, like
+ * lm-eval's metric registry); an entry overrides them. The report and the sweep read the result
+ * and nothing else.
+ */
+const declared = {
+  higher_is_better: z.boolean({ error: "expected true or false: does a better model score higher? (lm-eval's higher_is_better)" }).optional(),
+  role: z.enum(METRIC_ROLES, { error: `expected one of ${METRIC_ROLES.join(', ')} (skill: what a fine-tune is for; quality: health of any model; cost: what the evaluation spends)` }).optional(),
+  /** What one unit of the number is, for chart axes. */
+  unit: z.string().min(1).optional(),
+};
+export interface MetricDeclaration { metric: string; higher_is_better?: boolean; role?: (typeof METRIC_ROLES)[number]; unit?: string }
+
+/** A metric of a fixed set, named alone (`perplexity`) or with declarations (`{metric: perplexity, higher_is_better: false}`). */
+const namedMetric = <const T extends readonly [string, ...string[]]>(names: T) =>
+  z.union([
+    z.enum(names).transform((metric) => ({ metric })),
+    z.object({ metric: z.enum(names), ...declared }).strict(),
+  ]);
+
 const exactMatch = z.object({
   metric: z.literal('exact_match'),
+  ...declared,
   ignore_case: z.boolean().default(false),
   ignore_punctuation: z.boolean().default(false),
   regexes_to_ignore: z.array(regexString).default([]),
@@ -82,14 +105,14 @@ const ifevalTask = z.object({
   prompt: z.string().min(1),
   generation,
   chat: chatTurns.optional(),
-  metrics: z.array(z.enum(['prompt_level_strict', 'prompt_level_loose', 'inst_level_strict', 'inst_level_loose'])).min(1),
+  metrics: z.array(namedMetric(['prompt_level_strict', 'prompt_level_loose', 'inst_level_strict', 'inst_level_loose'])).min(1),
 }).strict();
 
 const perplexityTask = z.object({
   ...common,
   type: z.literal('loglikelihood_rolling'),
   text_field: z.string().min(1),
-  metrics: z.array(z.enum(['nll_per_token', 'perplexity', 'bits_per_char'])).min(1),
+  metrics: z.array(namedMetric(['nll_per_token', 'perplexity', 'bits_per_char'])).min(1),
 }).strict();
 
 export const taskSpecSchema = z.discriminatedUnion('type', [generateTask, ifevalTask, perplexityTask]);
@@ -115,7 +138,17 @@ export function parseTaskSpec(text: string, file: string): TaskSpec {
   }
   const res = taskSpecSchema.safeParse(raw);
   if (!res.success) throw new UserErrors(zodProblems(res.error, file), { file });
+  // Results are keyed by metric name: two entries reporting under one name would overwrite each other.
+  const names = reportedMetricNames(res.data);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UserError(`${file}: field "${res.data.type === 'generate_until' ? 'metrics"/"filters' : 'metrics'}": metric ${dup} would be reported twice; each metric x filter must be listed once`, { file, field: 'metrics' });
   return res.data;
+}
+
+/** The names a suite reports its declared metrics under (exact match once per filter: `exact_match_strict`). */
+export function reportedMetricNames(spec: TaskSpec): string[] {
+  if (spec.type === 'generate_until') return spec.filters.flatMap((f) => spec.metrics.map((m) => `${m.metric}_${f.name}`));
+  return spec.metrics.map((m) => m.metric);
 }
 
 /** Fields every row must carry for this task. */

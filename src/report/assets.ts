@@ -23,12 +23,8 @@ async function packageDir(name: string): Promise<string> {
 
 let cached: Promise<VegaAssets> | undefined;
 
-/** The UMD builds that work as classic scripts: they define window.vega, vegaLite, vegaEmbed. */
+/** vega's UMD build, which works as a classic script (window.vega); charts arrive compiled, so neither vega-lite nor vega-embed is needed. */
 export function loadVegaAssets(): Promise<VegaAssets> {
-  cached ??= (async () => {
-    const read = async (pkg: string, file: string): Promise<string> => fs.readFile(path.join(await packageDir(pkg), 'build', file), 'utf8');
-    const [vega, vegaLite, vegaEmbed] = await Promise.all([read('vega', 'vega.min.js'), read('vega-lite', 'vega-lite.min.js'), read('vega-embed', 'vega-embed.min.js')]);
-    return { vega, vegaLite, vegaEmbed };
-  })();
+  cached ??= (async () => ({ vega: await fs.readFile(path.join(await packageDir('vega'), 'build', 'vega.min.js'), 'utf8') }))();
   return cached;
 }

@@ -25,6 +25,8 @@ const TensorView = z.looseObject({
   mergedDeltaRelToParent: NumRecord.optional(),
   /** Final-vs-parents entries: <F-B, P-B> / ||P-B||^2, how much of each original parent survives. */
   retained: NumRecord.optional(),
+  /** Final-vs-parents entries: share of elements where the final delta has the parent's task-vector sign. */
+  signAgreement: NumRecord.optional(),
 });
 export type TensorView = z.infer<typeof TensorView>;
 

@@ -4,17 +4,20 @@ import type { ResultRecord } from '../results/record.js';
 import { readResultsJsonl, sortRecords, writeExports } from '../results/export.js';
 import { buildDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { bestPerVariant, settingKey } from './aggregate.js';
+import { settingKey } from './aggregate.js';
 import { buildCharts, type ChartSpec, type SkippedChart } from './charts.js';
 import { detectCollapses, references, type CollapseFlag } from './collapse.js';
-import { headlines } from './headlines.js';
+import { fillDeclarations } from './declarations.js';
+import { explainedMetrics, explainVariants } from './explain.js';
+import { findings } from './headlines.js';
 import { renderPage, type FlagGroup, type PageModel } from './html.js';
 import { loadVegaAssets } from './assets.js';
-import { listMetrics } from './metrics.js';
+import { metricCatalog, okMerges } from './metrics.js';
+import { Noise } from './noise.js';
 import { camelizeKeys, ReportConfigSchema, resolveOptions, type ReportConfig, type ReportOptions, type ResolvedOptions } from './options.js';
+import { defaultGoals, Scoreboard, type Ranked, type Recommendation } from './recommend.js';
 import { compileChart, renderSvg } from './render.js';
 import { sampleComparisons } from './samples.js';
-import type { BestRow } from './aggregate.js';
 
 export type { ReportOptions } from './options.js';
 
@@ -24,11 +27,13 @@ export interface ReportSummary {
   outDir: string;
   files: { html: string; csv: string; json: string; charts: string[] };
   counts: PageModel['counts'];
-  /** Collapsed points, worst first, with rule, numbers and standout diagnostics. */
+  /** Points past a collapse limit, worst first, with rule, numbers, noise and standout diagnostics. */
   flags: CollapseFlag[];
-  /** Three findings in sentences: how much collapsed, what the worst variant kept, which stage lost it. */
+  /** The findings in sentences: what to use, how the highlighted settings compare, what collapsed, where a chain lost a skill. */
   headlines: string[];
-  best: BestRow[];
+  /** Per goal: the recommended setting's label and its objective. */
+  recommendations: { goal: string; setting: string; objective: number; peers: number }[];
+  best: { variant: string; setting: string; objective: number }[];
   charts: { id: string; title: string; kind: ChartSpec['kind'] }[];
   skipped: SkippedChart[];
   warnings: string[];
@@ -38,25 +43,64 @@ export interface ReportSummary {
 
 /** The report's page model and charts from records alone: no I/O, so tests and callers can inspect it. */
 export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOptions, experiment: string, warnings: string[] = []): PageModel {
-  const flags = detectCollapses(records, o.collapse, o.standouts, o.expect);
-  const plan = buildCharts(records, flags, { select: o.select, maxDiagnosticPoints: o.maxDiagnosticPoints, collapse: o.collapse });
+  const catalog = metricCatalog(records);
+  if (catalog.undeclared.length) warnings.push(`metrics without a declaration (neither charted nor judged): ${catalog.undeclared.join(', ')}`);
+  if (catalog.conflicts.length) warnings.push(`metrics declared differently by different records (the first declaration is used): ${catalog.conflicts.join(', ')}`);
+  const metrics = catalog.metrics;
+  const noise = new Noise(records, metrics, o.noise);
+  const flags = detectCollapses(records, o.collapse, o.standouts, o.expect, noise);
   const refs = references(records);
-  const metrics = listMetrics(records);
+  const board = new Scoreboard(records, metrics, refs, noise);
+  const goals = o.goals.length ? o.goals : defaultGoals(board);
+  for (const g of goals) {
+    for (const p of g.keep ?? []) if (!board.parents().includes(p)) warnings.push(`goal '${g.name}': '${p}' is not a parent that owns a skill (parents: ${board.parents().join(', ') || 'none'})`);
+    if (g.maximize && !metrics.some((m) => m.key === g.maximize)) warnings.push(`goal '${g.name}': metric ${g.maximize} is not measured`);
+  }
+  const recs = goals.map((g) => board.recommend(g, o.highlight)).filter((r): r is Recommendation => r !== undefined);
+  for (const h of recs[0]?.unmatched ?? []) warnings.push(`highlight '${h}' matches no merge setting`);
+  const owner = (m: { key: string }): string | undefined => board.owners.find((x) => x.metric.key === m.key)?.parent;
+  const first = recs[0];
+  // Diagnostics are read along a variant's main factor with the other factors held at a setting
+  // the reader cares about: a highlighted one, else the variant's best.
+  const reference = (variant: string): { record: ResultRecord; why: string } | undefined => {
+    const h = first?.highlights.find((x) => x.ranked.row.group.variant === variant);
+    if (h) return { record: h.ranked.row.group.records[0], why: h.label };
+    const best = first?.ranked.find((x) => x.row.group.variant === variant);
+    return best ? { record: best.row.group.records[0], why: best === first!.best ? 'the recommended setting' : `the best setting of '${variant}'` } : undefined;
+  };
+  const explained = explainedMetrics(metrics, okMerges(records));
+  const explanations = explainVariants(records, metrics, noise, { expect: o.expect, skillOwner: owner, reference });
+  const chosen = [
+    ...(first ? [{ point: first.best.row.group.records[0].point, why: 'recommended' }] : []),
+    ...(first?.highlights ?? []).map((h) => ({ point: h.ranked.row.group.records[0].point, why: h.label })),
+    ...o.select.map((p) => ({ point: p, why: 'selected' })),
+  ];
+  const plan = buildCharts({ records, flags, board, rec: first, explained, select: chosen, maxDiagnosticPoints: o.maxDiagnosticPoints, collapse: o.collapse });
   const merges = records.filter((r) => r.role === 'merge');
+  const okm = okMerges(records);
+  const byVariant = new Map<string, number>();
+  for (const r of okm) byVariant.set(r.variant, (byVariant.get(r.variant) ?? 0) + 1);
   const failed = records.filter((r) => r.status === 'failed');
+  const groups = groupFlags(flags, records);
+  const bestPerVariant: Ranked[] = [];
+  for (const x of first?.ranked ?? []) if (!bestPerVariant.some((b) => b.row.group.variant === x.row.group.variant)) bestPerVariant.push(x);
   return {
     experiment,
-    counts: { records: records.length, merges: merges.length, failed: failed.length, references: records.filter((r) => r.role !== 'merge').length, flagged: flags.length },
+    counts: { records: records.length, merges: merges.length, failed: failed.length, references: records.filter((r) => r.role !== 'merge').length, flagged: flags.filter((f) => f.collapsed).length, borderline: flags.filter((f) => !f.collapsed).length },
     thresholds: o.collapse,
     flags,
-    flagGroups: groupFlags(flags, records),
+    flagGroups: groups,
     failed: failed.map((r) => ({ point: r.point, variant: r.variant, error: r.error ?? '(no error recorded)' })),
-    best: bestPerVariant(records, refs, new Set(flags.map((f) => f.point))),
-    bestMetrics: metrics.filter((m) => m.isSkill || m.isPerplexity || m.isDegenerate),
+    board,
+    recommendations: recs,
+    bestPerVariant,
+    explanations,
+    explained,
+    noise: { options: noise.opts, suites: noise.suites() },
     charts: plan.charts,
     skipped: plan.skipped,
-    samples: flags.map((flag) => ({ flag, comparisons: sampleComparisons(flag, records, o.samplesPerPoint) })),
-    headlines: headlines(records, flags, o.collapse.parentFraction, o.expect),
+    samples: groups.filter((g) => g.flags[0].collapsed).map((g) => ({ flag: g.flags[0], comparisons: sampleComparisons(g.flags[0], records, o.samplesPerPoint) })),
+    headlines: findings(board, recs, flags, explanations, okm.length, byVariant),
     warnings,
   };
 }
@@ -113,11 +157,12 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
   const loaded = await readResultsJsonl(path.join(expDir, 'results.jsonl'));
   const exp = await readExperimentConfig(expDir);
   const o = resolveOptions(exp.report, opts);
-  const records = sortRecords(loaded.records);
+  const declared = await fillDeclarations(sortRecords(loaded.records));
+  const records = declared.records;
   const experiment = exp.name ?? records[0]?.experiment ?? path.basename(path.resolve(expDir));
-  const warnings = [...loaded.warnings];
+  const warnings = [...loaded.warnings, ...declared.warnings];
   lap('load');
-  const exports = await writeExports(records, outDir);
+  const exports = await writeExports(sortRecords(loaded.records), outDir);
   lap('exports');
   const model = buildReportModel(records, o, experiment, warnings);
   lap('model');
@@ -158,7 +203,8 @@ export async function generateReport(expDir: string, opts: ReportOptions = {}): 
     counts: model.counts,
     flags: model.flags,
     headlines: model.headlines,
-    best: model.best,
+    recommendations: model.recommendations.map((r) => ({ goal: r.goal.name, setting: r.best.row.group.label, objective: r.best.objective.value, peers: r.peers.length })),
+    best: model.bestPerVariant.map((b) => ({ variant: b.row.group.variant, setting: b.row.group.label, objective: b.objective.value })),
     charts: model.charts.map((c) => ({ id: c.id, title: c.title, kind: c.kind })),
     skipped: model.skipped,
     warnings,

@@ -1,75 +1,77 @@
-import { parseAllDocuments } from 'yaml';
-import type { ResultRecord } from '../results/record.js';
-import type { CollapseFlag } from './collapse.js';
-import { mean as meanOf, references } from './collapse.js';
-import { fmt, listMetrics, metricValue, type MetricInfo } from './metrics.js';
-
 /**
- * The three findings a user reads first, as sentences: how much collapsed and where, what the
- * worst variant kept of each parent's skill, and in which stage a multi-stage variant lost it
- * (by comparing with a variant that evaluates its earlier stage alone). A skill that variant is
- * not meant to keep (`expect`: variant -> parents whose skills it should keep) cannot have been
- * lost there: it enters in a later stage. Pure.
+ * The findings a user reads first, as sentences generated from the analyses: what to use for each
+ * goal (with its intervals and how many settings are as good within the noise), how the
+ * highlighted settings compare with it, how much collapsed beyond the noise, and where a chain
+ * loses a skill. Also printed at the end of `mergelab run`. Pure.
  */
-export function headlines(records: readonly ResultRecord[], flags: readonly CollapseFlag[], parentFraction = 0.5, expect: Readonly<Record<string, readonly string[]>> = {}): string[] {
-  const merges = records.filter((r) => r.role === 'merge' && r.status === 'ok');
-  if (!merges.length) return [];
-  const byVariant = groupBy(merges, (r) => r.variant);
-  const flagged = groupBy(flags, (f) => f.variant);
-  const [worst] = [...byVariant.keys()].sort((a, b) => (flagged.get(b)?.length ?? 0) - (flagged.get(a)?.length ?? 0) || a.localeCompare(b));
-  const out = [`${flags.length} of ${merges.length} merged points collapsed; most in '${worst}' (${flagged.get(worst)?.length ?? 0} of ${byVariant.get(worst)!.length}).`];
+import type { CollapseFlag } from './collapse.js';
+import type { VariantExplanation } from './explain.js';
+import { fmtInterval, fmtPct, fmtScored, pctDiff } from './format.js';
+import type { MetricInfo } from './metrics.js';
+import type { Ranked, Recommendation, Scoreboard } from './recommend.js';
 
-  const refs = references(records);
-  const skills = primarySkills(listMetrics(records));
-  const mean = (rs: readonly ResultRecord[], m: MetricInfo): number | undefined => meanOf(rs.map((r) => metricValue(r, m.key)).filter((v): v is number => v !== undefined));
-  const kept = skills.flatMap((m) => {
-    const best = refs.bestParent(m);
-    const v = mean(byVariant.get(worst)!, m);
-    return best && v !== undefined ? [{ m, best, v }] : [];
+const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+const join = (xs: readonly string[]): string => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
+
+/** "keeps 64% [51%, 77%] of math's skill and 64% [..] of chat's": a setting's per-parent shares. */
+export function keptText(board: Scoreboard, r: Ranked): string {
+  const parts = board.parents().flatMap((p) => {
+    const s = r.row.retention[p];
+    return s ? [`${fmtPct(s.value, s.interval)} of ${p}'s`] : [];
   });
-  if (kept.length) out.push(`'${worst}' scores ${kept.map(({ m, best, v }) => `${m.key} ${fmt(v)} (parent ${best.name}: ${fmt(best.value)})`).join(', ')}.`);
+  return parts.length ? `keeps ${join(parts)} skill` : '';
+}
 
-  const lost = kept.filter(({ best, v }) => best.value > 0 && v < parentFraction * best.value);
-  const stages = stageNames(byVariant.get(worst)![0].recipe);
-  if (lost.length && stages.length > 1) {
-    const earlier = stages.slice(0, -1);
-    const prefix = [...byVariant.entries()].find(([name, rs]) => name !== worst && earlier.includes(stageNames(rs[0].recipe).at(-1) ?? ''));
-    if (prefix) {
-      const [pname, prs] = prefix;
-      const pstage = stageNames(prs[0].recipe).at(-1)!;
-      const meantEarly = (k: (typeof lost)[number]) => !expect[pname] || expect[pname].includes(k.best.name);
-      const parts = lost.map((k) =>
-        meantEarly(k)
-          ? `${k.m.key} ${fmt(k.v)} after stage '${stages.at(-1)}' against ${fmt(mean(prs, k.m) ?? NaN)} for stage '${pstage}' alone ('${pname}', ${prs.length} points)`
-          : `${k.m.key} ${fmt(k.v)} after stage '${stages.at(-1)}' (stage '${pstage}' alone is not meant to keep it)`,
-      );
-      const lostEarly = lost.some((k) => meantEarly(k) && (mean(prs, k.m) ?? 0) < parentFraction * k.best.value);
-      out.push(`${lostEarly ? 'The skill is already lost in the earlier stage' : `'${worst}' loses it in its last stage`}: ${parts.join('; ')}.`);
-    } else {
-      out.push(`'${worst}' loses ${lost.map(({ m }) => m.key).join(', ')}; no variant evaluates its earlier stage${earlier.length > 1 ? 's' : ''} (${earlier.join(', ')}) alone, so which stage lost it is not measured.`);
-    }
+/** The headline scores of a setting with their intervals. */
+export function scoresText(metrics: readonly MetricInfo[], r: Ranked): string {
+  return metrics.flatMap((m) => {
+    const s = r.row.scores[m.key];
+    return s ? [`${m.key} ${fmtScored(m, s.value, s.interval)}`] : [];
+  }).join(', ');
+}
+
+const seedsText = (r: Ranked): string => (r.row.group.records.length > 1 ? `, ${r.row.group.records.length} seeds` : '');
+
+export function recommendationSentence(board: Scoreboard, rec: Recommendation, shown: readonly MetricInfo[]): string {
+  const b = rec.best;
+  const kept = rec.goal.maximize ? '' : `${keptText(board, b)} (`;
+  const close = rec.goal.maximize ? '' : ')';
+  const peers = rec.peers.length ? `${rec.peers.length} other setting${rec.peers.length > 1 ? 's are' : ' is'} not worse within the noise` : 'every other setting is worse beyond the noise';
+  return `To ${rec.goal.name}, use '${b.row.group.label}'${seedsText(b)}: it ${kept}${scoresText(shown, b)}${close}; ${peers}.`;
+}
+
+export function highlightSentence(board: Scoreboard, rec: Recommendation, h: { label: string; ranked: Ranked }, shown: readonly MetricInfo[]): string {
+  const r = h.ranked;
+  if (r === rec.best) return `${h.label} ('${r.row.group.label}') is the recommendation itself.`;
+  const pct = !rec.goal.maximize;
+  const by = r.diff ? (pct ? `: ${pctDiff(r.objective.value - rec.best.objective.value, r.diff)}` : `: ${fmtInterval(board.metrics.find((m) => m.key === rec.goal.maximize)!, r.diff)}`) : '';
+  const cmp = r.verdict === 'worse' ? `worse than the recommendation beyond the noise${by}` : r.verdict === 'within noise' ? `within the noise of the recommendation${by}` : r.verdict === 'better' ? 'better than the recommendation' : 'not comparable with the recommendation (no interval)';
+  const objective = pct ? `worst share kept ${fmtPct(r.objective.value, r.objective.interval)}` : `${rec.objective} ${r.objective.value}`;
+  return `${h.label} ('${r.row.group.label}'${seedsText(r)}) ${keptText(board, r)} (${scoresText(shown, r)}); ${objective}, ${cmp}.`;
+}
+
+export function collapseSentence(flags: readonly CollapseFlag[], merges: number, byVariant: ReadonlyMap<string, number>): string {
+  const hard = flags.filter((f) => f.collapsed);
+  const soft = flags.length - hard.length;
+  const count = new Map<string, number>();
+  for (const f of hard) count.set(f.variant, (count.get(f.variant) ?? 0) + 1);
+  const [worst] = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const where = worst ? `; most in '${worst[0]}' (${worst[1]} of ${byVariant.get(worst[0]) ?? '?'})` : '';
+  const borderline = soft ? ` ${soft} more ${soft > 1 ? 'are' : 'is'} past a limit only within the noise.` : '';
+  return `${hard.length} of ${merges} merged points collapsed beyond the noise${where}.${borderline}`;
+}
+
+/** Findings in page order. */
+export function findings(board: Scoreboard, recs: readonly Recommendation[], flags: readonly CollapseFlag[], explanations: readonly VariantExplanation[], merges: number, byVariant: ReadonlyMap<string, number>): string[] {
+  const shown = board.owners.map((o) => o.metric);
+  const out: string[] = [];
+  for (const rec of recs) {
+    out.push(recommendationSentence(board, rec, shown));
+    for (const h of rec.highlights) out.push(capitalize(highlightSentence(board, rec, h, shown)));
   }
+  if (merges) out.push(collapseSentence(flags, merges, byVariant));
+  for (const e of explanations) out.push(...e.text.stage);
   return out;
 }
 
-/** The first skill metric of each suite (e.g. math.exact_match_strict, chat.prompt_level_strict). */
-function primarySkills(metrics: readonly MetricInfo[]): MetricInfo[] {
-  const seen = new Set<string>();
-  return metrics.filter((m) => m.isSkill && !/(^|_)n$|count/.test(m.metric) && !seen.has(m.suite) && (seen.add(m.suite), true));
-}
-
-/** Stage names of a (multi-document) recipe, in file order; unnamed stages are numbered. */
-export function stageNames(recipe: string | null): string[] {
-  if (!recipe) return [];
-  return parseAllDocuments(recipe).flatMap((d, i) => {
-    if (!('toJS' in d)) return [];
-    const js = d.toJS() as { name?: unknown } | null;
-    return js ? [typeof js.name === 'string' ? js.name : `stage ${i + 1}`] : [];
-  });
-}
-
-function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
-  return m;
-}

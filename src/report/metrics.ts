@@ -1,40 +1,95 @@
 import type { ResultRecord } from '../results/record.js';
+import { headlineMetric, isScored, ITEMS_UNIT, type Aggregation, type ScoredRole } from '../results/metric.js';
+import { printDecimals } from './format.js';
 
 /** `suite.metric`, the key every chart and rule uses. */
 export type MetricKey = string;
 
+/** A scored metric of the experiment, as its suite declared it (src/results/metric.ts). */
 export interface MetricInfo {
   key: MetricKey;
   suite: string;
   metric: string;
-  /** Perplexity, NLL, degenerate rate: smaller is better. */
-  lowerIsBetter: boolean;
-  /** A task score (exact match, instruction following): what "best parent on that skill" compares. */
-  isSkill: boolean;
-  isPerplexity: boolean;
-  isNll: boolean;
-  /** Perplexity, NLL, bits per char, loss: positive, spans orders of magnitude when a model breaks. */
-  isFluency: boolean;
-  isDegenerate: boolean;
+  role: ScoredRole;
+  higherIsBetter: boolean;
+  aggregation: Aggregation;
+  unit: string;
+  /** The suite's first declared skill (its first quality metric when it has no skill): what summaries, charts and goals use. */
+  headline: boolean;
+  /** Items the suite was scored on (the most any record used), when known: what a printed number can resolve. */
+  items?: number;
+  /** Decimals every number of this metric is printed with (src/report/format.ts). */
+  decimals?: number;
 }
 
-const LOWER_BETTER = /(degenerate|perplexity|nll|loss|error_rate|bits_per)/i;
-const FLUENCY = /(perplexity|nll|loss|bits_per)/i;
+export interface MetricCatalog {
+  /** Skills first, then quality, then cost; suites in first-seen order, metrics in declaration order. */
+  metrics: MetricInfo[];
+  /** suite.metric keys with numbers but no declaration: neither charted nor judged. */
+  undeclared: MetricKey[];
+  /** Metrics declared differently by different records (the first declaration is used). */
+  conflicts: MetricKey[];
+}
 
-export function metricInfo(suite: string, metric: string): MetricInfo {
-  const lowerIsBetter = LOWER_BETTER.test(metric);
-  return {
-    key: `${suite}.${metric}`,
-    suite,
-    metric,
-    lowerIsBetter,
-    // The lm suite measures fluency, not a skill; its numbers go through the perplexity rule.
-    isSkill: !lowerIsBetter && suite !== 'lm',
-    isPerplexity: /perplexity/i.test(metric),
-    isNll: /nll/i.test(metric),
-    isFluency: FLUENCY.test(metric),
-    isDegenerate: /degenerate/i.test(metric),
-  };
+const catalogs = new WeakMap<readonly ResultRecord[], MetricCatalog>();
+
+/** Every declared metric of the records, and what could not be used. */
+export function metricCatalog(records: readonly ResultRecord[]): MetricCatalog {
+  const hit = catalogs.get(records);
+  if (hit) return hit;
+  const seen = new Map<MetricKey, { info: MetricInfo; json: string; order: number }>();
+  const undeclared = new Set<MetricKey>();
+  const conflicts = new Set<MetricKey>();
+  const headlines = new Map<string, string | undefined>();
+  const items = new Map<string, number>();
+  for (const r of records) {
+    for (const [suite, ms] of Object.entries(r.metrics)) {
+      const n = itemCount(r, suite);
+      if (n !== undefined && n > (items.get(suite) ?? 0)) items.set(suite, n);
+      const specs = r.metricSpecs?.[suite];
+      if (!headlines.has(suite) && specs) headlines.set(suite, headlineMetric(specs));
+      for (const metric of Object.keys(ms)) {
+        const key = `${suite}.${metric}`;
+        const spec = specs?.[metric];
+        if (!spec) {
+          undeclared.add(key);
+          continue;
+        }
+        if (!isScored(spec)) continue;
+        const json = JSON.stringify(spec);
+        const prev = seen.get(key);
+        if (prev) {
+          if (prev.json !== json) conflicts.add(key);
+          continue;
+        }
+        const info: MetricInfo = { key, suite, metric, role: spec.role, higherIsBetter: spec.higherIsBetter, aggregation: spec.aggregation, unit: spec.unit, headline: false };
+        seen.set(key, { info, json, order: seen.size });
+      }
+    }
+  }
+  for (const k of seen.keys()) undeclared.delete(k);
+  const rank = { skill: 0, quality: 1, cost: 2 } as const;
+  const metrics = [...seen.values()].sort((a, b) => rank[a.info.role] - rank[b.info.role] || a.order - b.order).map(({ info }) => ({ ...info, headline: headlines.get(info.suite) === info.metric, items: items.get(info.suite) }));
+  for (const m of metrics) m.decimals = printDecimals(m, records.map((r) => metricValue(r, m.key)).filter((v): v is number => v !== undefined));
+  const out = { metrics, undeclared: [...undeclared], conflicts: [...conflicts] };
+  catalogs.set(records, out);
+  return out;
+}
+
+/** Every declared scored metric present in any record (see metricCatalog). */
+export const listMetrics = (records: readonly ResultRecord[]): MetricInfo[] => metricCatalog(records).metrics;
+
+/** The headline skill of each suite that has one (math.exact_match_strict, chat.prompt_level_strict). */
+export const headlineSkills = (metrics: readonly MetricInfo[]): MetricInfo[] => metrics.filter((m) => m.headline && m.role === 'skill');
+
+/** Items a record scored a suite on: the per-item outcomes if recorded, else the suite's declared item count. */
+export function itemCount(r: ResultRecord, suite: string): number | undefined {
+  const items = r.items?.[suite];
+  if (items) return items.ids.length;
+  const specs = r.metricSpecs?.[suite] ?? {};
+  const name = Object.keys(specs).find((k) => specs[k].role === 'count' && specs[k].unit === ITEMS_UNIT);
+  const v = name === undefined ? undefined : r.metrics[suite]?.[name];
+  return typeof v === 'number' && v > 0 ? v : undefined;
 }
 
 export function metricValue(r: ResultRecord, key: MetricKey): number | undefined {
@@ -43,25 +98,8 @@ export function metricValue(r: ResultRecord, key: MetricKey): number | undefined
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** Bookkeeping numbers an evaluator reports beside its scores (items evaluated, ...): not charted, not judged. */
-export const isCountMetric = (metric: string): boolean => /^(n|count|num_\w+|n_\w+|\w+_count)$/i.test(metric);
-
-/** Every metric present in any record but counts, skills first, in first-seen suite order. */
-export function listMetrics(records: readonly ResultRecord[]): MetricInfo[] {
-  const seen = new Map<MetricKey, MetricInfo>();
-  for (const r of records) {
-    for (const [suite, ms] of Object.entries(r.metrics)) {
-      for (const metric of Object.keys(ms)) {
-        if (isCountMetric(metric)) continue;
-        const info = metricInfo(suite, metric);
-        if (!seen.has(info.key)) seen.set(info.key, info);
-      }
-    }
-  }
-  const all = [...seen.values()];
-  const rank = (m: MetricInfo): number => (m.isSkill ? 0 : m.isFluency ? 1 : 2);
-  return all.map((m, i) => ({ m, i })).sort((a, b) => rank(a.m) - rank(b.m) || a.i - b.i).map(({ m }) => m);
-}
+/** "higher is better" / "lower is better", for axis titles and tables. */
+export const direction = (m: Pick<MetricInfo, 'higherIsBetter'>): string => (m.higherIsBetter ? 'higher is better' : 'lower is better');
 
 export function seedOf(r: ResultRecord): number | null {
   if (r.seed !== null && r.seed !== undefined) return r.seed;
@@ -83,31 +121,6 @@ export function varyingAxes(records: readonly ResultRecord[]): string[] {
   return [...values.entries()].filter(([k, s]) => s.size > 1 || records.some((r) => !(k in r.axes))).map(([k]) => k);
 }
 
-/** True when every record's value of `a` is fixed by its value of `b` (zipped axes, e.g. w_chat by w_stage1). */
-export function determinedBy(records: readonly ResultRecord[], a: string, b: string): boolean {
-  const seen = new Map<string, string>();
-  for (const r of records) {
-    const kb = JSON.stringify(r.axes[b] ?? null), va = JSON.stringify(r.axes[a] ?? null);
-    const prev = seen.get(kb);
-    if (prev !== undefined && prev !== va) return false;
-    seen.set(kb, va);
-  }
-  return true;
-}
-
-/**
- * The axes worth naming: drop any axis fixed by one already kept (or by `given`), so zipped axes
- * (w_stage1, w_chat, normalize moving together) read as one setting instead of three.
- */
-export function independentAxes(records: readonly ResultRecord[], axes: readonly string[], given: readonly string[] = []): string[] {
-  const kept: string[] = [];
-  for (const a of axes) if (![...given, ...kept].some((b) => determinedBy(records, a, b))) kept.push(a);
-  return kept;
-}
-
-/** Axes that look like a merge weight: weight, weights, w, w_math, chat_w, ... */
-export const isWeightAxis = (a: string): boolean => /weight|^w$|^w_|_w$/i.test(a);
-
 export function formatAxisValue(v: AxisValue | undefined): string {
   if (v === undefined || v === null) return '-';
   if (typeof v === 'number') return String(Number(v.toPrecision(6)));
@@ -118,17 +131,6 @@ export function formatAxisValue(v: AxisValue | undefined): string {
 export function settingLabel(r: ResultRecord, axes: readonly string[] = Object.keys(r.axes)): string {
   const parts = axes.filter((a) => a !== 'seed' && r.axes[a] !== undefined).map((a) => `${a}=${formatAxisValue(r.axes[a])}`);
   return parts.length ? `${r.variant} ${parts.join(' ')}` : r.variant;
-}
-
-export function isNumericAxis(records: readonly ResultRecord[], axis: string): boolean {
-  let any = false;
-  for (const r of records) {
-    const v = r.axes[axis];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number') return false;
-    any = true;
-  }
-  return any;
 }
 
 export const okMerges = (records: readonly ResultRecord[]): ResultRecord[] => records.filter((r) => r.role === 'merge' && r.status === 'ok');

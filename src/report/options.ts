@@ -1,8 +1,11 @@
 import { z } from 'zod';
+import { DEFAULT_NOISE, type NoiseOptions } from './noise.js';
+import type { GoalConfig, HighlightConfig } from './recommend.js';
 
 /**
- * What makes a point "collapsed". Defaults follow issue 5: half the best parent, any drop below the
- * base, perplexity 1.5x the base's, more than 20% degenerate generations.
+ * What makes a point "collapsed": half the best parent, any drop below the base, a headline
+ * quality metric (perplexity) 1.5x the base's, a quality rate (degenerate generations) over 20%;
+ * each claimed only when the point is past the limit beyond the noise.
  */
 export interface CollapseThresholds {
   /** Flag a skill score below this fraction of the best parent's score on that skill. */
@@ -11,9 +14,9 @@ export interface CollapseThresholds {
   belowBase: boolean;
   /** Absolute slack for the below-base rule, so eval noise of a point or two need not flag. */
   baseMargin: number;
-  /** Flag when perplexity exceeds this factor times the base's (the best parent's when no base). */
+  /** Flag when a suite's headline quality metric (perplexity) is this factor worse than the base's (the best parent's when no base). */
   perplexityFactor: number;
-  /** Flag when any suite's degenerate_rate exceeds this. */
+  /** Flag when a quality rate (a proportion, e.g. degenerate_rate) is worse than this. */
   degenerateRate: number;
 }
 
@@ -56,6 +59,12 @@ export interface ReportOptions {
   expect?: Record<string, string[]>;
   /** How the page draws its charts (default canvas: much faster with hundreds of points). */
   renderer?: 'canvas' | 'svg';
+  /** What the recommendation serves (see ReportConfigSchema.goals). */
+  goals?: GoalConfig[];
+  /** Settings shown beside the recommendation (see ReportConfigSchema.highlight). */
+  highlight?: HighlightConfig[];
+  /** Seed, replicates and confidence level of every interval. */
+  noise?: Partial<NoiseOptions>;
 }
 
 /**
@@ -93,14 +102,44 @@ export const ReportConfigSchema = z
      * best parent is listed. Variants not named here are held to every parent's skill.
      */
     expect: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+    /**
+     * What the recommendation serves, one recommendation per goal: `keep` (parents whose skills
+     * to keep the most of, by the worst per-parent share kept; the default goal keeps every
+     * parent's) or `maximize` (a suite.metric, in its declared direction); `variants` limits the
+     * candidates.
+     */
+    goals: z
+      .array(
+        z.object({
+          name: z.string().min(1),
+          keep: z.array(z.string()).min(1).optional(),
+          maximize: z.string().regex(/^[^.]+\..+$/, 'expected suite.metric, e.g. math.exact_match_strict').optional(),
+          variants: z.array(z.string()).min(1).optional(),
+        }).strict().refine((g) => (g.keep === undefined) !== (g.maximize === undefined), 'expected either keep (parents) or maximize (a metric), not both or neither'),
+      )
+      .min(1)
+      .optional(),
+    /**
+     * Settings shown beside the recommendation, each with its interval and its difference from
+     * it (e.g. the setting a model card published): a label, the variant, and the axis values
+     * that pick it (axes left out match any value; seeds are pooled).
+     */
+    highlight: z
+      .array(z.object({ label: z.string().min(1), variant: z.string().optional(), axes: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])).optional() }).strict())
+      .optional(),
+    /** Bootstrap seed (recorded on the page), replicates and confidence level of every interval. */
+    noise: z
+      .object({ seed: z.number().int().min(0).optional(), replicates: z.number().int().min(200).max(100000).optional(), level: z.number().gt(0.5).lt(1).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ReportConfig = z.infer<typeof ReportConfigSchema>;
 
 const snakeToCamel = (s: string): string => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** Fields whose keys are user names (variants), not option names: never renamed. */
-const NAME_KEYED = new Set(['expect']);
+/** Fields whose keys are user names (variants, axes), not option names: never renamed. */
+const NAME_KEYED = new Set(['expect', 'axes']);
 
 /** Recursively rename snake_case keys to camelCase (values, and the keys of NAME_KEYED maps, untouched). */
 export function camelizeKeys(v: unknown): unknown {
@@ -121,6 +160,10 @@ export interface ResolvedOptions {
   maxDiagnosticPoints: number;
   svg: boolean;
   expect: Record<string, string[]>;
+  /** Empty: the default goal (keep every parent's skill). */
+  goals: GoalConfig[];
+  highlight: HighlightConfig[];
+  noise: NoiseOptions;
 }
 
 /** Explicit options win over the experiment's report block, which wins over defaults. */
@@ -136,5 +179,8 @@ export function resolveOptions(fromExperiment: ReportConfig | undefined, opts: R
     maxDiagnosticPoints: opts.maxDiagnosticPoints ?? e.maxDiagnosticPoints ?? 40,
     svg: opts.svg ?? e.svg ?? true,
     expect: { ...(e.expect ?? {}), ...(opts.expect ?? {}) },
+    goals: opts.goals ?? e.goals ?? [],
+    highlight: opts.highlight ?? e.highlight ?? [],
+    noise: { ...DEFAULT_NOISE, ...drop(e.noise), ...drop(opts.noise) },
   };
 }

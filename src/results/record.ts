@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DiagnosticsEntry } from './diagnostics.js';
+import { SuiteItems, SuiteMetricSpecs } from './metric.js';
 
 /**
  * One evaluated point of a sweep: the row every report is drawn from. Appended as one JSON line
@@ -34,6 +35,10 @@ export const ResultRecord = z.object({
   error: z.string().optional(),
   /** metrics[suite][metric], e.g. metrics.math.exact_match_strict, metrics.lm.perplexity. */
   metrics: z.record(z.string(), SuiteMetrics),
+  /** What each metric is (direction, role, aggregation), as its suite declares it; absent in records written before suites declared their metrics. */
+  metricSpecs: SuiteMetricSpecs.optional(),
+  /** Per-item outcomes by suite, so two points can be compared on the same items. */
+  items: z.record(z.string(), SuiteItems).optional(),
   timings: z.record(z.string(), z.number()),
   /** Per-stage merge diagnostics, then a chained point's final-vs-parents entry; empty for references. */
   diagnostics: z.array(DiagnosticsEntry),

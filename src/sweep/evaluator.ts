@@ -6,7 +6,8 @@ import type { EvalConfig } from './experiment.js';
  * evaluation, and the version that keys cached evaluations. The evaluator is imported when first
  * used, so planning a sweep does not load TensorFlow.js.
  */
-export type EvalOutput = Pick<EvalResult, 'backend' | 'metrics' | 'samples' | 'timings'>;
+/** Declarations and per-item outcomes are absent in evaluations cached by older code. */
+export type EvalOutput = Pick<EvalResult, 'backend' | 'metrics' | 'samples' | 'timings'> & Partial<Pick<EvalResult, 'metricSpecs' | 'items'>>;
 
 type Evaluator = typeof import('../eval/evaluate.js');
 
@@ -24,5 +25,5 @@ export async function evaluatorVersion(): Promise<string> {
 export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {
   const { evaluateModel } = await load();
   const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
-  return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings };
+  return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings };
 }

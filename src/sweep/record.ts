@@ -1,5 +1,6 @@
 import { ENGINE_VERSION } from '../merge/engine.js';
 import { ResultRecord } from '../results/record.js';
+import { headlineMetric } from '../results/metric.js';
 import { CacheLayout, exists, readJson } from './cache.js';
 import type { Plan, PointNode } from './plan.js';
 import type { EvalFile, PointDiagFile, StageDiagFile } from './tasks.js';
@@ -52,7 +53,7 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
     timings.eval_s = e.seconds;
     for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
-    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), timings, samples: e.result.samples });
+    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
   }
   return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
 }
@@ -62,7 +63,7 @@ export function recordLine(rec: ResultRecord): string {
   if (rec.status === 'failed') return `FAILED ${rec.point}: ${(rec.error ?? '').split('\n')[0]}`;
   const summary = Object.entries(rec.metrics)
     .map(([s, ms]) => {
-      const main = ms.exact_match_strict ?? ms.prompt_level_strict ?? ms.perplexity ?? Object.entries(ms).find(([k]) => k !== 'n')?.[1];
+      const main = ms[headlineMetric(rec.metricSpecs?.[s]) ?? ''];
       return main === undefined ? null : `${s}=${Number(main).toFixed(3)}`;
     })
     .filter(Boolean)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { syntheticResults } from '../../src/report/synthetic.js';
+import { syntheticResults } from './synthetic.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const temps: string[] = [];
@@ -30,7 +30,7 @@ describe('mergelab report', () => {
     expect(s.outDir).toBe(path.join(root, 'out'));
     expect((await readdir(path.join(root, 'out'))).sort()).toEqual(['index.html', 'results.csv', 'results.json']);
     expect(s.files.charts).toEqual([]);
-    expect(s.flags.flatMap((f) => f.violations.map((v) => v.rule))).not.toContain('degenerate_outputs');
+    expect(s.flags.flatMap((f) => f.violations.map((v) => v.rule))).not.toContain('quality_rate');
     expect(s.charts.map((c) => c.kind)).toContain('layer_diagnostics');
 
     const missing = await mergelab(['report', 'nope'], root);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { detectCollapses, checkPoint, references } from '../../src/report/collapse.js';
+import { detectCollapses, checkPoint, makeJudge, references } from '../../src/report/collapse.js';
 import { listMetrics } from '../../src/report/metrics.js';
 import { DEFAULT_THRESHOLDS, camelizeKeys } from '../../src/report/options.js';
-import { rec, refs, scores } from './helpers.js';
+import { itemRec, rec, refs, scores } from './helpers.js';
 
 const flagsFor = (...merges: ReturnType<typeof rec>[]) => detectCollapses([...refs(), ...merges]);
 
@@ -45,14 +45,14 @@ describe('collapse rules on hand-made results', () => {
     expect(camelizeKeys({ sample_per_point: 1, expect: { stage1_only: ['math'] } })).toEqual({ samplePerPoint: 1, expect: { stage1_only: ['math'] } });
   });
 
-  it('flags exploding perplexity while exact match is still fine', () => {
+  it('flags exploding perplexity (the lm suite\'s headline quality metric) while exact match is still fine', () => {
     const [f] = flagsFor(rec({ point: 'ppl', metrics: scores(0.78, 0.88, 40) }));
-    expect(f.violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
+    expect(f.violations.map((v) => [v.rule, v.metric])).toEqual([['quality_vs_base', 'lm.perplexity']]);
     const v = f.violations[0];
     expect(v.value).toBe(40);
     expect(v.reference).toEqual({ role: 'base', name: 'base', value: 10 });
     expect(v.limit).toBeCloseTo(15);
-    expect(v.message).toMatch(/4x the base/);
+    expect(v.message).toMatch(/4x above the base/);
   });
 
   it('flags a score below the base even when above half the best parent', () => {
@@ -64,27 +64,25 @@ describe('collapse rules on hand-made results', () => {
 
   it('flags degenerate outputs above the threshold, not at it', () => {
     const over = flagsFor(rec({ point: 'deg', metrics: scores(0.7, 0.8, 11, 0.25) }));
-    expect(over[0].violations.map((v) => v.rule)).toEqual(['degenerate_outputs', 'degenerate_outputs']);
+    expect(over[0].violations.map((v) => [v.rule, v.metric])).toEqual([['quality_rate', 'math.degenerate_rate'], ['quality_rate', 'chat.degenerate_rate']]);
     expect(flagsFor(rec({ point: 'deg', metrics: scores(0.7, 0.8, 11, 0.2) }))).toEqual([]);
   });
 
   it('honours configured thresholds', () => {
     const all = [...refs(), rec({ point: 'math-lost', metrics: scores(0.3, 0.85, 14) })];
     expect(detectCollapses(all, { ...DEFAULT_THRESHOLDS, parentFraction: 0.3 })).toEqual([]);
-    expect(detectCollapses(all, { ...DEFAULT_THRESHOLDS, parentFraction: 0.3, perplexityFactor: 1.2 })[0].violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
+    expect(detectCollapses(all, { ...DEFAULT_THRESHOLDS, parentFraction: 0.3, perplexityFactor: 1.2 })[0].violations.map((v) => v.rule)).toEqual(['quality_vs_base']);
     const belowBase = [...refs(), rec({ point: 'b', metrics: scores(0.7, 0.48, 11) })];
     expect(detectCollapses(belowBase, { ...DEFAULT_THRESHOLDS, baseMargin: 0.05 })).toEqual([]);
     expect(detectCollapses(belowBase, { ...DEFAULT_THRESHOLDS, belowBase: false })).toEqual([]);
   });
 
-  it('uses exp(nll) when only NLL was measured, and the best parent when there is no base', () => {
-    const noBase = refs().filter((r) => r.role !== 'base').map((r) => ({ ...r, metrics: { ...r.metrics, lm: { nll_per_token: r.metrics.lm.nll_per_token } } }));
-    const m = rec({ point: 'nll', metrics: { math: { exact_match_strict: 0.7 }, chat: { prompt_level_strict: 0.8 }, lm: { nll_per_token: Math.log(20) } } });
-    const [f] = detectCollapses([...noBase, m]);
-    expect(f.violations.map((v) => v.rule)).toEqual(['perplexity_explosion']);
-    expect(f.violations[0].reference?.name).toBe('chat');
-    expect(f.violations[0].value).toBeCloseTo(20);
-    expect(f.violations[0].reference?.value).toBeCloseTo(10.5);
+  it('compares quality with the best parent when there is no base', () => {
+    const noBase = refs().filter((r) => r.role !== 'base');
+    const [f] = detectCollapses([...noBase, rec({ point: 'p', metrics: scores(0.7, 0.8, 20) })]);
+    expect(f.violations.map((v) => v.rule)).toEqual(['quality_vs_base']);
+    // the best parent on perplexity is the one with the lowest: it is declared lower-is-better
+    expect(f.violations[0].reference).toEqual({ role: 'parent', name: 'chat', value: 10.5 });
   });
 
   it('does not treat failed points or references as collapses, and orders worst first', () => {
@@ -94,7 +92,7 @@ describe('collapse rules on hand-made results', () => {
       rec({ point: 'dead', metrics: scores(0, 0, 500, 0.9) }),
     );
     expect(flags.map((f) => f.point)).toEqual(['dead', 'mild']);
-    expect(new Set(flags[0].violations.map((v) => v.rule))).toEqual(new Set(['below_parent_fraction', 'below_base', 'perplexity_explosion', 'degenerate_outputs']));
+    expect(new Set(flags[0].violations.map((v) => v.rule))).toEqual(new Set(['below_parent_fraction', 'below_base', 'quality_vs_base', 'quality_rate']));
   });
 
   it('averages references evaluated more than once and ignores the lm suite as a skill', () => {
@@ -102,9 +100,9 @@ describe('collapse rules on hand-made results', () => {
     const r = references(rs);
     const metrics = listMetrics(rs);
     expect(r.bestParent(metrics.find((m) => m.key === 'math.exact_match_strict')!)?.value).toBeCloseTo(0.7);
-    expect(metrics.filter((m) => m.isSkill).map((m) => m.key)).toEqual(['math.exact_match_strict', 'chat.prompt_level_strict']);
+    expect(metrics.filter((m) => m.role === 'skill').map((m) => m.key)).toEqual(['math.exact_match_strict', 'chat.prompt_level_strict']);
     // 0.34 < 0.5 x 0.7 = 0.35
-    expect(checkPoint(rec({ point: 'm', metrics: scores(0.34, 0.85, 11) }), metrics, r).map((v) => v.rule)).toEqual(['below_parent_fraction']);
+    expect(checkPoint(rec({ point: 'm', metrics: scores(0.34, 0.85, 11) }), makeJudge(rs)).map((v) => v.rule)).toEqual(['below_parent_fraction']);
   });
 
   it('ignores bookkeeping counts an evaluator reports beside scores (math.n)', () => {
@@ -112,5 +110,45 @@ describe('collapse rules on hand-made results', () => {
     const rs = [...refs().map((r) => withN(r, 100)), withN(rec({ point: 'good', metrics: scores(0.7, 0.8, 11) }), 4)];
     expect(listMetrics(rs).map((m) => m.key)).not.toContain('math.n');
     expect(detectCollapses(rs)).toEqual([]);
+  });
+
+  it('reads what a metric is from its declaration only: a metric not declared is neither judged nor listed', () => {
+    const bare = (r: ReturnType<typeof rec>) => ({ ...r, metricSpecs: undefined });
+    const rs = [...refs().map(bare), bare(rec({ point: 'dead', metrics: scores(0, 0, 500, 0.9) }))];
+    expect(listMetrics(rs)).toEqual([]);
+    expect(detectCollapses(rs)).toEqual([]);
+  });
+});
+
+describe('collapse is claimed only beyond the noise', () => {
+  // Every record scored on the same 40 items: math parent 32 right, base 2, chat parent 1.
+  const base = () => [
+    itemRec({ point: 'base', role: 'base', variant: 'base' }, { math: 2, chat: 4 }),
+    itemRec({ point: 'p-math', role: 'parent', variant: 'math' }, { math: 32, chat: 2 }),
+    itemRec({ point: 'p-chat', role: 'parent', variant: 'chat' }, { math: 1, chat: 30 }),
+  ];
+
+  it('flags a point just under half the parent as within noise, a point far under it as collapsed', () => {
+    // limit 0.5 x 32/40 = 0.4: 15/40 = 0.375 is under it by one item; 3/40 by 13.
+    const near = itemRec({ point: 'near' }, { math: 15, chat: 25 });
+    const far = itemRec({ point: 'far' }, { math: 3, chat: 25 });
+    const flags = detectCollapses([...base(), near, far]);
+    const byPoint = new Map(flags.map((f) => [f.point, f]));
+    expect(byPoint.get('far')!.collapsed).toBe(true);
+    expect(byPoint.get('far')!.violations[0]).toMatchObject({ rule: 'below_parent_fraction', beyondNoise: true });
+    expect(byPoint.get('far')!.violations[0].margin!.hi).toBeLessThan(0);
+    expect(byPoint.get('near')!.collapsed).toBe(false);
+    expect(byPoint.get('near')!.violations[0]).toMatchObject({ rule: 'below_parent_fraction', beyondNoise: false });
+    const m = byPoint.get('near')!.violations[0].margin!;
+    expect(m.lo).toBeLessThan(0);
+    expect(m.hi).toBeGreaterThan(0);
+    // collapsed points first
+    expect(flags.map((f) => f.point)).toEqual(['far', 'near']);
+  });
+
+  it('calls a point without any noise model collapsed on its numbers alone', () => {
+    const [f] = flagsFor(rec({ point: 'x', metrics: scores(0.1, 0.85, 11) }));
+    expect(f.violations[0].beyondNoise).toBeUndefined();
+    expect(f.collapsed).toBe(true);
   });
 });

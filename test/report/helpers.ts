@@ -1,6 +1,22 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ResultRecord } from '../../src/results/record.js';
+import type { MetricSpec } from '../../src/results/metric.js';
+import { suiteMetricSpecs } from '../../src/eval/declare.js';
+import { parseTaskSpec } from '../../src/eval/task.js';
 
-/** A result record with only what a test cares about spelled out. */
+const EVALS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
+
+/** The built-in suites' declarations, read from their YAML as the evaluator does. */
+export const BUILTIN_SPECS: Record<string, Record<string, MetricSpec>> = Object.fromEntries(
+  ['math', 'chat', 'lm'].map((suite) => {
+    const file = path.join(EVALS, `${suite}.yaml`);
+    return [suite, suiteMetricSpecs(parseTaskSpec(readFileSync(file, 'utf8'), file))];
+  }),
+);
+
+/** A result record with only what a test cares about spelled out; metrics declared as the built-in suites declare them. */
 export function rec(p: Partial<ResultRecord> & { point: string; metrics: ResultRecord['metrics'] }): ResultRecord {
   return {
     experiment: 'hand',
@@ -15,6 +31,7 @@ export function rec(p: Partial<ResultRecord> & { point: string; metrics: ResultR
     timings: {},
     diagnostics: [],
     samples: [],
+    metricSpecs: BUILTIN_SPECS,
     ...p,
   };
 }
@@ -31,6 +48,22 @@ export const refs = (): ResultRecord[] => [
   rec({ point: 'p-math', role: 'parent', variant: 'math', metrics: scores(0.8, 0.3, 11) }),
   rec({ point: 'p-chat', role: 'parent', variant: 'chat', metrics: scores(0.1, 0.9, 10.5) }),
 ];
+
+/**
+ * A record scored on the same `n` items as every other made by this helper, with `k[suite]`
+ * items right (the first k), so comparisons between such records pair item by item.
+ */
+export function itemRec(p: Partial<ResultRecord> & { point: string }, k: Record<string, number>, n = 40): ResultRecord {
+  const items: NonNullable<ResultRecord['items']> = {};
+  const metrics: ResultRecord['metrics'] = {};
+  const metric = { math: 'exact_match_strict', chat: 'prompt_level_strict' } as Record<string, string>;
+  for (const [suite, right] of Object.entries(k)) {
+    const values = Array.from({ length: n }, (_, i) => (i < right ? 1 : 0));
+    items[suite] = { ids: Array.from({ length: n }, (_, i) => `${suite}-${i}`), values: { [metric[suite]]: values }, weights: {} };
+    metrics[suite] = { n, [metric[suite]]: right / n };
+  }
+  return rec({ ...p, metrics, items });
+}
 
 /** RFC 4180 reader for checking our CSV (quoted fields, doubled quotes, commas and newlines inside). */
 export function parseCsv(text: string): Record<string, string>[] {

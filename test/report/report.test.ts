@@ -3,12 +3,13 @@ import { rm, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateReport, buildReportModel, resolveExperimentDir } from '../../src/report/generate.js';
-import { buildCharts, heatmapCharts, isChart, parentFractionChart, scoreVsAxisChart } from '../../src/report/charts.js';
+import { distinctColors, heatmapChart, isChart, scoreVsFactorChart } from '../../src/report/charts.js';
+import { factorsOf } from '../../src/report/factors.js';
 import { compileChart, renderSvg } from '../../src/report/render.js';
-import { syntheticResults } from '../../src/report/synthetic.js';
+import { syntheticResults } from './synthetic.js';
 import { detectCollapses } from '../../src/report/collapse.js';
-import { DEFAULT_THRESHOLDS, resolveOptions } from '../../src/report/options.js';
-import { inlineScript, renderPage, scriptJson } from '../../src/report/html.js';
+import { resolveOptions } from '../../src/report/options.js';
+import { inlineScript, longTable, renderPage, scriptJson } from '../../src/report/html.js';
 import { sampleComparisons } from '../../src/report/samples.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { rec, refs, scores } from './helpers.js';
@@ -35,16 +36,22 @@ async function expDir(records: ResultRecord[], extra?: Record<string, unknown>):
   return dir;
 }
 
+function chartPlan(records: ResultRecord[], select: string[] = [], maxDiagnosticPoints = 2) {
+  const model = buildReportModel(records, resolveOptions(undefined, { select, maxDiagnosticPoints }), 'exp');
+  return { charts: model.charts, skipped: model.skipped, model };
+}
+
 describe('charts', () => {
   it('renders every chart of a realistic result set to an SVG with marks, without vega-lite warnings', async () => {
     const records = tiny();
-    const flags = detectCollapses(records);
-    const plan = buildCharts(records, flags, { select: [], maxDiagnosticPoints: 2, collapse: DEFAULT_THRESHOLDS });
-    expect(plan.charts.map((c) => c.kind)).toEqual(['score_vs_axis', 'score_vs_axis', 'score_vs_axis', 'heatmap', 'parent_fraction', 'layer_diagnostics']);
-    const diag = plan.charts[5];
-    // a drop-down over the two worst collapsed points, each also exported as its own SVG
+    const plan = chartPlan(records);
+    expect(plan.charts[0].kind).toBe('skills');
+    expect(new Set(plan.charts.map((c) => c.kind))).toEqual(new Set(['skills', 'score_vs_axis', 'heatmap', 'layer_diagnostics']));
+    expect(new Set(plan.charts.map((c) => c.id)).size).toBe(plan.charts.length);
+    const diag = plan.charts.find((c) => c.kind === 'layer_diagnostics')!;
+    // a drop-down over the recommended point and the worst collapsed one, each also exported as its own SVG
     expect(diag.id).toBe('layer-diagnostics');
-    expect(diag.svgVariants!.map((v) => v.id)).toEqual([`layers-${flags[0].point}`, expect.stringMatching(/^layers-/)]);
+    expect(diag.svgVariants!.map((v) => v.id)).toHaveLength(2);
     for (const c of [...plan.charts, ...diag.svgVariants!.map((v) => ({ ...v, kind: 'variant' }))]) {
       const compiled = compileChart(c.vl);
       expect(compiled.warnings, c.id).toEqual([]);
@@ -55,53 +62,99 @@ describe('charts', () => {
     }
   });
 
-  it('degrades without density: scores go against weight, heatmaps are skipped with a reason', () => {
-    const rs = [...refs(), ...[0.2, 0.6, 1].flatMap((w, i) => [rec({ point: `w${i}`, axes: { weight: w }, metrics: scores(0.3 + w / 3, 0.5, 11) })])];
-    const a = scoreVsAxisChart(rs, 'math');
-    expect(isChart(a) && a.id).toBe('score-vs-weight-math');
-    expect(heatmapCharts(rs)).toEqual([{ chart: 'heatmaps', reason: 'no variant sweeps both a density and a weight axis' }]);
+  it('draws scores against a weight when nothing sweeps density, and no heatmap over a single factor', () => {
+    const rs = [...refs(), ...[0.2, 0.6, 1].map((w, i) => rec({ point: `w${i}`, axes: { weight: w }, metrics: scores(0.3 + w / 3, 0.5, 11) }))];
+    const { model } = chartPlan(rs);
+    const board = model.board;
+    const a = scoreVsFactorChart('v', rs, model.explained, board);
+    expect(isChart(a) && a.id).toBe('score-vs-weight-v');
+    expect(model.charts.some((c) => c.kind === 'heatmap')).toBe(false);
+    expect(heatmapChart('v', rs, model.explained, board)).toEqual({ chart: 'v: heatmap', reason: 'no two crossed factors (every combination of their levels run)' });
+  });
+
+  it('draws heatmaps only over crossed factors, with text that reads on its cell', () => {
+    const rs = [...refs(), ...[0.3, 0.7].flatMap((d) => [0.5, 1].map((w) => rec({ point: `d${d}w${w}`, axes: { density: d, weight: w }, metrics: scores(d * w, 0.5 + d / 4, 11) })))];
+    const { model } = chartPlan(rs);
+    const h = heatmapChart('v', rs, model.explained, model.board);
+    if (!isChart(h)) throw new Error(h.reason);
+    const spec = JSON.stringify(h.vl);
+    // dark text on the bright (good) end of viridis, white on the dark end
+    expect(spec).toContain('"condition":{"test":"datum.mean < ');
+    // zipped with density: half the cells would be empty, so no heatmap
+    const zipped = [...refs(), ...[0.3, 0.7].map((d) => rec({ point: `z${d}`, axes: { density: d, weight: d * 2 }, metrics: scores(d, 0.5, 11) }))];
+    expect(isChart(heatmapChart('v', zipped, model.explained, chartPlan(zipped).model.board))).toBe(false);
+  });
+
+  it('leaves out of a chart every metric that does not vary', () => {
+    const rs = [...refs(), ...[0.2, 0.6, 1].map((w, i) => rec({ point: `w${i}`, axes: { weight: w }, metrics: scores(0.3 + w / 3, 0.5, 11) }))];
+    const { model } = chartPlan(rs);
+    const a = scoreVsFactorChart('v', rs, model.explained, model.board);
+    if (!isChart(a)) throw new Error(a.reason);
+    // chat 0.5 and perplexity 11 everywhere: only math gets a panel
+    expect((a.vl as unknown as { concat: { title: { text: string } }[] }).concat.map((p) => p.title.text)).toEqual(['math.exact_match_strict']);
   });
 
   it('skips rather than draws an empty chart when nothing varies or nothing was merged', () => {
     const one = [...refs(), rec({ point: 'only', axes: { method: 'ties' }, metrics: scores(0.5, 0.5, 11) })];
-    expect(scoreVsAxisChart(one, 'math')).toMatchObject({ reason: expect.stringMatching(/no numeric sweep axis/) });
-    expect(isChart(parentFractionChart(one, [], DEFAULT_THRESHOLDS))).toBe(true);
-    expect(parentFractionChart(refs(), [], DEFAULT_THRESHOLDS)).toMatchObject({ reason: 'no successful merge points' });
+    const { model } = chartPlan(one);
+    expect(model.charts.map((c) => c.kind)).toEqual(['skills']);
+    expect(chartPlan(refs()).model.charts).toEqual([]);
     const noParents = [rec({ point: 'm', axes: { density: 0.5 }, metrics: scores(0.5, 0.5, 11) })];
-    expect(parentFractionChart(noParents, [], DEFAULT_THRESHOLDS)).toMatchObject({ reason: 'no parent results to compare with' });
+    expect(chartPlan(noParents).skipped).toContainEqual({ chart: 'skill against skill', reason: 'no skill metric with a parent scoring above zero' });
   });
 
-  it('charts the per-layer diagnostics of selected points and names selections it cannot find', () => {
+  it('charts the per-layer diagnostics of the recommended and selected points and names selections it cannot find', () => {
     const records = small();
     const good = records.find((r) => r.point === 'chained-d1-w1-l1-s1')!;
-    const plan = buildCharts(records, [], { select: [good.point, 'nope'], maxDiagnosticPoints: 12, collapse: DEFAULT_THRESHOLDS });
-    expect(plan.charts.filter((c) => c.kind === 'layer_diagnostics').map((c) => c.id)).toEqual(['layers-chained-d1-w1-l1-s1']);
-    // selected points stay in the chart even when collapsed ones fill the limit
-    const flags = detectCollapses(records);
-    const both = buildCharts(records, flags, { select: [good.point], maxDiagnosticPoints: 3, collapse: DEFAULT_THRESHOLDS });
-    const diag = both.charts.find((c) => c.kind === 'layer_diagnostics')!;
-    const options = (diag.vl as { params: { bind: { options: string[] } }[] }).params[0].bind.options;
-    expect(options).toEqual([flags[0].point, expect.any(String), good.point]);
-    expect(both.skipped.some((x) => /more collapsed points have diagnostics/.test(x.reason))).toBe(true);
+    const plan = chartPlan(records, [good.point, 'nope'], 3);
+    const diag = plan.charts.find((c) => c.kind === 'layer_diagnostics')!;
+    const labels = (diag.vl as { params: { bind: { labels: string[] } }[] }).params[0].bind.labels;
+    const recommended = plan.model.recommendations[0].best.row.group.records[0].point;
+    // chosen points first (the recommendation, then the selection), collapsed ones fill the rest
+    expect(labels.slice(0, 2).map((l) => l.split(': ')[0])).toEqual([recommended, good.point].filter((p, i, a) => a.indexOf(p) === i));
+    expect(labels).toHaveLength(3);
+    expect(plan.skipped.some((x) => /more collapsed points have diagnostics/.test(x.reason))).toBe(true);
     expect(plan.skipped).toContainEqual({ chart: 'layer diagnostics of nope', reason: "selected point 'nope' is not in the results" });
+  });
+
+  it('gives every series of a chart its own colour, up to twenty', () => {
+    expect(distinctColors(['a', 'b'])!.range).toEqual(['#4e79a7', '#f28e2b']);
+    const twenty = distinctColors(Array.from({ length: 20 }, (_, i) => `s${i}`))!;
+    expect(new Set(twenty.range).size).toBe(20);
+    expect(distinctColors(Array.from({ length: 21 }, (_, i) => `s${i}`))).toBeUndefined();
   });
 });
 
 describe('page', () => {
-  it('opens with the collapsed points, then the best-per-variant table, charts and samples', () => {
+  it('opens with the recommendation, then the findings, explanations, collapsed points, best per variant and samples', () => {
     const records = small();
     const model = buildReportModel(records, resolveOptions(undefined), 'exp');
-    const html = renderPage(model, { vega: '/*v*/', vegaLite: '/*vl*/', vegaEmbed: '/*ve*/' });
+    const html = renderPage(model, { vega: '/*v*/' });
     const at = (s: string): number => html.indexOf(s);
-    expect(at('id="collapsed"')).toBeGreaterThan(0);
+    expect(html.indexOf('<main>\n<section id="recommendation">')).toBeGreaterThan(0);
+    expect(at('id="recommendation"')).toBeLessThan(at('id="headlines"'));
+    expect(at('id="headlines"')).toBeLessThan(at('id="why"'));
+    expect(at('id="why"')).toBeLessThan(at('id="collapsed"'));
     expect(at('id="collapsed"')).toBeLessThan(at('id="best"'));
-    expect(at('id="best"')).toBeLessThan(at('id="charts"'));
-    expect(at('id="charts"')).toBeLessThan(at('id="samples"'));
-    expect(html).toContain("merged delta norm");
-    for (const c of model.charts) expect(html).toContain(`id="chart-${c.id}"`);
+    expect(at('id="best"')).toBeLessThan(at('id="samples"'));
+    // the decision chart sits in the opening
+    expect(at('id="chart-skills"')).toBeLessThan(at('id="headlines"'));
+    expect(html).toContain('merged delta norm');
+    expect(html).toMatch(/<pre class="recipe">name: stage1/);
+    for (const c of model.charts) expect(html.split(`id="chart-${c.id}"`)).toHaveLength(2);
     // no external resource can be referenced by the markup itself
     expect(html).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)=/i);
     expect(html).toContain("default-src 'none'");
+  });
+
+  it('collapses a long table to its first rows, the rest a click away', () => {
+    const rows = Array.from({ length: 30 }, (_, i) => `<tr><td>${i}</td></tr>`);
+    const html = longTable('<tr><th>i</th></tr>', rows, { first: 8, what: 'points' });
+    const [shown, hidden] = html.split('<details class="more">');
+    expect(shown.match(/<tr><td>/g)).toHaveLength(8);
+    expect(hidden).toMatch(/^<summary>Show the other 22 points<\/summary>/);
+    expect(hidden.match(/<tr><td>/g)).toHaveLength(22);
+    expect(longTable('<tr><th>i</th></tr>', rows.slice(0, 9))).not.toContain('<details');
   });
 
   it('shows a flagged point beside the base and parents on the same prompts', () => {
@@ -155,6 +208,17 @@ describe('generateReport', () => {
     await expect(generateReport(bad)).rejects.toThrow(/experiment\.json: field 'report\.collapse\.parentFraction'/);
   });
 
+  it('reads the declarations of records written before suites declared their metrics from the built-in YAML, and says so', async () => {
+    const old = tiny().map(({ metricSpecs: _m, items: _i, ...r }) => r);
+    const s = await generateReport(await expDir(old), { svg: false });
+    expect(s.warnings).toContainEqual(expect.stringMatching(/^records carry no metric declarations for suites math, chat, lm \(written before suites declared them\): taken from .*evals\/math\.yaml/));
+    expect(s.recommendations).toHaveLength(1);
+    const foreign = tiny().map(({ metricSpecs: _m, items: _i, ...r }) => ({ ...r, metrics: Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [`x${k}`, v])) }));
+    const f = await generateReport(await expDir(foreign), { svg: false });
+    expect(f.warnings).toContainEqual(expect.stringMatching(/no eval YAML of that name declares them: their metrics are neither charted nor judged/));
+    expect(f.flags).toEqual([]);
+  });
+
   it('finds EXP as a folder, a name under reports/ or an experiment file', async () => {
     const root = track(await mkdtemp(path.join(tmpdir(), 'mergelab-root-')));
     const { mkdir } = await import('node:fs/promises');
@@ -167,17 +231,18 @@ describe('generateReport', () => {
 });
 
 describe('zipped axes', () => {
-  it('fold into one setting: series and heatmap name w_stage1 once, not w_chat and normalize too', () => {
+  it('fold into one factor: series and tables name w_stage1/w_chat/normalize once, not three axes', () => {
     const records = small();
-    const a = scoreVsAxisChart(records, 'math');
+    const chained = records.filter((r) => r.variant === 'chained');
+    expect(factorsOf(chained).map((f) => f.name)).toEqual(['density', 'rescale', 'w_stage1/w_chat/normalize', 'seed']);
+    const { model } = chartPlan(records);
+    const a = scoreVsFactorChart('chained', records, model.explained, model.board);
     if (!isChart(a)) throw new Error(a.reason);
     const series = new Set((a.vl as { data: { values: { series?: string }[] } }).data.values.map((v) => v.series).filter(Boolean));
-    expect([...series].filter((s) => s!.startsWith('chained')).sort()).toEqual([
-      'chained rescale=inverse_density w_stage1=0.5', 'chained rescale=inverse_density w_stage1=1', 'chained rescale=l1 w_stage1=0.5', 'chained rescale=l1 w_stage1=1',
+    expect([...series].sort()).toEqual([
+      'chained (rescale=inverse_density, w_stage1/w_chat/normalize=0.5/0.5/true)', 'chained (rescale=inverse_density, w_stage1/w_chat/normalize=1/1/false)',
+      'chained (rescale=l1, w_stage1/w_chat/normalize=0.5/0.5/true)', 'chained (rescale=l1, w_stage1/w_chat/normalize=1/1/false)',
     ]);
-    const [h] = heatmapCharts(records);
-    expect(isChart(h) && h.title).toBe('chained: scores over w_stage1 by density');
-    expect(JSON.stringify(isChart(h) && h.vl)).toContain('w_stage1 (+w_chat, normalize)');
   });
 });
 

@@ -18,6 +18,28 @@ export interface ChartCheck {
   domMarks: number;
 }
 
+/** What a reader sees of one legend: its entries' labels and how each entry is drawn. */
+export interface LegendCheck {
+  title: string;
+  labels: string[];
+  /** Per entry: fill, stroke, shape and dash of its symbol. */
+  looks: string[];
+}
+
+export interface LayoutCheck {
+  /** Window width the page was laid out in. */
+  width: number;
+  /** The document's scroll width: more than `width` means a sideways scroll. */
+  scrollWidth: number;
+  /** Ids of the top-level blocks of <main> in page order. */
+  blocks: string[];
+  /** Top of #recommendation and the smallest top of anything else in <main>. */
+  recommendationTop: number | null;
+  othersTop: number | null;
+  /** The opening's cards side by side: class (rec, hl), title and text. */
+  cards: { cls: string; title: string; text: string; row: number }[];
+}
+
 export interface PageCheck {
   /** From navigation to every chart settled, measured outside the page. */
   wallMs: number;
@@ -31,6 +53,9 @@ export interface PageCheck {
   requests: string[];
   consoleErrors: string[];
   consoleWarnings: string[];
+  /** Chart id -> its legends as drawn. */
+  legends: Record<string, LegendCheck[]>;
+  layout: LayoutCheck;
 }
 
 /*
@@ -47,7 +72,45 @@ const IN_PAGE_CHECK = `(() => {
     }
     return n;
   };
+  const legendsOf = (root) => {
+    const out = [];
+    const walk = (node, cur) => {
+      for (const it of node.items || []) {
+        const role = node.role;
+        let here = cur;
+        if (role === 'legend') {
+          here = { title: '', labels: [], looks: [] };
+          out.push(here);
+        }
+        if (here && role === 'legend-title' && it.text) here.title = String(it.text);
+        if (here && role === 'legend-label' && it.text !== undefined) here.labels.push(String(it.text));
+        if (here && role === 'legend-symbol') here.looks.push([it.fill, it.stroke, it.shape, JSON.stringify(it.strokeDash || null)].join('|'));
+        if (it.items) walk(it, here);
+      }
+    };
+    walk({ items: [root] }, null);
+    return out;
+  };
   const r = window.__report;
+  const legends = {};
+  for (const id of Object.keys(r.views)) legends[id] = legendsOf(r.views[id].scenegraph().root).filter((l) => l.looks.length > 0);
+  const main = document.querySelector('main') || document.body;
+  const blocks = Array.from(main.children);
+  const rec = document.getElementById('recommendation');
+  const others = blocks.filter((b) => b !== rec && b.getBoundingClientRect().height > 0);
+  const layout = {
+    width: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    blocks: blocks.map((b) => b.id || b.tagName.toLowerCase()),
+    recommendationTop: rec ? rec.getBoundingClientRect().top + window.scrollY : null,
+    othersTop: others.length ? Math.min(...others.map((b) => b.getBoundingClientRect().top + window.scrollY)) : null,
+    cards: Array.from(document.querySelectorAll('#recommendation .cards')).flatMap((row, i) => Array.from(row.querySelectorAll('.card')).map((c) => ({
+      cls: c.className.replace('card', '').trim(),
+      title: (c.querySelector('.card-title') || {}).textContent || '',
+      text: c.textContent || '',
+      row: i,
+    }))),
+  };
   const charts = Array.from(document.querySelectorAll('.chart')).map((el) => {
     const id = el.dataset.chart || el.id;
     const view = r.views[id];
@@ -60,7 +123,7 @@ const IN_PAGE_CHECK = `(() => {
       domMarks: el.querySelectorAll('.role-mark > *').length,
     };
   });
-  return { ms: r.ms, failed: r.failed, charts };
+  return { ms: r.ms, failed: r.failed, charts, legends, layout };
 })()`;
 
 /**
@@ -68,11 +131,11 @@ const IN_PAGE_CHECK = `(() => {
  * what the console said. For tests and the benchmark; playwright-core is a dev dependency, hence
  * the dynamic import.
  */
-export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?: number; screenshot?: string } = {}): Promise<PageCheck> {
+export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?: number; screenshot?: string; fullPage?: boolean; width?: number } = {}): Promise<PageCheck> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   try {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: opts.width ?? 1400, height: 900 } });
     const url = pathToFileURL(htmlPath).href;
     const requests: string[] = [];
     const consoleErrors: string[] = [];
@@ -95,9 +158,9 @@ export async function checkReportInChromium(htmlPath: string, opts: { timeoutMs?
     await page.waitForFunction('window.__report && window.__report.done === true', null, { timeout: opts.timeoutMs ?? 60_000 });
     const wallMs = performance.now() - t0;
     const rendererCpuMs = (await processTime()) - cpu0;
-    const state = (await page.evaluate(IN_PAGE_CHECK)) as { ms: number; failed: number; charts: ChartCheck[] };
-    if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: false });
-    return { wallMs, rendererCpuMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings };
+    const state = (await page.evaluate(IN_PAGE_CHECK)) as { ms: number; failed: number; charts: ChartCheck[]; legends: Record<string, LegendCheck[]>; layout: LayoutCheck };
+    if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: opts.fullPage ?? false });
+    return { wallMs, rendererCpuMs, inPageMs: state.ms, charts: state.charts, failedCharts: state.failed, requests, consoleErrors, consoleWarnings, legends: state.legends, layout: state.layout };
   } finally {
     await browser.close();
   }

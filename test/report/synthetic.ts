@@ -1,7 +1,9 @@
-import type { ResultRecord, Sample } from '../results/record.js';
-import type { FinalVsParentsEntry } from '../results/diagnostics.js';
-import type { StageDiagnostics, TensorDiagnostics } from '../merge/diagnostics.js';
-import { mulberry32 } from '../util/random.js';
+import type { ResultRecord, Sample } from '../../src/results/record.js';
+import type { FinalVsParentsEntry } from '../../src/results/diagnostics.js';
+import type { StageDiagnostics, TensorDiagnostics } from '../../src/merge/diagnostics.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { aggregate, type SuiteItems } from '../../src/results/metric.js';
+import { BUILTIN_SPECS as SPECS } from './helpers.js';
 
 /*
  * A realistic result set shaped like the seed experiment's sweep (base, math and chat parents, a
@@ -22,6 +24,10 @@ export interface SyntheticOptions {
   experiment?: string;
   /** Also emit one failed point. */
   withFailure?: boolean;
+  /** Items per suite (default 40). */
+  items?: number;
+  /** Record per-item outcomes (default true); without them comparisons are unpaired. */
+  withItems?: boolean;
 }
 
 const TENSORS_PER_LAYER = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj', 'input_layernorm', 'post_attention_layernorm'];
@@ -102,18 +108,44 @@ function samples(quality: { math: number; chat: number; degenerate: number }, rn
   return out;
 }
 
-function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: ResultRecord['diagnostics']; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number): ResultRecord {
-  const jitter = (v: number, s: number): number => Math.min(1, Math.max(0, v + (rnd() - 0.5) * s));
-  const degenerate = Math.min(1, Math.max(0, q.degenerate));
+/**
+ * Per-item outcomes drawn around the quality q, and the metrics they add up to, as the evaluator
+ * reports them: every record is scored on the same `items` ids, so comparisons pair.
+ */
+function scored(q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, items: number, withItems: boolean): Pick<ResultRecord, 'metrics' | 'metricSpecs' | 'items'> {
+  const bern = (p: number): number => (rnd() < Math.min(1, Math.max(0, p)) ? 1 : 0);
+  const ids = (s: string) => Array.from({ length: items }, (_, i) => `${s}-${i}`);
+  const deg = Array.from({ length: items }, () => bern(q.degenerate));
+  const strict = deg.map((d) => (d ? 0 : bern(q.math)));
+  const flexible = strict.map((x) => x || bern(0.05));
+  const pStrict = deg.map((d) => (d ? 0 : bern(q.chat)));
+  const pLoose = pStrict.map((x) => x || bern(0.05));
+  const inst = pStrict.map(() => 2);
+  const iStrict = pStrict.map((x) => (x ? 2 : bern(0.3)));
+  const iLoose = pLoose.map((x, i) => Math.max(iStrict[i], x ? 2 : bern(0.3)));
+  const tokens = Array.from({ length: items }, () => 80 + Math.floor(40 * rnd()));
+  const chars = tokens.map((t) => 4 * t);
+  const nll = tokens.map((t) => t * Math.log(q.ppl) * (0.9 + 0.2 * rnd()));
+  const suites = {
+    math: { ids: ids('math'), values: { exact_match_strict: strict, exact_match_flexible: flexible, degenerate_rate: deg }, weights: {} },
+    chat: { ids: ids('chat'), values: { prompt_level_strict: pStrict, prompt_level_loose: pLoose, inst_level_strict: iStrict, inst_level_loose: iLoose, degenerate_rate: deg }, weights: { inst_level_strict: inst, inst_level_loose: inst } },
+    lm: { ids: ids('lm'), values: { perplexity: nll, nll_per_token: nll, bits_per_char: nll.map((x) => x / Math.LN2) }, weights: { perplexity: tokens, nll_per_token: tokens, bits_per_char: chars } },
+  } as Record<string, SuiteItems>;
+  const metrics: ResultRecord['metrics'] = {};
+  for (const [suite, it] of Object.entries(suites)) {
+    metrics[suite] = { n: items };
+    if (suite === 'lm') metrics[suite].tokens = tokens.reduce((a, b) => a + b, 0);
+    for (const [m, values] of Object.entries(it.values)) metrics[suite][m] = aggregate(SPECS[suite][m] as { aggregation: 'proportion' }, values, it.weights[m]);
+  }
+  return { metrics, metricSpecs: SPECS, ...(withItems ? { items: suites } : {}) };
+}
+
+function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: ResultRecord['diagnostics']; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number, o: { items: number; withItems: boolean }): ResultRecord {
   return {
     ...base,
     recipe: base.recipe ?? null,
     backend: 'synthetic', engineVersion: '0.0.0-synthetic', status: 'ok',
-    metrics: {
-      math: { exact_match_strict: jitter(q.math, 0.04), exact_match_flexible: jitter(q.math + 0.05, 0.04), degenerate_rate: degenerate },
-      chat: { prompt_level_strict: jitter(q.chat, 0.04), prompt_level_loose: jitter(q.chat + 0.05, 0.04), inst_level_strict: jitter(q.chat + 0.08, 0.04), inst_level_loose: jitter(q.chat + 0.12, 0.04), degenerate_rate: degenerate },
-      lm: { nll_per_token: Math.log(q.ppl), perplexity: q.ppl, bits_per_char: Math.log(q.ppl) / Math.LN2 / 4 },
-    },
+    ...scored(q, rnd, o.items, o.withItems),
     timings: { merge_s: 1 + rnd(), eval_s: 3 + rnd() },
     diagnostics: base.diagnostics ?? [],
     samples: samples(q, rnd, nSamples),
@@ -128,15 +160,17 @@ export function syntheticResults(opts: SyntheticOptions = {}): ResultRecord[] {
   const layers = opts.layers ?? 4;
   const n = opts.samplesPerSuite ?? 4;
   const experiment = opts.experiment ?? 'synthetic';
+  const io = { items: opts.items ?? 40, withItems: opts.withItems ?? true };
   const out: ResultRecord[] = [];
   const refRnd = mulberry32(12345);
   const ref = (role: 'base' | 'parent', variant: string, q: { math: number; chat: number; ppl: number; degenerate: number }): void => {
-    out.push(record({ experiment, point: `ref-${variant}`, role, variant, axes: {}, seed: null }, q, refRnd, n));
+    out.push(record({ experiment, point: `ref-${variant}`, role, variant, axes: {}, seed: null }, q, refRnd, n, io));
   };
   ref('base', 'base', { math: 0.12, chat: 0.2, ppl: 9, degenerate: 0.01 });
   ref('parent', 'math', { math: 0.7, chat: 0.18, ppl: 9.5, degenerate: 0.01 });
   ref('parent', 'chat', { math: 0.1, chat: 0.75, ppl: 9.3, degenerate: 0.01 });
   const M = 'zoo:math', C = 'zoo:chat', S1 = 'stage1';
+  const STAGE1 = `name: ${S1}\nmerge_method: dare_ties\n`;
   for (const seed of seeds) {
     for (const rescale of rescales) for (const density of densities) {
       const r1 = rescale === 'inverse_density' ? 1 / density : 1 / Math.sqrt(density);
@@ -144,26 +178,27 @@ export function syntheticResults(opts: SyntheticOptions = {}): ResultRecord[] {
       const blow = Math.max(0, r1 * Math.sqrt(density) - 1.25);
       const s1 = stage(S1, 'dare_ties', rescale, seed, layers, [M], { tv: [1], kept: [density], rescale: [r1], weights: [1], conflict: 0 });
       const rnd = mulberry32(seed * 1000 + Math.round(density * 100) + rescale.length);
-      out.push(record({ experiment, point: `stage1_only-d${density}-${rescale}-s${seed}`, role: 'merge', variant: 'stage1_only', axes: { density, rescale }, seed, diagnostics: [s1] },
-        { math: 0.68 - 0.5 * blow, chat: 0.17, ppl: 9.5 * (1 + 2 * blow), degenerate: 0.01 + 0.3 * blow }, rnd, n));
+      out.push(record({ experiment, point: `stage1_only-d${density}-${rescale}-s${seed}`, role: 'merge', variant: 'stage1_only', axes: { density, rescale }, seed, diagnostics: [s1], recipe: STAGE1 },
+        { math: 0.68 - 0.5 * blow, chat: 0.17, ppl: 9.5 * (1 + 2 * blow), degenerate: 0.01 + 0.3 * blow }, rnd, n, io));
       for (const weight of weights) {
         const s2 = stage('stage2', 'task_arithmetic', 'none', seed, layers, [S1, C], { tv: [r1 * Math.sqrt(density), 1], kept: [1, 1], rescale: [1, 1], weights: [weight, weight], conflict: 0.25 + 0.1 * blow });
         const shrink = weight < 1 ? 0.15 : 0;
         const fvp = finalVsParents(seed, layers, [M, C], { rel: [r1 * Math.sqrt(density) * weight * 1.1, weight * (1 + r1 * Math.sqrt(density)) * 0.8], retained: [weight * (density < 0.5 ? r1 * density : 1), weight] });
         // Zipped axes, as in experiments/seed-repro.yaml: both stage-2 weights and normalize move together.
-        out.push(record({ experiment, point: `chained-d${density}-w${weight}-${rescale}-s${seed}`, role: 'merge', variant: 'chained', axes: { density, rescale, w_stage1: weight, w_chat: weight, normalize: weight < 1 }, seed, diagnostics: [s1, s2, fvp], recipe: `# chained d=${density} w=${weight}` },
-          { math: 0.6 - 0.55 * blow - shrink, chat: 0.65 - 0.5 * blow - shrink, ppl: 10 * (1 + 4 * blow * blow), degenerate: 0.02 + 0.45 * blow }, rnd, n));
+        out.push(record({ experiment, point: `chained-d${density}-w${weight}-${rescale}-s${seed}`, role: 'merge', variant: 'chained', axes: { density, rescale, w_stage1: weight, w_chat: weight, normalize: weight < 1 }, seed, diagnostics: [s1, s2, fvp], recipe: `${STAGE1}---\nname: stage2\nmerge_method: task_arithmetic\n# weights ${weight}\n` },
+          { math: 0.6 - 0.55 * blow - shrink, chat: 0.65 - 0.5 * blow - shrink, ppl: 10 * (1 + 4 * blow * blow), degenerate: 0.02 + 0.45 * blow }, rnd, n, io));
       }
     }
     for (const weight of weights) {
       const rnd = mulberry32(seed * 77 + weight * 10);
       const st = stage('merge', 'ties', 'none', seed, layers, [M, C], { tv: [1, 1], kept: [0.5, 0.5], rescale: [1, 1], weights: [weight, weight], conflict: 0.45 });
       out.push(record({ experiment, point: `ties-w${weight}-s${seed}`, role: 'merge', variant: 'ties', axes: { weight }, seed, diagnostics: [st] },
-        { math: 0.45 * weight + 0.1, chat: 0.5 * weight + 0.1, ppl: 10.5, degenerate: 0.02 }, rnd, n));
+        { math: 0.45 * weight + 0.1, chat: 0.5 * weight + 0.1, ppl: 10.5, degenerate: 0.02 }, rnd, n, io));
     }
   }
   if (opts.withFailure) {
-    out.push({ ...out[out.length - 1], point: 'failed-point', status: 'failed', error: 'merge failed: out of memory', metrics: {}, samples: [], diagnostics: [] });
+    const { metricSpecs: _s, items: _i, ...last } = out[out.length - 1];
+    out.push({ ...last, point: 'failed-point', status: 'failed', error: 'merge failed: out of memory', metrics: {}, samples: [], diagnostics: [] });
   }
   return out;
 }
