@@ -173,7 +173,7 @@ describe('LocalExecutor slots', () => {
     const ac = new AbortController();
     const t = timedRunner(40);
     setTimeout(() => ac.abort(), 60);
-    const end = await new LocalExecutor({ jobs: 2, backend: 'auto', runner: t.runner }).run(s, ac.signal);
+    const end = await new LocalExecutor({ jobs: 2, backend: 'auto', runner: t.runner }).run(s, { signal: ac.signal, log() {}, changed() {} });
     expect(end.interrupted).toBe(true);
     expect(r.recorded.length).toBeGreaterThan(0);
     expect(r.recorded.length).toBeLessThan(6);

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { UserError } from '../../util/errors.js';
-import type { ExecutionEnd, Executor } from '../executor.js';
+import type { ExecutionContext, ExecutionEnd, Executor } from '../executor.js';
 import { WorkerPool } from '../pool.js';
 import type { Outcome, Scheduler } from '../scheduler.js';
 import { Slots } from '../slots.js';
@@ -32,12 +32,13 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly opts: LocalOptions) {}
 
-  async tmpIsIdle(): Promise<boolean> {
+  async busy(): Promise<string | null> {
     // Workers of a killed local run leave by themselves when their parent's channel closes.
-    return true;
+    return null;
   }
 
-  async run(s: Scheduler, signal?: AbortSignal): Promise<ExecutionEnd> {
+  async run(s: Scheduler, ctx: ExecutionContext = { log() {}, changed() {} }): Promise<ExecutionEnd> {
+    const signal = ctx.signal;
     const slots = new Slots({ cpus: this.opts.jobs, gpus: this.opts.gpus ?? 0 });
     const tooBig = [...s.graph.work.values()].find((n) => !slots.admits(n.resources));
     if (tooBig) {
@@ -60,6 +61,7 @@ export class LocalExecutor implements Executor {
           if (!slots.fits(n.resources)) continue;
           const alloc = slots.take(n.resources);
           s.markRunning(n.id);
+          ctx.changed();
           inFlight++;
           pool
             .run(n.task, { gpus: alloc.gpus })
