@@ -26,6 +26,8 @@ const RESERVED_FLAGS = ['--array', '-a', '--dependency', '-d', '--job-name', '-J
 
 const TIME_RE = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2})$/;
 const MEM_RE = /^\d+[KMGT]?$/i;
+const TIME_EXPECTED = 'expected a time limit as Slurm writes it: minutes, "M:S", "H:M:S", "D-H", "D-H:M" or "D-H:M:S"';
+const MEM_EXPECTED = 'expected memory per node as Slurm writes it: megabytes, or a number with K, M, G or T (32G)';
 const GRES_ONE = '[A-Za-z0-9_]+(?::[A-Za-z0-9_.-]+){0,2}';
 const GRES_RE = new RegExp(`^${GRES_ONE}(?:,${GRES_ONE})*$`);
 
@@ -33,12 +35,12 @@ const jobFields = {
   partition: z.string().regex(/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/, { error: 'expected a partition name (or several, comma-separated)' }).optional(),
   account: z.string().min(1, { error: 'expected an account name' }).optional(),
   time: z
-    .union([z.number().int().positive(), z.string().regex(TIME_RE)], { error: 'expected a time limit as Slurm writes it: minutes, "M:S", "H:M:S", "D-H", "D-H:M" or "D-H:M:S"' })
+    .union([z.number().int().positive(), z.string().regex(TIME_RE, { error: TIME_EXPECTED })], { error: TIME_EXPECTED })
     .transform(String)
     .optional(),
   cpus_per_task: z.number({ error: 'expected a whole number of CPUs >= 1' }).int({ error: 'expected a whole number of CPUs >= 1' }).positive({ error: 'expected a whole number of CPUs >= 1' }).optional(),
   mem: z
-    .union([z.number().int().positive(), z.string().regex(MEM_RE)], { error: 'expected memory per node as Slurm writes it: megabytes, or a number with K, M, G or T (32G)' })
+    .union([z.number().int().positive(), z.string().regex(MEM_RE, { error: MEM_EXPECTED })], { error: MEM_EXPECTED })
     .transform(String)
     .optional(),
   gres: z.string().regex(GRES_RE, { error: 'expected generic resources as Slurm writes them: name[:type]:count, comma-separated (gpu:1, gpu:a100:2)' }).nullable().optional(),

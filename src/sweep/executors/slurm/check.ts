@@ -51,7 +51,9 @@ export async function checkCluster(c: CheckInput): Promise<void> {
   for (const name of used) {
     const expr = known.get(name)!.Nodes;
     if (!expr || expr === '(null)') continue;
-    for (const n of await c.client.show('node', expr)) nodes.push({ name: n.NodeName ?? '', host: n.NodeHostName ?? '', addr: n.NodeAddr ?? '' });
+    const info = new Map((await c.client.show('node', expr)).map((n) => [n.NodeName, n]));
+    // A node Slurm does not describe (State=FUTURE, say) may still run jobs later: judged by its name.
+    for (const name of await c.client.hostnames(expr)) nodes.push({ name, host: info.get(name)?.NodeHostName ?? name, addr: info.get(name)?.NodeAddr ?? name });
   }
   const folders = [
     { what: 'the experiment folder (cache and results)', dir: c.expDir },

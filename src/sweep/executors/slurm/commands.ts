@@ -39,6 +39,8 @@ export interface SlurmClient {
   queue(names: string[]): Promise<QueueEntry[]>;
   /** `scontrol -o show KIND [ID]` records; an unknown id gives []. */
   show(kind: 'job' | 'partition' | 'node', id?: string): Promise<Array<Record<string, string>>>;
+  /** The host names a Slurm host list (`node[01-04],gpu7`) stands for. */
+  hostnames(list: string): Promise<string[]>;
   setDependency(jobId: string, dependency: string): Promise<void>;
   cancel(ids: string[]): Promise<void>;
 }
@@ -63,6 +65,9 @@ export const slurmClient: SlurmClient = {
       if (e instanceof SlurmCommandError && /Invalid (job|partition|node)|not found/i.test(e.stderr)) return [];
       throw e;
     }
+  },
+  async hostnames(list) {
+    return (await run('scontrol', ['show', 'hostnames', list])).split('\n').map((l) => l.trim()).filter(Boolean);
   },
   async setDependency(jobId, dependency) {
     await run('scontrol', ['update', `JobId=${jobId}`, `Dependency=${dependency}`]);

@@ -10,12 +10,12 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The command that runs this mergelab's CLI: the same node binary and sources, by absolute path. */
-export function mergelabCommand(): string[] {
-  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  if (import.meta.url.endsWith('.js')) return [process.execPath, path.join(src, 'cli', 'main.js')];
+/** The command that runs one task (`mergelab task` by a lean entry point): the same node binary and sources, by absolute path. */
+export function taskCommand(): string[] {
+  const sweep = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  if (import.meta.url.endsWith('.js')) return [process.execPath, path.join(sweep, 'taskMain.js')];
   const tsxPkg = createRequire(import.meta.url).resolve('tsx/package.json');
-  return [process.execPath, '--import', pathToFileURL(path.join(path.dirname(tsxPkg), 'dist', 'loader.mjs')).href, path.join(src, 'cli', 'main.ts')];
+  return [process.execPath, '--import', pathToFileURL(path.join(path.dirname(tsxPkg), 'dist', 'loader.mjs')).href, path.join(sweep, 'taskMain.ts')];
 }
 
 /** The folder mergelab runs from (every node must see it too). */
@@ -24,10 +24,11 @@ export function mergelabRoot(): string {
 }
 
 export function batchScript(opts: { experiment: string; group: string; expDir: string; tasks: string[]; setup: string[] }): string {
-  const cmd = [...mergelabCommand(), 'task', opts.expDir, '--id', '"$MERGELAB_TASK_ID"'];
+  const cmd = [...taskCommand(), opts.expDir, '--id', '"$MERGELAB_TASK_ID"'];
   return [
     '#!/bin/bash',
-    `# mergelab: the ${opts.group} tasks of experiment ${opts.experiment}, one per array element.`,
+    `# mergelab: the ${opts.group} tasks of experiment ${opts.experiment}, one per array element;`,
+    '# each runs what `mergelab task EXPDIR --id ID` runs.',
     'TASKS=(',
     ...opts.tasks.map((t) => `  ${shellQuote(t)}`),
     ')',
