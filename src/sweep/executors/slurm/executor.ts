@@ -49,6 +49,7 @@ const KIND_ORDER: Record<WorkKind, number> = { merge: 0, eval: 1, pointdiag: 2 }
 /** Slurm's default MaxArraySize is 1001: indices 0-1000. */
 const MAX_ARRAY = 1000;
 const LOG_TAIL_LINES = 20;
+const MAX_FAILED_POLLS = 10;
 
 interface Tracked {
   sub: Submission;
@@ -125,18 +126,25 @@ export class SlurmExecutor implements Executor {
     await this.submitNew(s, pending, ctx);
     if (attached) await this.refreshDependencies(s);
 
-    try {
-      while (s.unsettled > 0) {
-        if (ctx.signal?.aborted) return await this.interrupt();
-        await sleep(cfg.pollSeconds * 1000, ctx.signal);
-        if (ctx.signal?.aborted) return await this.interrupt();
-        await this.poll(s, ctx);
-      }
-    } catch (e) {
-      // Ctrl-C reaches the squeue or scontrol of the moment too.
+    let failedPolls = 0;
+    while (s.unsettled > 0) {
       if (ctx.signal?.aborted) return await this.interrupt();
-      if (e instanceof SlurmCommandError) throw new UserError(`--executor slurm: ${e.message} (the jobs were left as they are; \`mergelab run ${this.opts.experimentFile}\` re-attaches to them)`);
-      throw e;
+      await sleep(cfg.pollSeconds * 1000, ctx.signal);
+      if (ctx.signal?.aborted) return await this.interrupt();
+      try {
+        await this.poll(s, ctx);
+        failedPolls = 0;
+      } catch (e) {
+        // Ctrl-C reaches the squeue or scontrol of the moment too.
+        if (ctx.signal?.aborted) return await this.interrupt();
+        if (!(e instanceof SlurmCommandError)) throw e;
+        // A busy controller times out now and then; the jobs are unaffected, so ask again.
+        if (++failedPolls < MAX_FAILED_POLLS) {
+          ctx.log(`slurm: ${e.message.split('\n')[0]}; asking again (${failedPolls} of ${MAX_FAILED_POLLS - 1})`);
+          continue;
+        }
+        throw new UserError(`--executor slurm: ${e.message} (asked ${MAX_FAILED_POLLS} times; the jobs were left as they are, \`mergelab run ${this.opts.experimentFile}\` re-attaches to them)`);
+      }
     }
     await store.finish();
     return { interrupted: false };
@@ -244,13 +252,14 @@ export class SlurmExecutor implements Executor {
     let cutAny = false;
     for (const id of ended) {
       const t = this.tracked.get(id)!;
-      this.tracked.delete(id);
       const node = s.graph.work.get(id)!;
       if (await taskDone(node.task)) {
+        this.tracked.delete(id);
         await s.settle(id, { ok: true, seconds: 0, alreadyDone: false });
         continue;
       }
       const why = await this.describeEnd(t.sub, t.index, await endOf(t));
+      this.tracked.delete(id);
       const n = attempts.get(id) ?? 1;
       if (n <= this.opts.config.retries) {
         ctx.log(`slurm: ${node.label}: attempt ${n} of ${this.opts.config.retries + 1} failed (${why.split('\n')[0]}); resubmitting`);
@@ -258,26 +267,37 @@ export class SlurmExecutor implements Executor {
         retry.set(t.sub, [...(retry.get(t.sub) ?? []), t.index]);
         continue;
       }
-      const cut = await s.settle(id, { ok: false, error: why });
-      const cancel = cut.flatMap((c) => {
-        const ct = this.tracked.get(c.id);
-        this.tracked.delete(c.id);
-        return ct ? [ct.element] : [];
-      });
-      if (cancel.length) {
-        await this.client.cancel(cancel);
-        ctx.log(`slurm: cancelled ${cancel.length} queued task(s) that needed ${node.label}`);
-      }
+      await this.failFinally(s, node, why, ctx);
       cutAny = true;
     }
     for (const [sub, indices] of retry) {
       const nodes = indices.map((i) => s.graph.work.get(sub.tasks[i])!);
       const refs = [...new Set(nodes.flatMap((n) => n.deps.filter((d) => s.state(d) !== 'done').map((d) => this.tracked.get(d)!.element)))];
-      const again = await this.submit(sub.group, nodes, indices, refs.length ? `afterok:${refs.join(':')}` : '', sub);
-      ctx.log(`slurm: resubmitted ${indices.length} task(s) of ${sub.group} as job array ${again.jobId}`);
+      try {
+        const again = await this.submit(sub.group, nodes, indices, refs.length ? `afterok:${refs.join(':')}` : '', sub);
+        ctx.log(`slurm: resubmitted ${indices.length} task(s) of ${sub.group} as job array ${again.jobId}`);
+      } catch (e) {
+        if (!(e instanceof SlurmCommandError)) throw e;
+        for (const n of nodes) await this.failFinally(s, n, `Slurm refused its resubmission: ${e.stderr.trim()}`, ctx);
+        cutAny = true;
+      }
     }
     if (retry.size || cutAny) await this.refreshDependencies(s);
     ctx.changed();
+  }
+
+  /** The node failed for good: settle it, and cancel the queued elements of everything it cut off. */
+  private async failFinally(s: Scheduler, node: WorkNode, why: string, ctx: ExecutionContext): Promise<void> {
+    const cut = await s.settle(node.id, { ok: false, error: why });
+    const cancel = cut.flatMap((c) => {
+      const ct = this.tracked.get(c.id);
+      this.tracked.delete(c.id);
+      return ct ? [ct.element] : [];
+    });
+    if (cancel.length) {
+      await this.client.cancel(cancel);
+      ctx.log(`slurm: cancelled ${cancel.length} queued task(s) that needed ${node.label}`);
+    }
   }
 
   /** Point every array still waiting at the elements its pending tasks need now. */
@@ -293,7 +313,7 @@ export class SlurmExecutor implements Executor {
         await this.client.setDependency(sub.jobId!, dependency);
       } catch (e) {
         // The array left the queue meanwhile: nothing to rewrite.
-        if (e instanceof SlurmCommandError && /already completed|Invalid job id|not pending/i.test(e.stderr)) continue;
+        if (e instanceof SlurmCommandError && /already finished|no longer pending|Invalid job id/i.test(e.stderr)) continue;
         throw e;
       }
       await this.store!.update(sub, { dependency });
