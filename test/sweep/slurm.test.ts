@@ -255,12 +255,14 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
   it('Ctrl-C cancels the jobs (--on-interrupt cancel) or leaves them running and says how to re-attach', { timeout: 300_000 }, async () => {
     for (const what of ['cancel', 'leave'] as const) {
       const file = path.join(work, `int-${what}.yaml`);
-      await fs.writeFile(file, small('poll_seconds: 0.5'));
+      // Evaluations wait at a gate nobody opens: there is always something to cancel or leave.
+      await fs.writeFile(file, small(`poll_seconds: 0.5\neval:\n  setup: ['while [ ! -e ${path.join(work, 'never')} ]; do sleep 0.2; done']`));
       const reports = path.join(work, `int-${what}`);
       const expDir = path.join(reports, 'small');
       const child = execa('node', ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', file, '--zoo', zoo, '--reports', reports, '--executor', 'slurm', '--progress', 'none', '--no-report', '--on-interrupt', what], { cwd: REPO, env, reject: false, all: true });
-      for (let i = 0; i < 600 && !(await fs.access(path.join(expDir, 'slurm', 'jobs.json')).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 1000));
+      // Interrupted once everything is submitted.
+      const submitted = async () => ((await fs.readFile(path.join(expDir, 'slurm', 'jobs.json'), 'utf8').catch(() => '')).match(/"jobId": "\d+"/g) ?? []).length;
+      for (let i = 0; i < 1200 && (await submitted()) < 6; i++) await new Promise((r) => setTimeout(r, 100));
       process.kill(child.pid!, 'SIGINT');
       const res = await child;
       expect(res.exitCode, res.all).toBe(130);
