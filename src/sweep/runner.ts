@@ -73,14 +73,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const executorName = opts.executor ?? exp.executor.kind;
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
+  const logStream = opts.dryRun ? null : createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
   try {
-    let logStream: ReturnType<typeof createWriteStream> | null = null;
-    let executor: Executor | null = null;
-    if (!opts.dryRun) {
-      logStream = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
-      executor = await createExecutor({ name: executorName, exp, expDir, jobs, backend, log: logStream, onInterrupt: opts.onInterrupt ?? 'leave' });
+    const executor = logStream ? await createExecutor({ name: executorName, exp, expDir, jobs, backend, log: logStream, onInterrupt: opts.onInterrupt ?? 'leave' }) : null;
+    if (executor) {
       const busy = await executor.busy();
-      if (busy && opts.fresh) throw new UserError(`${expDir}: --fresh would delete the cache under ${busy}; cancel them first (scancel) or run without --fresh`);
+      if (busy && opts.fresh) throw new UserError(`${expDir}: --fresh would delete the cache that jobs still use (${busy}); cancel them first (scancel) or run without --fresh`);
       if (busy) out(`cache ${layout.tmpDir()} kept: ${busy}`);
       else {
         if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
@@ -98,17 +96,17 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${have.folder.size} checkpoints on disk); to do: ${merges.size} merges, ${evalsToRun.size} evaluations`);
 
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
+    // Slurm may run every merge before any evaluation: its peak is everything.
     const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null }), free: await freeBytes(expDir) };
     out(diskLine(merges.size, disk, !!opts.keepModels));
     if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
 
-    const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak };
-    if (!executor || !logStream) {
+    const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak, executor: executorName };
+    if (!executor) {
       describePlan(plan, have, merges, out);
       if (executorName === 'slurm') out(`slurm: would submit ${describeArrays(buildGraph(plan, layout, have, merges, { modelBytes }))}`);
       return {
         ...base,
-        executor: executorName,
         failed: 0,
         merges: { performed: 0, reused: 0, cachedAtStart: have.diag.size, byStage: {} },
         evaluations: { performed: 0, reused: 0 },
@@ -119,16 +117,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
         records: [],
       };
     }
-    try {
-      const summary = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
-      const s: RunSummary = { ...base, ...summary, wallSeconds: (performance.now() - t0) / 1000 };
-      printSummary(s, out);
-      return s;
-    } finally {
-      const ls = logStream;
-      await new Promise<void>((r) => ls.end(() => r()));
-    }
+    const done = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
+    const summary: RunSummary = { ...base, ...done, wallSeconds: (performance.now() - t0) / 1000 };
+    printSummary(summary, out);
+    return summary;
   } finally {
+    if (logStream) await new Promise<void>((r) => logStream.end(() => r()));
     await release();
   }
 }
@@ -141,7 +135,7 @@ interface ExecCtx extends RunOptions {
   expDir: string;
 }
 
-type Executed = Pick<RunSummary, 'executor' | 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
+type Executed = Pick<RunSummary, 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
 
 async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<string>, executor: Executor, ctx: ExecCtx): Promise<Executed> {
   const { expDir, out } = ctx;
@@ -233,7 +227,6 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const stageUses = plan.points.reduce((a, p) => a + p.stages.filter((k) => !failedMerges.has(k)).length, 0);
   const okPoints = ordered.filter((r) => r.status === 'ok').length;
   return {
-    executor: executor.name,
     failed: ordered.filter((r) => r.status === 'failed').length,
     merges: { performed: mergesPerformed, reused: stageUses - mergesPerformed, cachedAtStart: have.diag.size, byStage },
     evaluations: { performed: evalsPerformed, reused: Math.max(0, okPoints - evalsPerformed) },

@@ -107,16 +107,25 @@ export class SlurmExecutor implements Executor {
     // Re-attach to what is still queued or running; settle what finished while nobody watched.
     const toSubmit: WorkNode[] = [];
     let attached = 0;
+    let failedAtStart = false;
+    const ends = new Map<string, Map<ElementId, JobEnd>>();
     for (const node of s.graph.work.values()) {
       const last = latest.get(node.id);
       if (last?.element && live.has(last.element)) {
         this.tracked.set(node.id, { sub: last.sub, index: last.index, element: last.element });
-        this.noteQueueState(s, node.id, live.get(last.element)!);
         attached++;
-      } else if (await taskDone(node.task)) {
-        await s.settle(node.id, { ok: true, seconds: 0, alreadyDone: false });
-      } else if (last?.element && (attempts.get(node.id) ?? 0) > cfg.retries) {
-        await s.settle(node.id, { ok: false, error: await this.describeEnd(last.sub, last.index, null) });
+      }
+    }
+    for (const node of s.graph.work.values()) {
+      // A failure settled below may have cut this node off already.
+      if (s.state(node.id) !== 'waiting') continue;
+      const t = this.tracked.get(node.id);
+      const last = latest.get(node.id);
+      if (t) this.noteQueueState(s, node.id, live.get(t.element)!);
+      else if (await taskDone(node.task)) await s.settle(node.id, { ok: true, seconds: 0, alreadyDone: false });
+      else if (last?.element && (attempts.get(node.id) ?? 0) > cfg.retries) {
+        await this.failFinally(s, node, await this.describeEnd(last.sub, last.index, await this.endOf({ ...last, element: last.element }, ends)), ctx);
+        failedAtStart = true;
       } else toSubmit.push(node);
     }
     if (attached) ctx.log(`slurm: re-attached to ${attached} task(s) still queued or running in jobs ${[...new Set([...this.tracked.values()].map((t) => t.sub.jobId))].join(', ')}`);
@@ -124,7 +133,7 @@ export class SlurmExecutor implements Executor {
     const pending = toSubmit.filter((n) => s.state(n.id) === 'waiting');
     await store.publishTasks(new Map([...s.graph.work.values()].map((n) => [n.id, n.task])), this.opts.backend);
     await this.submitNew(s, pending, ctx);
-    if (attached) await this.refreshDependencies(s);
+    if (attached || failedAtStart) await this.refreshDependencies(s);
 
     let failedPolls = 0;
     while (s.unsettled > 0) {
@@ -242,11 +251,6 @@ export class SlurmExecutor implements Executor {
     if (ended.length === 0) return ctx.changed();
 
     const ends = new Map<string, Map<ElementId, JobEnd>>();
-    const endOf = async (t: Tracked): Promise<JobEnd | null> => {
-      const job = t.sub.jobId!;
-      if (!ends.has(job)) ends.set(job, jobEnds(await this.client.show('job', job)));
-      return ends.get(job)!.get(t.element) ?? null;
-    };
     const attempts = store.attempts();
     const retry = new Map<Submission, number[]>();
     let cutAny = false;
@@ -258,7 +262,7 @@ export class SlurmExecutor implements Executor {
         await s.settle(id, { ok: true, seconds: 0, alreadyDone: false });
         continue;
       }
-      const why = await this.describeEnd(t.sub, t.index, await endOf(t));
+      const why = await this.describeEnd(t.sub, t.index, await this.endOf(t, ends));
       this.tracked.delete(id);
       const n = attempts.get(id) ?? 1;
       if (n <= this.opts.config.retries) {
@@ -284,6 +288,13 @@ export class SlurmExecutor implements Executor {
     }
     if (retry.size || cutAny) await this.refreshDependencies(s);
     ctx.changed();
+  }
+
+  /** What Slurm still says of an element that left the queue (asked once per array and poll, kept in `ends`). */
+  private async endOf(t: Tracked, ends: Map<string, Map<ElementId, JobEnd>>): Promise<JobEnd | null> {
+    const job = t.sub.jobId!;
+    if (!ends.has(job)) ends.set(job, jobEnds(await this.client.show('job', job)));
+    return ends.get(job)!.get(t.element) ?? null;
   }
 
   /** The node failed for good: settle it, and cancel the queued elements of everything it cut off. */
