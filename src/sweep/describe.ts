@@ -1,4 +1,4 @@
-import { depths, type TaskGraph } from './graph.js';
+import { kindDepthGroups, type TaskGraph } from './graph.js';
 import type { Plan, StageNode } from './plan.js';
 import { pointComplete, type Have } from './scan.js';
 
@@ -36,9 +36,7 @@ export function describePlan(plan: Plan, have: Have, merges: Set<string>, out: (
 
 /** The job arrays a Slurm run would submit: one per kind of task and depth in the graph. */
 export function describeArrays(graph: TaskGraph): string {
-  const depth = depths(graph);
-  const groups = new Map<string, number>();
-  for (const n of graph.work.values()) groups.set(`${n.kind}-${depth.get(n.id)}`, (groups.get(`${n.kind}-${depth.get(n.id)}`) ?? 0) + 1);
-  if (groups.size === 0) return 'nothing (every point is complete)';
-  return `${[...groups].map(([g, n]) => `${g} (${n} task${n === 1 ? '' : 's'})`).join(', ')} as job arrays, each after the arrays it needs`;
+  const groups = kindDepthGroups(graph);
+  if (groups.length === 0) return 'nothing (every point is complete)';
+  return `${groups.map((g) => `${g.group} (${g.nodes.length} task${g.nodes.length === 1 ? '' : 's'})`).join(', ')} as job arrays, each after the arrays it needs`;
 }

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../../util/atomic.js';
 import { UserError } from '../../../util/errors.js';
 import type { ExecutionContext, ExecutionEnd, Executor } from '../../executor.js';
 import type { ExecutorConfig } from '../../executorConfig.js';
-import { depths, type WorkKind, type WorkNode } from '../../graph.js';
+import { kindDepthGroups, type WorkNode } from '../../graph.js';
 import type { Scheduler } from '../../scheduler.js';
 import { taskDone } from '../../tasks.js';
 import { SlurmCommandError, slurmClient, type SlurmClient } from './commands.js';
@@ -45,7 +45,6 @@ export interface SlurmOptions {
   client?: SlurmClient;
 }
 
-const KIND_ORDER: Record<WorkKind, number> = { merge: 0, eval: 1, pointdiag: 2 };
 /** Slurm's default MaxArraySize is 1001: indices 0-1000. */
 const MAX_ARRAY = 1000;
 const LOG_TAIL_LINES = 20;
@@ -168,17 +167,9 @@ export class SlurmExecutor implements Executor {
   /** Submit nodes as arrays per kind and depth, shallowest first, each after the arrays it needs. */
   private async submitNew(s: Scheduler, nodes: WorkNode[], ctx: ExecutionContext): Promise<void> {
     if (nodes.length === 0) return;
-    const depth = depths(s.graph);
-    const groups = new Map<string, WorkNode[]>();
-    for (const n of nodes) {
-      const g = `${n.kind}-${depth.get(n.id)}`;
-      groups.set(g, [...(groups.get(g) ?? []), n]);
-    }
-    const ordered = [...groups.entries()].sort(([, a], [, b]) => depth.get(a[0].id)! - depth.get(b[0].id)! || KIND_ORDER[a[0].kind] - KIND_ORDER[b[0].kind]);
     const submittedNow: Submission[] = [];
     try {
-      for (const [group, members] of ordered) {
-        members.sort((a, b) => a.order - b.order);
+      for (const { group, nodes: members } of kindDepthGroups(s.graph, nodes)) {
         for (let i = 0; i < members.length; i += MAX_ARRAY) {
           const chunk = members.slice(i, i + MAX_ARRAY);
           // Within this submission round, whole arrays are named; an element already in Slurm is named alone.
@@ -198,6 +189,7 @@ export class SlurmExecutor implements Executor {
     } catch (e) {
       // Half a sweep in Slurm that nobody follows would run for nothing: take it back.
       await this.client.cancel(submittedNow.map((x) => x.jobId!)).catch(() => undefined);
+      await this.store!.drop(submittedNow);
       if (e instanceof SlurmCommandError) throw new UserError(`--executor slurm: Slurm refused a job array of ${this.opts.experiment}: ${e.stderr.trim()} (check the executor settings in ${this.opts.experimentFile})`, { field: 'executor' });
       throw e;
     }
