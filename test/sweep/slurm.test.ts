@@ -153,21 +153,27 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
   });
 
   it('retries a task that fails once, and the sweep ends complete', { timeout: 600_000 }, async () => {
-    const flag = path.join(work, 'flaky-flag');
+    // The first merge and the first evaluation to start fail (a real non-zero exit of the job);
+    // every later attempt runs. The arrays queued behind the failed merge are re-pointed at its retry.
+    const fail = (kind: string) => `['if mkdir ${path.join(work, `flaky-${kind}`)} 2>/dev/null; then echo "injected failure of $MERGELAB_TASK_ID" >&2; exit 3; fi']`;
     const file = path.join(work, 'flaky.yaml');
-    // The first evaluation to start fails (a real non-zero exit of the job), every later one runs.
-    await fs.writeFile(file, small(`poll_seconds: 0.5\nretries: 1\neval:\n  setup: ['if mkdir ${flag} 2>/dev/null; then echo "injected failure of $MERGELAB_TASK_ID" >&2; exit 3; fi']`));
+    await fs.writeFile(file, small(`poll_seconds: 0.5\nretries: 1\nmerge:\n  setup: ${fail('merge')}\neval:\n  setup: ${fail('eval')}`));
     const reports = path.join(work, 'flaky');
     const expDir = path.join(reports, 'small');
     const r = await cli(['run', file, '--zoo', zoo, '--reports', reports, '--executor', 'slurm', '--progress', 'lines', '--no-report'], { env });
     expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/slurm: merge [^\n]*: attempt 1 of 2 failed \(Slurm job \d+_\d+ FAILED \(exit code 3:0\)/);
     expect(r.all).toMatch(/slurm: eval [^\n]*: attempt 1 of 2 failed \(Slurm job \d+_\d+ FAILED \(exit code 3:0\)/);
+    expect(r.all).toMatch(/slurm: resubmitted 1 task\(s\) of merge-0 as job array \d+/);
     expect(r.all).toMatch(/slurm: resubmitted 1 task\(s\) of eval-\d as job array \d+/);
     expect(r.all).toMatch(/failed: 0\b/);
     expect(withoutTimings(await readJsonl(path.join(expDir, 'results.jsonl')))).toEqual(reference);
     const elements = await elementsOf(expDir);
-    expect(elements.length).toBe(TASKS + 1);
-    expect(elements.filter((e) => e.JobState === 'FAILED').length).toBe(1);
+    expect(elements.length).toBe(TASKS + 2);
+    expect(elements.filter((e) => e.JobState === 'FAILED').length).toBe(2);
+    const logs = await fs.readdir(path.join(expDir, 'slurm', 'logs'));
+    const failedLogs = await Promise.all(logs.map((f) => fs.readFile(path.join(expDir, 'slurm', 'logs', f), 'utf8')));
+    expect(failedLogs.filter((t) => t.includes('injected failure of ')).length).toBe(2);
   });
 
   it('records a task that always fails with its log tail, cancels what needed it and finishes the rest', { timeout: 600_000 }, async () => {

@@ -136,6 +136,7 @@ export class SlurmExecutor implements Executor {
 
     let failedPolls = 0;
     while (s.unsettled > 0) {
+      if (this.tracked.size === 0) throw new Error(`internal: ${s.unsettled} task(s) unsettled but none in Slurm`);
       if (ctx.signal?.aborted) return await this.interrupt();
       await sleep(cfg.pollSeconds * 1000, ctx.signal);
       if (ctx.signal?.aborted) return await this.interrupt();
