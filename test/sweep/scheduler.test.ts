@@ -180,3 +180,26 @@ describe('LocalExecutor slots', () => {
     expect(s.unrecorded().length).toBe(6 - r.recorded.length);
   });
 });
+
+describe('the Ctrl-C question of a Slurm run', () => {
+  it('cancels only on yes; Enter or anything else leaves the jobs running', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { askOnTerminal } = await import('../../src/sweep/interrupt.js');
+    for (const [answer, choice] of [
+      ['y', 'cancel'],
+      ['yes', 'cancel'],
+      ['', 'leave'],
+      ['n', 'leave'],
+      ['cancel', 'leave'],
+    ] as const) {
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let asked = '';
+      output.on('data', (d: Buffer) => (asked += d.toString()));
+      const pending = askOnTerminal(input, output)(7, ['12', '13']);
+      input.write(`${answer}\n`);
+      expect(await pending).toBe(choice);
+      expect(asked).toContain('7 task(s) are queued or running in Slurm jobs 12, 13. Cancel them (scancel)? [y/N]');
+    }
+  });
+});
