@@ -180,6 +180,18 @@ class SafetensorsCheckpoint implements Checkpoint {
   }
 }
 
+/** Why a folder of PyTorch pickles is refused, and how to convert it. */
+function pickleMessage(dir: string, pickles: string[]): string {
+  const shown = pickles.slice(0, 3).join(', ') + (pickles.length > 3 ? `, ... (${pickles.length} files)` : '');
+  return (
+    `${dir}: holds PyTorch pickle weights (${shown}) and no safetensors; convert them to safetensors first. mergelab does not ` +
+    `read pickles because unpickling a checkpoint runs whatever code it contains. Convert once, in Python, where you trust the files: ` +
+    `python -c "import sys, transformers; m = transformers.AutoModelForCausalLM.from_pretrained(sys.argv[1], torch_dtype='auto'); ` +
+    `m.save_pretrained(sys.argv[2], safe_serialization=True); transformers.AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])" ` +
+    `${dir} ${dir}-safetensors (or the safetensors project's convert.py), then point the recipe or --model-dir at the new folder`
+  );
+}
+
 /**
  * Open a Hugging Face model folder: `model.safetensors` alone, or shards listed by
  * `model.safetensors.index.json`. Only headers are read here; tensors are read one at a time
@@ -258,11 +270,11 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
       }
     } else {
       const files = await fs.readdir(root);
-      const hint = files.some((f) => f.endsWith('.bin') || f.endsWith('.pt'))
-        ? ' (found PyTorch .bin/.pt weights: convert them to safetensors first)'
-        : files.some((f) => f.endsWith('.safetensors'))
-          ? ` (found ${files.filter((f) => f.endsWith('.safetensors')).join(', ')} but no index naming them)`
-          : '';
+      const pickles = files.filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
+      if (pickles.length) throw new UserError(pickleMessage(dir, pickles), { file: dir });
+      const hint = files.some((f) => f.endsWith('.safetensors'))
+        ? ` (found ${files.filter((f) => f.endsWith('.safetensors')).join(', ')} but no index naming them)`
+        : '';
       throw new UserError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}${hint}; expected a Hugging Face safetensors model folder`, { file: dir });
     }
   } catch (e) {

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
 import { dtypeByteSize, f32ToBf16, f32ToF16, torchDtypeName, uninitBuffer, type DType, type OutDType } from './dtype.js';
 import { encodeSafetensorsHeader } from './safetensors.js';
 import { INDEX_FILE, SINGLE_FILE } from './reader.js';
@@ -34,6 +35,8 @@ export interface FinishOptions {
   config?: Record<string, unknown> | null;
   /** Folder to copy the tokenizer files and generation_config.json from. */
   tokenizerFrom?: string;
+  /** Tokenizer files of that folder not to copy (a tokenizer built for the merge replaces them). */
+  skipTokenizerFile?: (name: string) => boolean;
   /** The recipe text, saved as mergekit_config.yml. */
   recipe?: string;
   /** More files for the output folder: name -> contents. */
@@ -223,7 +226,7 @@ export class CheckpointWriter {
           files.push(INDEX_FILE);
         }
         if (opts.tokenizerFrom !== undefined) {
-          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir)) files.push(f);
+          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir, opts.skipTokenizerFile)) files.push(f);
         }
         const extra: Record<string, string> = { ...(opts.extraFiles ?? {}) };
         if (opts.config) {
@@ -273,16 +276,6 @@ export class CheckpointWriter {
 /** Same naming as src/util/atomic.ts, so leftovers of either are recognisable. */
 function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive but someone else's.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A killed merge leaves its hidden temp folder; remove those whose process is gone. */
@@ -344,7 +337,7 @@ async function shiftUp(fh: FileHandle, from: number, length: number, by: number)
   }
 }
 
-async function copyTokenizer(fromDir: string, toDir: string): Promise<string[]> {
+async function copyTokenizer(fromDir: string, toDir: string, skip?: (name: string) => boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(fromDir);
@@ -353,7 +346,7 @@ async function copyTokenizer(fromDir: string, toDir: string): Promise<string[]> 
   }
   const copied: string[] = [];
   for (const name of names.sort()) {
-    if (!isTokenizerFile(name)) continue;
+    if (!isTokenizerFile(name) || skip?.(name)) continue;
     const src = path.join(fromDir, name);
     // Hugging Face caches hold symlinks into a blob store; stat follows them.
     if (!(await fs.stat(src)).isFile()) continue;

@@ -14,6 +14,7 @@ const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/zoo.js'),
   () => import('./commands/run.js'),
   () => import('./commands/report.js'),
+  () => import('./commands/serve.js'),
   () => import('./commands/status.js'),
   () => import('./commands/task.js'),
 ];

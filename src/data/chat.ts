@@ -1,23 +1,23 @@
 /**
  * Chat prompts in IFEval's format (`key`, `prompt`, `instruction_id_list`, `kwargs`), each a
  * simple request about a lexicon word plus one or two verifiable instructions, with a short
- * reference response that a program checks (`src/eval/ifeval/`) before the item is kept.
+ * reference response that a program checks (`src/ifeval/`) before the item is kept.
  *
  * Train and eval are disjoint in phrasings (every request and instruction sentence belongs to
  * one split) and in content: a prompt's tuple (request, word, count, instructions with their
  * words and numbers) hashes to one split via `splitOf`, so no eval item is a train item in other
  * words. Words themselves are shared, as numbers are in the math set: they are the vocabulary
- * the base learned in pretraining. (A first zoo split the words too; its chat fine-tune then
- * memorised the train words and answered eval prompts with them: 23% prompt-level strict.)
+ * the base learned in pretraining. (Splitting the words too made the chat fine-tune
+ * memorise the train words and answer eval prompts with them: 23% prompt-level strict.)
  * Phrasings of one instruction share their cue words ("capital letters", "double quotes",
- * "backwards", "Also", "last word", ...) and no other instruction uses them (a first keyword
- * instruction said "the word {k}" like the say request, and the fine-tune confused the two), and
+ * "backwards", "Also", "last word", ...) and no other instruction uses them (a keyword instruction
+ * saying "the word {k}" like the say request gets confused with it by the fine-tune), and
  * train has many phrasings, so the format transfers to the unseen eval ones.
  */
+import PHRASINGS from './chat-phrasings.json' with { type: 'json' };
 import { WORDS } from './lexicon.js';
-import { pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
-import { UserError } from '../util/errors.js';
-import { checkAll } from '../eval/ifeval/registry.js';
+import { drawDistinct, pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
+import { checkAll } from '../ifeval/registry.js';
 
 export interface ChatPrompt {
   key: number;
@@ -28,23 +28,11 @@ export interface ChatPrompt {
   response: string;
 }
 
+/** Sentences per split; the lists live in chat-phrasings.json (one sentence belongs to one split). */
 type Phrasings = Record<Split, readonly string[]>;
 
 type RequestKind = 'say' | 'reverse' | 'repeat';
-const REQUEST: Record<RequestKind, Phrasings> = {
-  say: {
-    train: ['Say the word {w}.', 'Write the word {w}.', 'Type the word {w}.', 'Reply with the word {w}.', 'Please say {w}.', 'Output the word {w}.', 'Tell me the word {w}.'],
-    eval: ['Give me the word {w}.'],
-  },
-  reverse: {
-    train: ['Spell {w} backwards.', 'Write {w} backwards.', 'Type {w} backwards.', 'Reply with {w} backwards.', 'Please write {w} backwards.', 'Turn the word {w} backwards.', 'Tell me {w} backwards.'],
-    eval: ['Say {w} backwards.'],
-  },
-  repeat: {
-    train: ['Repeat the word {w} {n} times.', 'Say {w} {n} times.', 'Type {w} {n} times.', 'Reply with {w} {n} times.', 'Please say the word {w} {n} times.', 'Output {w} {n} times.', 'Tell me {w} {n} times.'],
-    eval: ['Write {w} {n} times.'],
-  },
-};
+const REQUEST: Record<RequestKind, Phrasings> = PHRASINGS.request;
 
 type Modifier = 'capital' | 'lowercase' | 'quotation' | 'brackets' | 'end' | 'keyword' | 'words_less' | 'words_least';
 const MODIFIER_ID: Record<Modifier, string> = {
@@ -57,40 +45,7 @@ const MODIFIER_ID: Record<Modifier, string> = {
   words_less: 'length_constraints:number_words',
   words_least: 'length_constraints:number_words',
 };
-const MODIFIER: Record<Modifier, Phrasings> = {
-  capital: {
-    train: ['Answer in capital letters.', 'Use capital letters only.', 'Reply in capital letters.', 'Only capital letters, please.', 'Your answer must be in capital letters.', 'Type it in capital letters.'],
-    eval: ['Write it all in capital letters.'],
-  },
-  lowercase: {
-    train: ['Answer in lowercase letters.', 'Use lowercase letters only.', 'Reply in lowercase letters.', 'Only lowercase letters, please.', 'Your answer must be in lowercase letters.', 'Type it in lowercase letters.'],
-    eval: ['Write it all in lowercase letters.'],
-  },
-  quotation: {
-    train: ['Wrap your answer in double quotes.', 'Put your answer in double quotes.', 'Use double quotes around the answer.', 'Reply inside double quotes.', 'Your answer must be in double quotes.', 'Place the answer between double quotes.'],
-    eval: ['Enclose the whole reply in double quotes.'],
-  },
-  brackets: {
-    train: ['Wrap your answer in square brackets.', 'Put your answer in square brackets.', 'Use square brackets around the answer.', 'Reply inside square brackets.', 'Your answer must be in square brackets.', 'Place the answer between square brackets.'],
-    eval: ['Enclose the whole reply in square brackets.'],
-  },
-  end: {
-    train: ['Make {e} the last word.', 'The last word must be {e}.', 'Your last word should be {e}.', 'Use {e} as the last word.', 'Put {e} in as the last word.', 'Finish so that {e} is the last word.'],
-    eval: ['Let {e} be the last word of the reply.'],
-  },
-  keyword: {
-    train: ['Also include {k}.', 'Also mention {k}.', 'Also use {k}.', 'Also add {k}.', 'Also work in {k}.', 'Also put in {k}.'],
-    eval: ['Also make sure {k} appears.'],
-  },
-  words_less: {
-    train: ['Answer in less than {m} words.', 'Use less than {m} words.', 'Reply in less than {m} words.', 'Keep it to less than {m} words.', 'Your answer must have less than {m} words.', 'Write less than {m} words.'],
-    eval: ['The reply must have less than {m} words.'],
-  },
-  words_least: {
-    train: ['Answer in at least {m} words.', 'Use at least {m} words.', 'Reply in at least {m} words.', 'Make it at least {m} words.', 'Your answer must have at least {m} words.', 'Write at least {m} words.'],
-    eval: ['The reply must have at least {m} words.'],
-  },
-};
+const MODIFIER: Record<Modifier, Phrasings> = PHRASINGS.modifier;
 
 /** Every sentence pattern of a split; the disjointness test reads these. */
 export function chatPhrasings(split: Split): string[] {
@@ -212,22 +167,17 @@ const KEY_BASE: Record<Split, number> = { train: 1, eval: 1_000_001 };
  * reference response that passes its own instructions.
  */
 export function chatPrompts(split: Split, n: number, seed: number): ChatPrompt[] {
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`chatPrompts: n must be a non-negative integer, got ${n}`, { field: 'n' });
   const r = rng(splitSeed(split, seed) ^ 0x5bd1e995);
-  const words = WORDS;
-  const out: ChatPrompt[] = [];
-  const seen = new Set<string>();
-  let attempts = 0;
-  while (out.length < n) {
-    if (++attempts > n * 200 + 10_000) {
-      throw new UserError(`chatPrompts: could only draw ${out.length} distinct ${split} prompts of the ${n} asked`, { field: 'n' });
-    }
-    const item = drawOne(r, split, words);
-    if (!item || seen.has(item.prompt)) continue;
-    const verdict = checkAll(item.response, item.instruction_id_list, item.kwargs, item.prompt);
-    if (!verdict.every(Boolean)) throw new Error(`chat generator bug: reference "${item.response}" fails ${item.instruction_id_list.join(',')} for "${item.prompt}"`);
-    seen.add(item.prompt);
-    out.push({ key: KEY_BASE[split] + out.length, ...item });
-  }
-  return out;
+  return drawDistinct('chatPrompts', 'prompts', split, n, () => {
+    const item = drawOne(r, split, WORDS);
+    if (!item) return null;
+    return {
+      key: item.prompt,
+      build: (i): ChatPrompt => {
+        const verdict = checkAll(item.response, item.instruction_id_list, item.kwargs, item.prompt);
+        if (!verdict.every(Boolean)) throw new Error(`chat generator bug: reference "${item.response}" fails ${item.instruction_id_list.join(',')} for "${item.prompt}"`);
+        return { key: KEY_BASE[split] + i, ...item };
+      },
+    };
+  });
 }

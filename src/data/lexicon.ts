@@ -33,7 +33,7 @@ export const WORD_TOKENS: readonly string[] = [...WORDS, ...WORDS.map((w) => w.t
 
 /**
  * Operand ranges the base learns facts for; tasks stay inside them.
- * Sized by measurement (ZOO, issue 3): with ADD_MAX 30 / SUB_MAX 60 / MUL_MAX 9 (2,916 facts) the
+ * Sized by measurement: with ADD_MAX 30 / SUB_MAX 60 / MUL_MAX 9 (2,916 facts) the
  * 0.8M-parameter base reached only ~8% exact facts after 850 steps (1.7M tokens), answering
  * "17 + 25 =" with 43; the budget (one core, < 90 min) cannot teach that many facts exactly.
  * These ranges give 377 facts, each seen hundreds of times in pretraining.

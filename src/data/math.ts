@@ -11,8 +11,7 @@
  * learned the format on train phrasings can still read the unseen eval ones.
  */
 import { ADD_MAX, ITEMS, MUL_MAX, NAMES, SUB_MAX } from './lexicon.js';
-import { pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
-import { UserError } from '../util/errors.js';
+import { drawDistinct, pick, randInt, rng, splitOf, splitSeed, type Rand, type Split } from './split.js';
 
 export interface MathProblem {
   id: string;
@@ -202,30 +201,23 @@ function renderQuestion(r: Rand, split: Split, name: string, item: string, steps
  * number tuple hashes to `split`, and its sentences come from that split's phrasings only.
  */
 export function mathProblems(split: Split, n: number, seed: number): MathProblem[] {
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`mathProblems: n must be a non-negative integer, got ${n}`, { field: 'n' });
   const r = rng(splitSeed(split, seed));
-  const out: MathProblem[] = [];
-  const seen = new Set<string>();
-  let attempts = 0;
-  while (out.length < n) {
-    if (++attempts > n * 200 + 10_000) {
-      throw new UserError(`mathProblems: could only draw ${out.length} distinct ${split} problems of the ${n} asked`, { field: 'n' });
-    }
+  return drawDistinct('mathProblems', 'problems', split, n, () => {
     const steps = drawSteps(r, drawChain(r));
-    if (!steps || splitOf(tupleKey(steps)) !== split) continue;
+    if (!steps || splitOf(tupleKey(steps)) !== split) return null;
     const name = pick(r, NAMES);
     const item = pick(r, ITEMS);
     const question = renderQuestion(r, split, name, item, steps);
-    if (seen.has(question)) continue;
-    seen.add(question);
-    out.push({
-      id: `math-${split}-${String(out.length).padStart(5, '0')}`,
-      question,
-      answer: renderAnswer(name, item, steps),
-      target: steps[steps.length - 1].result,
-    });
-  }
-  return out;
+    return {
+      key: question,
+      build: (i): MathProblem => ({
+        id: `math-${split}-${String(i).padStart(5, '0')}`,
+        question,
+        answer: renderAnswer(name, item, steps),
+        target: steps[steps.length - 1].result,
+      }),
+    };
+  });
 }
 
 /** Reads the steps back from a worked answer (used by tests and the leak check). */

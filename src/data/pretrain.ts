@@ -191,7 +191,7 @@ export function drawRequest(r: Rand): Request {
 
 /**
  * Ways the corpus tells who asked for what; `requestDoc` uses the first two of each kind (the
- * corpus the committed base was trained on), `composedRequestDoc` all three.
+ * zoo's corpus), `composedRequestDoc` all three.
  */
 export function askPhrasings(d: Request): string[] {
   const { w, asker, writer, n } = d;
@@ -398,9 +398,10 @@ export interface CorpusMix {
   /** Stories worked out one present-tense equation per line. */
   worked?: number;
   /**
-   * Repeated and made-up words to copy. Neither this nor `composed` is in FULL_PLAN: bases trained
-   * with them still could not copy, and lost word reversals (bench/zoo-copying.ts); COPY_PLAN's
-   * last stage has a quarter of them.
+   * Repeated and made-up words to copy. A base trained on a quarter of them beside the rest of the
+   * corpus (COPY_PLAN's last stage) gives fine-tunes that can be merged; more of them, or the
+   * `composed` requests, cost the base its word reversals without teaching it to copy
+   * (research/zoo-history.md).
    */
   copy?: number;
   /** Requests with up to two conditions on the reply (added and last words, length, case, wrapping). */

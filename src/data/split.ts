@@ -2,6 +2,7 @@
  * Seeded randomness and the train/eval split rule shared by the task generators.
  * Every draw comes from an explicit seed so `data/` and `evals/` rebuild byte for byte.
  */
+import { UserError } from '../util/errors.js';
 import { mulberry32 } from '../util/random.js';
 
 /** Seeded draws for sampling task items. */
@@ -40,4 +41,26 @@ export function splitOf(key: string): Split {
 /** Seeds for the two splits are mixed with distinct constants so equal seeds draw different streams. */
 export function splitSeed(split: Split, seed: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (split === 'train' ? 0x1234567 : 0x7654321)) >>> 0;
+}
+
+/**
+ * `n` distinct items of one split, in draw order. `draw` returns null for a draw it rejects, else
+ * the item's identity and how to build it at its index; a repeated identity is drawn again. Gives
+ * up with an error naming `fn` once the draws are clearly exhausted.
+ */
+export function drawDistinct<T>(fn: string, noun: string, split: Split, n: number, draw: () => { key: string; build: (index: number) => T } | null): T[] {
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${fn}: n must be a non-negative integer, got ${n}`, { field: 'n' });
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let attempts = 0;
+  while (out.length < n) {
+    if (++attempts > n * 200 + 10_000) {
+      throw new UserError(`${fn}: could only draw ${out.length} distinct ${split} ${noun} of the ${n} asked`, { field: 'n' });
+    }
+    const d = draw();
+    if (!d || seen.has(d.key)) continue;
+    seen.add(d.key);
+    out.push(d.build(out.length));
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  */
 import type { ExactMatchSpec } from './task.js';
 import { compileRegex } from './regex.js';
-import { checkAll, checkAllLoose } from './ifeval/registry.js';
+import { checkAll, checkAllLoose } from '../ifeval/registry.js';
 
 const PUNCTUATION = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
 

@@ -19,7 +19,19 @@ import { dellaMaskFromDelta } from './della.js';
 import { fillBernoulli } from './rng.js';
 import { rankBandMask as rankBandOnDelta } from './select.js';
 import { type HalfDType, narrowRange, widenTail } from './convert.js';
-import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
+import type {
+  CombineResult,
+  CombineSpec,
+  ConsensusMeanSpec,
+  DellaMaskResult,
+  Gram,
+  Kernels,
+  Mask,
+  RamStats,
+  RngKey,
+  VectorGram,
+  VectorLayout,
+} from './types.js';
 
 type Tf = typeof TF;
 export type TfjsBackendName = 'tfjs' | 'tfjs-node-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
@@ -311,6 +323,226 @@ export class TfjsKernels implements Kernels {
       });
     }
     return out;
+  }
+
+  /** Whole rows of `cols` elements per chunk (at least one row, however long). */
+  private *rowChunks(rows: number, cols: number): Generator<[number, number]> {
+    const per = Math.max(1, Math.floor(this.chunk / Math.max(cols, 1)));
+    for (let r = 0; r < rows; r += per) yield [r, Math.min(r + per, rows)];
+  }
+
+  private sumAll(ts: TF.Tensor[]): TF.Tensor {
+    return ts.length === 1 ? ts[0] : this.tf.addN(ts);
+  }
+
+  async vectorGram(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout): Promise<VectorGram> {
+    await this.ensure();
+    const tf = this.tf;
+    const { rows, cols, along } = layout;
+    if (rows * cols !== a.length) throw new RangeError(`vector layout ${rows} x ${cols} does not cover ${a.length} elements`);
+    const nv = along === 'rows' ? rows : cols;
+    const dot = new Float64Array(nv);
+    const aa = new Float64Array(nv);
+    const bb = new Float64Array(nv);
+    for (const [r0, r1] of this.rowChunks(rows, cols)) {
+      tf.tidy(() => {
+        const s = r0 * cols;
+        const e = r1 * cols;
+        const z = base ? this.t(base, s, e) : null;
+        const va = tf.reshape(z ? tf.sub(this.t(a, s, e), z) : this.t(a, s, e), [r1 - r0, cols]);
+        const vb = tf.reshape(z ? tf.sub(this.t(b, s, e), z) : this.t(b, s, e), [r1 - r0, cols]);
+        const axis = along === 'rows' ? 1 : 0;
+        const m = along === 'rows' ? r1 - r0 : cols;
+        const v = tf.concat([tf.sum(tf.mul(va, vb), axis), tf.sum(tf.square(va), axis), tf.sum(tf.square(vb), axis)]).dataSync() as Float32Array;
+        const at = along === 'rows' ? r0 : 0;
+        for (let i = 0; i < m; i++) {
+          dot[at + i] += v[i];
+          aa[at + i] += v[m + i];
+          bb[at + i] += v[2 * m + i];
+        }
+      });
+    }
+    return { dot, aa, bb };
+  }
+
+  async vectorLerp(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout, c0: Float64Array, c1: Float64Array): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const { rows, cols, along } = layout;
+    if (rows * cols !== a.length) throw new RangeError(`vector layout ${rows} x ${cols} does not cover ${a.length} elements`);
+    const out = new Float32Array(a.length);
+    for (const [r0, r1] of this.rowChunks(rows, cols)) {
+      tf.tidy(() => {
+        const s = r0 * cols;
+        const e = r1 * cols;
+        const k = r1 - r0;
+        const coeff = (c: Float64Array) =>
+          along === 'rows' ? tf.tensor2d(Float32Array.from(c.subarray(r0, r1)), [k, 1]) : tf.tensor2d(Float32Array.from(c), [1, cols]);
+        const z = base ? tf.reshape(this.t(base, s, e), [k, cols]) : null;
+        const va = tf.reshape(this.t(a, s, e), [k, cols]);
+        const vb = tf.reshape(this.t(b, s, e), [k, cols]);
+        const mixed = tf.add(tf.mul(coeff(c0), z ? tf.sub(va, z) : va), tf.mul(coeff(c1), z ? tf.sub(vb, z) : vb));
+        out.set((z ? tf.add(z, mixed) : mixed).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async nearswap(base: Float32Array, x: Float32Array, t: number): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const out = new Float32Array(base.length);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const v = this.t(x, s, e);
+        const w = tf.clipByValue(tf.div(t, tf.maximum(tf.abs(tf.sub(b, v)), 1e-6)), 0, 1);
+        out.set(tf.add(tf.mul(w, v), tf.mul(tf.sub(1, w), b)).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async deltaVariance(models: Float32Array[], base: Float32Array): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const n = models.length;
+    const out = new Float32Array(base.length);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const ds = models.map((x) => tf.sub(this.t(x, s, e), b));
+        const mean = tf.div(this.sumAll(ds), n);
+        out.set(tf.div(this.sumAll(ds.map((d) => tf.square(tf.sub(d, mean)))), n).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async maskedSumSq(models: Float32Array[], base: Float32Array, mask: Uint8Array | null): Promise<number[]> {
+    await this.ensure();
+    const tf = this.tf;
+    const sums = new Array<number>(models.length).fill(0);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const m = mask ? this.maskT(mask, s, e) : null;
+        const v = this.scalars(models.map((x) => {
+          const d = tf.sub(this.t(x, s, e), b);
+          return tf.sum(tf.square(m ? tf.mul(d, m) : d));
+        }));
+        for (let i = 0; i < sums.length; i++) sums[i] += v[i];
+      });
+    }
+    return sums;
+  }
+
+  async consensusMean(spec: ConsensusMeanSpec): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const { base, models, mask, coeffs, minDivisor } = spec;
+    const out = new Float32Array(base.length);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const m = mask ? this.maskT(mask, s, e) : null;
+        const es = models.map((x) => {
+          const d = tf.sub(this.t(x, s, e), b);
+          return m ? tf.mul(d, m) : d;
+        });
+        const up = tf.greaterEqual(this.sumAll(es), 0);
+        const down = tf.logicalNot(up);
+        // Comparisons, never tf.sign (see the file comment); boolean algebra instead of tf.where.
+        const match = es.map((x) => tf.cast(tf.logicalOr(tf.logicalAnd(up, tf.greater(x, 0)), tf.logicalAnd(down, tf.less(x, 0))), 'float32'));
+        const num = this.sumAll(es.map((x, i) => tf.mul(tf.mul(x, match[i]), coeffs[i])));
+        const den = tf.maximum(this.sumAll(match.map((x, i) => tf.mul(x, coeffs[i]))), minDivisor);
+        out.set(tf.add(b, tf.div(num, den)).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  /** Per model 0/1 "changed" flags and the count of changing models, for one chunk (inside a tidy). */
+  private ramFlags(models: Float32Array[], base: Float32Array, epsilon: number, s: number, e: number) {
+    const tf = this.tf;
+    const b = this.t(base, s, e);
+    const ds = models.map((x) => tf.sub(this.t(x, s, e), b));
+    const nz = ds.map((d) => tf.cast(tf.greater(tf.abs(d), epsilon), 'float32'));
+    const count = this.sumAll(nz);
+    return { b, ds, nz, count, one: tf.cast(tf.equal(count, 1), 'float32'), many: tf.cast(tf.greater(count, 1), 'float32') };
+  }
+
+  async ramStats(models: Float32Array[], base: Float32Array, epsilon: number): Promise<RamStats> {
+    await this.ensure();
+    const tf = this.tf;
+    const n = models.length;
+    const active = new Array<number>(n).fill(0);
+    const unique = new Array<number>(n).fill(0);
+    const shared = new Array<number>(n).fill(0);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const f = this.ramFlags(models, base, epsilon, s, e);
+        const v = this.scalars(f.nz.flatMap((z) => [tf.sum(z), tf.sum(tf.mul(z, f.one)), tf.sum(tf.mul(z, f.many))]));
+        for (let i = 0; i < n; i++) {
+          active[i] += v[3 * i];
+          unique[i] += v[3 * i + 1];
+          shared[i] += v[3 * i + 2];
+        }
+      });
+    }
+    return { active, unique, shared };
+  }
+
+  async ramCombine(models: Float32Array[], base: Float32Array, epsilon: number, uniqueScale: number[]): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const out = new Float32Array(base.length);
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const f = this.ramFlags(models, base, epsilon, s, e);
+        const shareFactor = tf.div(f.many, tf.maximum(f.count, 1));
+        const terms = f.ds.map((d, i) => tf.mul(tf.mul(d, f.nz[i]), tf.add(tf.mul(f.one, uniqueScale[i]), shareFactor)));
+        out.set(tf.add(f.b, this.sumAll(terms)).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async fusionImportance(x: Float32Array, base: Float32Array, rowLen: number): Promise<Float32Array> {
+    await this.ensure();
+    const tf = this.tf;
+    const N = base.length;
+    if (!(rowLen >= 1 && N % rowLen === 0)) throw new RangeError(`fusionImportance: ${N} elements are not rows of ${rowLen}`);
+    const out = new Float32Array(N);
+    for (const [r0, r1] of this.rowChunks(N / rowLen, rowLen)) {
+      tf.tidy(() => {
+        const s = r0 * rowLen;
+        const e = r1 * rowLen;
+        const xr = tf.reshape(this.t(x, s, e), [r1 - r0, rowLen]);
+        const br = tf.reshape(this.t(base, s, e), [r1 - r0, rowLen]);
+        const p = tf.add(tf.softmax(xr), 1e-8);
+        const q = tf.add(tf.softmax(br), 1e-8);
+        const kl = tf.maximum(tf.sum(tf.mul(p, tf.log(tf.div(p, q))), 1, true), 0);
+        out.set(tf.mul(tf.abs(tf.sub(xr, br)), kl).dataSync() as Float32Array, s);
+      });
+    }
+    return out;
+  }
+
+  async thresholdMerge(x: Float32Array, base: Float32Array, score: Float32Array, threshold: number): Promise<{ out: Float32Array; kept: number }> {
+    await this.ensure();
+    const tf = this.tf;
+    const out = new Float32Array(base.length);
+    let kept = 0;
+    for (const [s, e] of this.chunks(base.length)) {
+      tf.tidy(() => {
+        const b = this.t(base, s, e);
+        const m = tf.cast(tf.greaterEqual(this.t(score, s, e), threshold), 'float32');
+        kept += this.scalars([tf.sum(m)])[0];
+        out.set(tf.add(b, tf.mul(tf.sub(this.t(x, s, e), b), m)).dataSync() as Float32Array, s);
+      });
+    }
+    return { out, kept };
   }
 
   // tfjs has no bfloat16 dtype, so checkpoint conversions stay on the host for this backend.

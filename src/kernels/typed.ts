@@ -24,7 +24,31 @@ import { type JobBody, WorkerPool } from './pool.js';
 import { forceGc } from './gc.js';
 import { type HalfDType, narrowRange, widenPhases, widenRange, widenTail } from './convert.js';
 import { type TopBoundary, bandMaskRange, histHi, histLo, pickBin, rankBandMask as rankBandOnDelta } from './select.js';
-import type { CombineResult, CombineSpec, DellaMaskResult, Gram, Kernels, Mask, RngKey } from './types.js';
+import {
+  consensusMeanLoop,
+  deltaVarianceLoop,
+  fusionImportanceLoop,
+  maskedSumSqLoop,
+  nearswapLoop,
+  ramCombineLoop,
+  ramStatsLoop,
+  thresholdMergeLoop,
+  vectorGramLoop,
+  vectorLerpLoop,
+} from './method-loops.js';
+import type {
+  CombineResult,
+  CombineSpec,
+  ConsensusMeanSpec,
+  DellaMaskResult,
+  Gram,
+  Kernels,
+  Mask,
+  RamStats,
+  RngKey,
+  VectorGram,
+  VectorLayout,
+} from './types.js';
 
 export interface TypedOptions {
   /** Threads including the calling one (default: available cores, at most 8). 1 = never spawn workers. */
@@ -52,7 +76,7 @@ function checkLen(what: string, a: ArrayBufferView & { length: number }, n: numb
  * Shared buffers lent to callers and taken back on `reuseBuffers()`. Why: every fresh
  * SharedArrayBuffer costs page faults on first touch, and one that worker threads have seen stays
  * alive until every worker isolate collects, which idle ones rarely do (peak RSS 5-9 GiB in
- * bench/merge-memory.ts before the engine restarted workers to free them); reusing
+ * bench/merge-memory.ts without reuse); reusing
  * a handful of buffers avoids both without restarting the workers.
  */
 class SharedArena {
@@ -409,6 +433,79 @@ export class TypedKernels implements Kernels {
     if (par) await this.split(N, { op: 'weightedSum', arrays, coeffs, out }, (s, e) => weightedSumRange(arrays, coeffs, out, s, e));
     else weightedSumRange(arrays, coeffs, out, 0, N);
     return out;
+  }
+
+  // The newer methods' ops run on this thread (method-loops.ts); outputs come from the arena like the others'.
+
+  async vectorGram(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout): Promise<VectorGram> {
+    checkLen('vectorGram', b, a.length);
+    if (base) checkLen('vectorGram base', base, a.length);
+    return vectorGramLoop(a, b, base, layout);
+  }
+
+  async vectorLerp(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout, c0: Float64Array, c1: Float64Array): Promise<Float32Array> {
+    checkLen('vectorLerp', b, a.length);
+    if (base) checkLen('vectorLerp base', base, a.length);
+    const out = this.sharedF32(a.length);
+    vectorLerpLoop(a, b, base, layout, c0, c1, out);
+    return out;
+  }
+
+  async nearswap(base: Float32Array, x: Float32Array, t: number): Promise<Float32Array> {
+    checkLen('nearswap', x, base.length);
+    const out = this.sharedF32(base.length);
+    nearswapLoop(base, x, t, out);
+    return out;
+  }
+
+  async deltaVariance(models: Float32Array[], base: Float32Array): Promise<Float32Array> {
+    for (const m of models) checkLen('deltaVariance', m, base.length);
+    const out = this.sharedF32(base.length);
+    deltaVarianceLoop(models, base, out);
+    return out;
+  }
+
+  async maskedSumSq(models: Float32Array[], base: Float32Array, mask: Uint8Array | null): Promise<number[]> {
+    for (const m of models) checkLen('maskedSumSq', m, base.length);
+    if (mask) checkLen('maskedSumSq mask', mask, base.length);
+    return maskedSumSqLoop(models, base, mask);
+  }
+
+  async consensusMean(spec: ConsensusMeanSpec): Promise<Float32Array> {
+    const N = spec.base.length;
+    for (const m of spec.models) checkLen('consensusMean', m, N);
+    if (spec.mask) checkLen('consensusMean mask', spec.mask, N);
+    if (spec.coeffs.length !== spec.models.length) throw new RangeError('consensusMean: one coefficient per model');
+    const out = this.sharedF32(N);
+    consensusMeanLoop(spec, out);
+    return out;
+  }
+
+  async ramStats(models: Float32Array[], base: Float32Array, epsilon: number): Promise<RamStats> {
+    for (const m of models) checkLen('ramStats', m, base.length);
+    return ramStatsLoop(models, base, epsilon);
+  }
+
+  async ramCombine(models: Float32Array[], base: Float32Array, epsilon: number, uniqueScale: number[]): Promise<Float32Array> {
+    for (const m of models) checkLen('ramCombine', m, base.length);
+    const out = this.sharedF32(base.length);
+    ramCombineLoop(models, base, epsilon, uniqueScale, out);
+    return out;
+  }
+
+  async fusionImportance(x: Float32Array, base: Float32Array, rowLen: number): Promise<Float32Array> {
+    checkLen('fusionImportance', x, base.length);
+    const out = this.sharedF32(base.length);
+    fusionImportanceLoop(x, base, rowLen, out);
+    return out;
+  }
+
+  async thresholdMerge(x: Float32Array, base: Float32Array, score: Float32Array, threshold: number): Promise<{ out: Float32Array; kept: number }> {
+    checkLen('thresholdMerge', x, base.length);
+    checkLen('thresholdMerge score', score, base.length);
+    const out = this.sharedF32(base.length);
+    const kept = thresholdMergeLoop(x, base, score, threshold, out);
+    return { out, kept };
   }
 
   /** Equal contiguous ranges of [lo, hi), one per thread (element-wise work: no block alignment needed). */

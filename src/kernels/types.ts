@@ -80,6 +80,44 @@ export interface DellaMaskResult {
   meanInvP: number;
 }
 
+/**
+ * A tensor seen as a `rows` x `cols` row-major matrix whose vectors run along its rows (each row is
+ * one vector of `cols` elements) or along its columns (each column is one vector of `rows`).
+ * nuslerp's per-row / per-column interpolation; a tensor of rank > 2 is [shape[0], rest] for columns
+ * and [all but the last, last] for rows.
+ */
+export interface VectorLayout {
+  rows: number;
+  cols: number;
+  along: 'rows' | 'cols';
+}
+
+/** Per vector (see VectorLayout): dot(a, b), |a|^2 and |b|^2 of `a - base`, `b - base` (of a, b when base is null). */
+export interface VectorGram {
+  dot: Float64Array;
+  aa: Float64Array;
+  bb: Float64Array;
+}
+
+/** The sign-consensus mean of sce (mergekit `sce_merge` after selection and weighting). */
+export interface ConsensusMeanSpec {
+  base: Float32Array;
+  models: Float32Array[];
+  /** Shared keep mask (1 = the position survives selection) applied to every `d_i`; null = keep all. */
+  mask: Uint8Array | null;
+  /** Per model: its weight in the mean (sce's matrix-level weight). */
+  coeffs: number[];
+  /** The divisor `sum of matching coeffs` is raised to at least this (mergekit clamps it at 1e-6). */
+  minDivisor: number;
+}
+
+/** Per model: how many elements have |d_i| > epsilon, and of those how many no other model changes (unique) or some other does (shared). */
+export interface RamStats {
+  active: number[];
+  unique: number[];
+  shared: number[];
+}
+
 export interface Kernels {
   /** The backend actually running: 'typed', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node', 'tfjs-node-gpu'. */
   readonly name: string;
@@ -122,6 +160,46 @@ export interface Kernels {
 
   /** The fused weight / consensus / normalize / lambda / add-base pass of the task-arithmetic family. */
   combine(spec: CombineSpec): Promise<CombineResult>;
+
+  /** Per-vector Gram of two models against an optional base (nuslerp's row- or column-wise slerp). */
+  vectorGram(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout): Promise<VectorGram>;
+
+  /** `base + c0[v] (a - base) + c1[v] (b - base)` for every element of vector v (`c0[v] a + c1[v] b` without a base). */
+  vectorLerp(a: Float32Array, b: Float32Array, base: Float32Array | null, layout: VectorLayout, c0: Float64Array, c1: Float64Array): Promise<Float32Array>;
+
+  /** nearswap: w = clamp(t / max(|x - base|, 1e-6), 0, 1) per element, result w x + (1 - w) base. */
+  nearswap(base: Float32Array, x: Float32Array, t: number): Promise<Float32Array>;
+
+  /** Population variance over the models of `d_i = X_i - B`, per element (sce's selection score). */
+  deltaVariance(models: Float32Array[], base: Float32Array): Promise<Float32Array>;
+
+  /** Per model: sum of `(mask ⊙ (X_i - B))^2` (mask null = all elements). */
+  maskedSumSq(models: Float32Array[], base: Float32Array, mask: Uint8Array | null): Promise<number[]>;
+
+  /**
+   * `B + sum_i [match_i] c_i e_i / max(sum_i [match_i] c_i, minDivisor)` with `e_i = mask ⊙ d_i` and
+   * match_i = e_i non-zero with the sign of `sum_i e_i` (0 counts as +): the election is unweighted.
+   */
+  consensusMean(spec: ConsensusMeanSpec): Promise<Float32Array>;
+
+  /** RAM's per-model counts of changed elements, |X_i - B| > epsilon (the difference rounded to float32). */
+  ramStats(models: Float32Array[], base: Float32Array, epsilon: number): Promise<RamStats>;
+
+  /**
+   * RAM's merge: per element, the changed deltas (|d_i| > epsilon) are averaged where several models
+   * change it and taken times `uniqueScale[i]` where model i alone does; unchanged elements keep B.
+   */
+  ramCombine(models: Float32Array[], base: Float32Array, epsilon: number, uniqueScale: number[]): Promise<Float32Array>;
+
+  /**
+   * arcee_fusion's importance: |x - base| times KL(softmax(x row) + 1e-8 || softmax(base row) + 1e-8)
+   * of its row (rows of length rowLen along the last dimension), in float32 as mergekit computes it;
+   * a KL that rounds below 0 counts as 0, so every score is >= 0.
+   */
+  fusionImportance(x: Float32Array, base: Float32Array, rowLen: number): Promise<Float32Array>;
+
+  /** `base + (x - base)` where `score >= threshold`, `base` elsewhere; and how many were taken from x. */
+  thresholdMerge(x: Float32Array, base: Float32Array, score: Float32Array, threshold: number): Promise<{ out: Float32Array; kept: number }>;
 
   /** sum_i coeffs_i * arrays_i (linear, slerp, model_stock, passthrough scale). */
   weightedSum(arrays: Float32Array[], coeffs: number[]): Promise<Float32Array>;

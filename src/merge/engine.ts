@@ -6,14 +6,18 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import { getMethod } from '../methods/registry.js';
-import type { MergeMethod, ModelTensor } from '../methods/types.js';
+import { getMethod, methodsReady } from '../methods/registry.js';
+import type { MergeMethod } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
+import { readStageTokenizers, tokenizeEmbeddings } from '../tokenizer/engine.js';
+import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from '../tokenizer/stage.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
+import { architectureProblem } from './architecture.js';
+import { modelCard } from './card.js';
 
 /**
  * The merge engine: streams a stage tensor by tensor (read each input tensor, merge, write, drop),
@@ -49,6 +53,14 @@ export interface MergeStageOptions {
    * buffer is allocated per tensor. Never set it when other work uses the same kernels concurrently.
    */
   ownsKernels?: boolean;
+  /** The stage's planned tokenizer (tokenizer_source / tokenizer:), when it has one. */
+  tokenizer?: StageTokenizer | null;
+  /** Copy the base's (or first model's) tokenizer files when the stage builds none (default true; mergekit --no-copy-tokenizer). */
+  copyTokenizer?: boolean;
+  /** Merge models whose configs name different architectures (mergekit --allow-crimes). */
+  allowCrimes?: boolean;
+  /** More files for the output folder (the model card). */
+  extraFiles?: Record<string, string>;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -59,7 +71,9 @@ export interface DiagnosticsFile {
   stages: StageDiagnostics[];
 }
 
-function locateMethod(stage: ResolvedStage): MergeMethod | string {
+/** The stage's method, or the problem naming it at its line; a MERGELAB_METHODS module that fails to load throws its own error. */
+async function locateMethod(stage: ResolvedStage): Promise<MergeMethod | string> {
+  await methodsReady();
   try {
     return getMethod(stage.method);
   } catch (e) {
@@ -111,7 +125,7 @@ function checkOutDir(outDir: string, inputDirs: string[]): void {
 
 /** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
 export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
-  const method = locateMethod(stage);
+  const method = await locateMethod(stage);
   if (typeof method === 'string') throwProblems([method], stage.file);
   // Folders the recipe resolved itself need not be passed; stage outputs must be.
   const inputs: Record<string, string> = {};
@@ -126,7 +140,13 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
     if (problems.length) throwProblems(problems, stage.file);
     const plan = planStage(stage, method, readers);
     if (plan.problems.length) throwProblems(plan.problems, stage.file);
-    return await executePlan(plan, readers, opts);
+    const crimes = opts.allowCrimes ? null : architectureProblem(stage, readers);
+    if (crimes) problems.push(crimes);
+    const tok = planStageTokenizer(stage, plan, await readStageTokenizers(opts.inputs, problems, stage.tokenizer !== null), readers);
+    problems.push(...tok.problems);
+    if (problems.length) throwProblems(problems, stage.file);
+    plan.warnings.push(...tok.warnings);
+    return await executePlan(plan, readers, { ...opts, tokenizer: tok.tokenizer });
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
   }
@@ -196,16 +216,18 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           }
           return data;
         };
-        const base = t.base ? await read(t.base.ref, t.base.tensor) : null;
-        const models: ModelTensor[] = [];
-        for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape, params: m.params });
-        const res = await method.mergeTensor({
+        let base = t.base ? await read(t.base.ref, t.base.tensor) : null;
+        let models: Array<{ ref: string; data: Float32Array; shape: number[] }> = [];
+        for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape });
+        if (opts.tokenizer) ({ base, models } = tokenizeEmbeddings(opts.tokenizer, t, base, models, readers));
+        if (!t.params) throw new Error(`internal: tensor ${t.name} was planned with parameter problems`);
+        const res = await method.merge({
           tensor: t.name,
           shape: t.shape,
           base,
           baseRef: t.base?.ref ?? null,
           models,
-          global: t.global,
+          params: t.params,
           kernels: opts.kernels,
           seed: opts.seed,
           stage: stage.name,
@@ -253,9 +275,15 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     const configDir = opts.inputs[plan.configFrom];
     await writer.finish({
       config: plan.config,
-      tokenizerFrom: configDir,
+      // mergekit writes the tokenizer it built whatever --copy-tokenizer says; the flag only stops the copy.
+      tokenizerFrom: opts.tokenizer || opts.copyTokenizer !== false ? configDir : undefined,
+      skipTokenizerFile: opts.tokenizer ? isReplacedTokenizerFile : undefined,
       recipe: opts.recipeText ?? stage.text,
-      extraFiles: { [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n' },
+      extraFiles: {
+        ...(opts.extraFiles ?? {}),
+        ...(opts.tokenizer?.files ?? {}),
+        [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n',
+      },
     });
     return diagnostics;
   } catch (e) {
@@ -275,6 +303,14 @@ export interface RunRecipeOptions {
   outShardSize?: number;
   /** Keep intermediate stage outputs in `<outDir>.stages/<name>` instead of deleting them. */
   keepIntermediate?: boolean;
+  /** Threads of the typed kernels when this call creates them (mergekit -j). */
+  threads?: number;
+  /** See MergeStageOptions.copyTokenizer (default true). */
+  copyTokenizer?: boolean;
+  /** See MergeStageOptions.allowCrimes. */
+  allowCrimes?: boolean;
+  /** Write README.md, a model card like mergekit's, into the output (mergekit --write-model-card). */
+  modelCard?: boolean;
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
@@ -295,7 +331,7 @@ async function resolveKernels(opts: RunRecipeOptions): Promise<{ kernels: Kernel
   if (opts.kernels) return { kernels: opts.kernels, owned: false };
   const name = opts.backend ?? 'auto';
   if (!isBackendName(name)) return { kernels: await getKernels(name as never), owned: true }; // throws the UserError listing backends
-  return { kernels: await getKernels(name), owned: true };
+  return { kernels: await getKernels(name, opts.threads ? { threads: opts.threads } : {}), owned: true };
 }
 
 function safeName(s: string): string {
@@ -306,12 +342,19 @@ function safeName(s: string): string {
  * Check a loaded recipe against its inputs' headers, planning every stage (later stages against
  * the planned outputs of earlier ones). Returns every problem; reads no tensor data.
  */
-export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[] }> {
+export async function planRecipe(
+  recipe: Recipe,
+  opened: Map<string, Checkpoint>,
+  opts: { strictShapes?: boolean; allowCrimes?: boolean } = {},
+): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
   const problems: string[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
+  const tokenizers = new Map<string, StageTokenizer | null>();
+  // The tokenizer each planned stage's output will carry, for the stages that read it.
+  const outTokenizers = new Map<string, Awaited<ReturnType<typeof readStageTokenizers>>[string]>();
   for (const stage of recipe.stages) {
-    const method = locateMethod(stage);
+    const method = await locateMethod(stage);
     const dirs: Record<string, string> = {};
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
     const stageProblems: string[] = [];
@@ -337,10 +380,19 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
+    const crimes = opts.allowCrimes ? null : architectureProblem(stage, views);
+    if (crimes) problems.push(crimes);
+    const toks = await readStageTokenizers(dirs, problems, stage.tokenizer !== null);
+    for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'stage') toks[ref] = outTokenizers.get(inp.stage) ?? null;
+    const tok = planStageTokenizer(stage, plan, toks, views, { strict: opts.strictShapes });
+    problems.push(...tok.problems);
+    warnings.push(...tok.warnings);
+    tokenizers.set(stage.name, tok.tokenizer);
+    outTokenizers.set(stage.name, tok.output);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
   }
-  return { plans, problems, warnings };
+  return { plans, problems, warnings, tokenizers };
 }
 
 /** Run a (multi-stage) recipe file or text; the final stage's output lands at `opts.outDir`. */
@@ -355,7 +407,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
   try {
-    const { plans, problems, warnings } = await planRecipe(recipe, opened);
+    const { plans, problems, warnings, tokenizers } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
     kernels = await resolveKernels(opts);
@@ -390,6 +442,9 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
         priorStages: isFinal ? diags : undefined,
         ownsKernels: kernels.owned,
+        tokenizer: tokenizers.get(stage.name) ?? null,
+        copyTokenizer: opts.copyTokenizer,
+        extraFiles: isFinal && opts.modelCard ? { 'README.md': modelCard(recipe, path.basename(outDir), await recipeSource(input, recipe)) } : undefined,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
@@ -402,6 +457,16 @@ export async function runRecipe(input: string | { text: string; file?: string; d
     await Promise.all([...opened.values()].map((c) => c.close()));
     for (const d of tempDirs) await fs.rm(d, { recursive: true, force: true });
     if (kernels?.owned) await kernels.kernels.dispose();
+  }
+}
+
+/** The recipe as the user wrote it (the card quotes it), else its stages' documents joined. */
+async function recipeSource(input: string | { text: string }, recipe: Recipe): Promise<string> {
+  if (typeof input !== 'string') return input.text;
+  try {
+    return await fs.readFile(input, 'utf8');
+  } catch {
+    return recipe.stages.map((s) => s.text).join('---\n');
   }
 }
 
@@ -437,6 +502,8 @@ export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, s
       parameters: stage.parameters,
       dtype: stage.dtype,
       out_dtype: stage.outDtype,
+      // Only when set, so stages without one keep the keys they had.
+      ...(stage.tokenizer ? { tokenizer: stage.tokenizer } : {}),
     }),
   );
 }
@@ -453,7 +520,7 @@ export interface ValidateResult {
  * methods, parameters for every model and tensor, and shapes and tensor names from the
  * safetensors headers (a shape the merge would skip with a warning counts as a problem here).
  */
-export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<ValidateResult> {
+export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string; allowCrimes?: boolean } = {}): Promise<ValidateResult> {
   let resolved: LoadResult;
   try {
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
@@ -467,7 +534,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
   if (!recipe) return { problems: resolved.problems, warnings: [], stages: [] };
   const opened = new Map<string, Checkpoint>();
   try {
-    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true });
+    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true, allowCrimes: opts.allowCrimes });
     return { problems: [...resolved.problems, ...problems], warnings, stages: recipe.stages.map((s) => s.name) };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError, UserErrors } from '../util/errors.js';
 import { parseRecipeText, readRecipeFile, type FieldPath, type ParsedFile, type RecipeDocument } from './source.js';
+import { tokenizerSetting, type TokenizerSetting } from '../tokenizer/config.js';
 import { StageDoc, describeIssues, structureIssues, type OutDtype, type ParamBlock } from './schema.js';
 
 /** Where a model reference leads: an earlier stage's output, or a folder on disk. */
@@ -47,8 +48,10 @@ export interface ResolvedStage {
   parameters: ParamBlock;
   dtype: OutDtype | null;
   outDtype: OutDtype | null;
-  /** As written; only the base's (or first model's) tokenizer is supported, so anything else gets a warning. */
+  /** As written. */
   tokenizerSource: string | null;
+  /** `tokenizer_source` or the `tokenizer:` block, normalised; null when the recipe has neither. */
+  tokenizer: TokenizerSetting | null;
   /** Every model reference of the stage, resolved. */
   inputs: Record<string, InputRef>;
   /** Names of the stages whose outputs this stage reads. */
@@ -241,6 +244,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
       dtype: v.dtype ?? null,
       outDtype: v.out_dtype ?? null,
       tokenizerSource: v.tokenizer_source ?? null,
+      tokenizer: tokenizerSetting(v.tokenizer_source ?? null, v.tokenizer ?? null),
       inputs,
       dependsOn: [...dependsOn],
       text: d.text,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TokenizerBlock } from '../tokenizer/config.js';
 
 /**
  * mergekit's recipe format (one YAML document = one merge stage), as zod schemas. We accept the
@@ -72,8 +73,9 @@ export const StageDoc = z.strictObject(
       parameters: ParamBlock,
       dtype: Dtype,
       out_dtype: Dtype,
-      // Accepted for mergekit compatibility; the tokenizer always comes from the base (or first) model.
+      // union | base | a model: the output vocabulary and how embeddings are permuted into it (src/tokenizer).
       tokenizer_source: z.union([z.string(), z.null()]).optional(),
+      tokenizer: TokenizerBlock.nullish(),
       chat_template: z.string().nullish(),
     },
     { error: 'a stage must be a YAML mapping' },
@@ -86,6 +88,7 @@ export function structureIssues(raw: unknown): Array<{ path: Array<string | numb
   const has = (k: string) => r[k] !== undefined && r[k] !== null;
   if (!has('models') && !has('slices')) return [{ path: [], message: 'a stage needs `models` or `slices`' }];
   if (has('models') && has('slices')) return [{ path: ['slices'], message: '`models` and `slices` cannot both be given (mergekit treats them as exclusive)' }];
+  if (has('tokenizer_source') && has('tokenizer')) return [{ path: ['tokenizer'], message: '`tokenizer_source` and `tokenizer` cannot both be given (mergekit refuses both; put the source in tokenizer.source)' }];
   return [];
 }
 
@@ -103,7 +106,7 @@ export function describeIssues(issues: z.core.$ZodIssue[]): Array<{ path: Array<
   for (const i of issues) {
     const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
     if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) out.push({ atKey: true, path: [...p, k], message: `unknown field '${k}'` + (p.length === 0 ? ' (stage fields: name, merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source)' : '') });
+      for (const k of i.keys) out.push({ atKey: true, path: [...p, k], message: `unknown field '${k}'` + (p.length === 0 ? ' (stage fields: name, merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source, tokenizer, chat_template)' : '') });
       continue;
     }
     out.push({ path: p, message: i.message });

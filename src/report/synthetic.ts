@@ -1,4 +1,5 @@
 import type { ResultRecord, Sample } from '../results/record.js';
+import type { FinalVsParentsEntry } from '../results/diagnostics.js';
 import type { StageDiagnostics, TensorDiagnostics } from '../merge/diagnostics.js';
 import { mulberry32 } from '../util/random.js';
 
@@ -66,9 +67,9 @@ function stage(stageName: string, method: string, rescaleRule: string, seed: num
 }
 
 /** The sweep's per-point entry: the final model against the ORIGINAL parents (src/sweep/pointDiagnostics.ts). */
-function finalVsParents(seed: number, layers: number, parents: string[], o: { rel: number[]; retained: number[] }): Record<string, unknown> {
+function finalVsParents(seed: number, layers: number, parents: string[], o: { rel: number[]; retained: number[] }): FinalVsParentsEntry {
   const rnd = mulberry32(seed * 31 + 7);
-  const tensors: Record<string, unknown>[] = [];
+  const tensors: FinalVsParentsEntry['tensors'] = [];
   for (let l = 0; l < layers; l++) for (const t of TENSORS_PER_LAYER) {
     const tv = Object.fromEntries(parents.map((p) => [p, 0.8 + 0.4 * rnd()]));
     const rel = Object.fromEntries(parents.map((p, i) => [p, o.rel[i] * (0.9 + 0.2 * rnd()) * (l < layers / 2 ? 1.1 : 0.9)]));
@@ -101,7 +102,7 @@ function samples(quality: { math: number; chat: number; degenerate: number }, rn
   return out;
 }
 
-function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: unknown[]; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number): ResultRecord {
+function record(base: Omit<ResultRecord, 'metrics' | 'samples' | 'timings' | 'backend' | 'engineVersion' | 'status' | 'diagnostics' | 'recipe'> & { diagnostics?: ResultRecord['diagnostics']; recipe?: string | null }, q: { math: number; chat: number; ppl: number; degenerate: number }, rnd: () => number, nSamples: number): ResultRecord {
   const jitter = (v: number, s: number): number => Math.min(1, Math.max(0, v + (rnd() - 0.5) * s));
   const degenerate = Math.min(1, Math.max(0, q.degenerate));
   return {

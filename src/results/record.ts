@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DiagnosticsEntry } from './diagnostics.js';
 
 /**
  * One evaluated point of a sweep: the row every report is drawn from. Appended as one JSON line
@@ -34,8 +35,8 @@ export const ResultRecord = z.object({
   /** metrics[suite][metric], e.g. metrics.math.exact_match_strict, metrics.lm.perplexity. */
   metrics: z.record(z.string(), SuiteMetrics),
   timings: z.record(z.string(), z.number()),
-  /** Per-stage merge diagnostics (see src/merge/diagnostics.ts); empty for references. */
-  diagnostics: z.array(z.any()),
+  /** Per-stage merge diagnostics, then a chained point's final-vs-parents entry; empty for references. */
+  diagnostics: z.array(DiagnosticsEntry),
   samples: z.array(Sample),
 });
 export type ResultRecord = z.infer<typeof ResultRecord>;

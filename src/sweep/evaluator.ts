@@ -1,26 +1,19 @@
+import type { EvalResult } from '../eval/evaluate.js';
 import type { EvalConfig } from './experiment.js';
 
 /**
- * The sweep's view of the built-in evaluator (src/eval, another module): what a point's record
- * needs from an evaluation, and the version that keys cached evaluations.
+ * The sweep's use of the built-in evaluator (src/eval): what a point's record keeps of an
+ * evaluation, and the version that keys cached evaluations. The evaluator is imported when first
+ * used, so planning a sweep does not load TensorFlow.js.
  */
-export interface EvalOutput {
-  model?: string;
-  backend: string;
-  metrics: Record<string, Record<string, number>>;
-  samples: Array<{ suite: string; id: string; prompt: string; output: string; correct?: boolean }>;
-  timings?: Record<string, number>;
-}
+export type EvalOutput = Pick<EvalResult, 'backend' | 'metrics' | 'samples' | 'timings'>;
 
-interface EvaluatorModule {
-  evaluateModel(modelDir: string, opts: { suites: string[]; limit?: number; batchSize?: number; samples?: number }): Promise<EvalOutput>;
-  EVALUATOR_VERSION: string;
-}
+type Evaluator = typeof import('../eval/evaluate.js');
 
-let mod: Promise<EvaluatorModule> | null = null;
+let mod: Promise<Evaluator> | null = null;
 
-async function load(): Promise<EvaluatorModule> {
-  mod ??= import('../eval/evaluate.js') as Promise<unknown> as Promise<EvaluatorModule>;
+function load(): Promise<Evaluator> {
+  mod ??= import('../eval/evaluate.js');
   return mod;
 }
 
@@ -29,7 +22,7 @@ export async function evaluatorVersion(): Promise<string> {
 }
 
 export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {
-  const m = await load();
-  const r = await m.evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
-  return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings ?? {} };
+  const { evaluateModel } = await load();
+  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
+  return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings };
 }

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
 
 /**
  * One run of an experiment at a time: `reports/EXP/.run.lock` holds the running process's id. A
@@ -9,15 +10,6 @@ import { UserError } from '../util/errors.js';
 
 export function lockFile(expDir: string): string {
   return path.join(expDir, '.run.lock');
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The process holding the experiment's lock, or null when none is alive. */

@@ -4,6 +4,7 @@
  * supervised fine-tunes move weights by well under a few percent; merges only work when ours do too.
  */
 import path from 'node:path';
+import { parseTensorName } from '../checkpoint/names.js';
 import { readZooArrays } from './io.js';
 import { UserError } from '../util/errors.js';
 
@@ -27,12 +28,6 @@ export interface DeltaStats {
   byKind: KindStats[];
 }
 
-/** `model.layers.3.self_attn.q_proj.weight` -> `self_attn.q_proj`; top-level names stay whole. */
-export function tensorKind(name: string): string {
-  const m = /^model\.layers\.\d+\.(.+)\.weight$/.exec(name);
-  if (m) return m[1];
-  return name.replace(/\.weight$/, '');
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,7 +70,8 @@ export function deltaStats(base: Map<string, Float32Array>, fts: Record<string, 
     dot += dab;
     na += da2;
     nb += db2;
-    const k = tensorKind(name);
+    // `model.layers.3.self_attn.q_proj.weight` groups as `self_attn.q_proj`; top-level names stay whole.
+    const k = parseTensorName(name).module;
     const e = kindDot.get(k) ?? { dot: 0, na: 0, nb: 0, names: [] };
     e.dot += dab;
     e.na += da2;

@@ -7,14 +7,14 @@
  *
  * Fine-tunes are deliberately small nudges (low learning rate, few steps, no weight decay, some
  * pretraining text mixed into every batch): that is what real supervised fine-tunes are, and a
- * zoo whose fine-tunes move the weights far makes every merge collapse (issue 3).
+ * zoo whose fine-tunes move the weights far makes every merge collapse.
  */
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { initBackend, initWeights, lossFn, forward, trainingView, inferenceView, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights, type WeightView } from './model.js';
+import { initBackend, initWeights, lossFn, trainingView, parameterCount, tensorShapes, rng, tf, type ZooConfig, type Weights } from './model.js';
 import { ZooTokenizer, CHAR_VOCAB_SIZE, BOS_ID, EOS_ID, PAD_ID } from './tokenizer.js';
 import { saveZooModel, readZooArrays, zooModelFromWeights } from './io.js';
 import { openCheckpoint } from '../checkpoint/reader.js';
@@ -26,7 +26,6 @@ import { pretrainDocument, allFacts, keptCorpusMix, type CorpusMix } from '../da
 import { mathPhrasings, mathProblems } from '../data/math.js';
 import { chatPhrasings, chatPrompts } from '../data/chat.js';
 import { fnv1a } from '../data/split.js';
-import { WORD_TOKENS } from '../data/lexicon.js';
 import { UserError } from '../util/errors.js';
 
 export type PhaseName = 'base' | 'math' | 'chat';
@@ -43,12 +42,6 @@ export interface Stage {
   restart?: { lr: number; warmup: number };
   /** Corpus mix for this stage's pretraining rows (default DEFAULT_MIX). */
   mix?: CorpusMix;
-  /**
-   * How documents are joined in a pretraining row: by a newline (default), or closed by <eos> and
-   * the next opened by <bos>, as real pretraining does, so a newline inside a document never
-   * looks like the end of it.
-   */
-  separator?: 'newline' | 'eos';
 }
 
 export interface PhasePlan {
@@ -63,19 +56,9 @@ export interface PhasePlan {
   /** Task examples to draw from (fine-tunes). */
   taskExamples: number;
   /**
-   * Fine-tunes: rows per batch (taken from the pretraining rows) holding the *other* fine-tune's
-   * training examples, trained toward the base model's own next-token distribution. They teach
-   * the task vector to leave the other task's inputs as the base had them, so that adding it to
-   * the other fine-tune would not change what that one does. Measured on the zoo (data/zoo/README.md,
-   * bench/zoo-interference.ts), it does not keep the merges from losing math, so FULL_PLAN leaves it off.
-   */
-  baseAnchorRows?: number;
-  /** Tensors whose name contains one of these strings keep the base's values (not trained). */
-  frozen?: string[];
-  /**
    * Fine-tunes: decoupled decay of each matrix toward the base's value instead of toward zero
    * (L2-SP): the update gains decayToBase * (w - w_base), so what the gradient only jitters falls
-   * back and the weight budget of issue 3 goes to what the task keeps pushing.
+   * back and the weight budget (median delta under 5%) goes to what the task keeps pushing.
    */
   decayToBase?: number;
   /**
@@ -98,26 +81,32 @@ export interface ZooPlan {
   logEvery: number;
   /** Steps between knowledge probes during pretraining (0 = never). */
   probeEvery: number;
-  /** Whole-word tokens after the characters (none: a character tokenizer); model.vocabSize counts them. */
-  tokenizerWords?: readonly string[];
 }
 
-export const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
+/** Requests told as prose and stories worked one equation per line, so the fine-tunes only have to teach the formats. */
+const CONTINUED_MIX: CorpusMix = { facts: 0.2, stories: 0.1, words: 0.1, prose: 0.02, reversals: 0.08, requests: 0.3, worked: 0.2 };
 
-
-export const FULL_PLAN: ZooPlan = {
-  name: 'full',
+/**
+ * The committed zoo's plan (named after its third cycle's copy documents). The base pretrains in
+ * three learning-rate cycles, every batch split in two micro-batches so that it trains on both
+ * cores; then math and chat fine-tune from it side by side. Its hash per phase is in each model's
+ * training_info.json, and the tests check that the committed folders were trained by it.
+ */
+export const COPY_PLAN: ZooPlan = {
+  name: 'copy',
   seed: 1,
   model: { vocabSize: CHAR_VOCAB_SIZE, hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositions: 512 },
   base: {
-    // Short sequences first (cheaper attention), then long enough for a whole math problem.
     stages: [
+      // Short sequences first (cheaper attention), then long enough for a whole math problem.
       { steps: 2000, batch: 16, seqLen: 128 },
       { steps: 500, batch: 6, seqLen: 320 },
-      // Continued pretraining (a second cycle with fresh moments): requests told as prose and
-      // stories worked one equation per line, so the fine-tunes only have to teach the formats.
+      // Continued pretraining on the formats the fine-tunes will ask for.
       { steps: 500, batch: 16, seqLen: 128, restart: { lr: 1e-3, warmup: 30 }, mix: CONTINUED_MIX },
       { steps: 250, batch: 6, seqLen: 320, mix: CONTINUED_MIX },
+      // A quarter of copy documents with the rest of the corpus kept: the fine-tunes of this base
+      // can be merged, those of the base without this cycle cannot (research/zoo-history.md).
+      { steps: 1200, batch: 16, seqLen: 128, restart: { lr: 2e-3, warmup: 30 }, mix: keptCorpusMix(0.25) },
     ],
     lr: 2e-3,
     warmup: 100,
@@ -125,17 +114,18 @@ export const FULL_PLAN: ZooPlan = {
     weightDecay: 0.05,
     taskFrac: 0,
     taskExamples: 0,
+    microBatches: 2,
   },
-  // Sized against the 5% median-delta budget of issue 3, measured on this base: chat 600 steps
-  // 4.23%, 800 steps 4.61%; math 800 steps 3.9%, 1000 steps 4.40%. Math stops at 1000 steps
-  // for the 90-minute rebuild: 1200 steps scored 67.7% instead of 66.3% but took ~260 s more.
+  // Step counts are bounded by the weight budget: a longer fine-tune moves the median tensor by more than 5%.
   math: { stages: [{ steps: 1000, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
-  chat: { stages: [{ steps: 800, batch: 8, seqLen: 0 }], lr: 2e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000 },
+  // A wide batch (less sampling noise per step) at twice math's lr, pulled toward the base to stay in the budget.
+  chat: { stages: [{ steps: 800, batch: 32, seqLen: 0 }], lr: 4e-4, warmup: 20, minLrFrac: 0.1, weightDecay: 0, taskFrac: 0.75, taskExamples: 10_000, decayToBase: 10 },
   checkpointEverySec: 180,
   logEvery: 25,
   probeEvery: 200,
 };
 
+/** A miniature zoo (d16, one layer) trained in seconds, for tests. */
 export const TINY_PLAN: ZooPlan = {
   name: 'tiny',
   seed: 1,
@@ -148,37 +138,7 @@ export const TINY_PLAN: ZooPlan = {
   probeEvery: 0,
 };
 
-/**
- * FULL_PLAN with whole-word tokens for the lexicon (each word lower- and upper-case), so that
- * copying a word from the prompt is one token (the character base copies nothing it has not
- * memorised, which caps the chat fine-tune). Measured (data/zoo/README.md): the word tokens are
- * too rare for this model to tell apart, and chat falls from 0.423 to 0.283; kept to rerun that.
- */
-export const WORDS_PLAN: ZooPlan = {
-  ...FULL_PLAN,
-  name: 'words',
-  model: { ...FULL_PLAN.model, vocabSize: CHAR_VOCAB_SIZE + WORD_TOKENS.length },
-  tokenizerWords: WORD_TOKENS,
-};
-
-/**
- * The committed zoo's plan: FULL_PLAN's base stages and a third cycle, 1,200 steps at lr 2e-3 on
- * the corpus with a quarter of copy documents, each batch in two micro-batches so that the base
- * trains on both cores; then FULL_PLAN's math fine-tune and a chat fine-tune of four times the
- * batch. Its fine-tunes merge where FULL_PLAN's do not (data/zoo/README.md). The split makes its
- * base's first stages round differently from FULL_PLAN's, so it does not continue a FULL_PLAN base
- * (continuePhase refuses one).
- */
-export const COPY_PLAN: ZooPlan = {
-  ...FULL_PLAN,
-  name: 'copy',
-  base: { ...FULL_PLAN.base, stages: [...FULL_PLAN.base.stages, { steps: 1200, batch: 16, seqLen: 128, restart: { lr: 2e-3, warmup: 30 }, mix: keptCorpusMix(0.25) }], microBatches: 2 },
-  // Four times FULL_PLAN's batch (it fills the core that waited for math), twice its lr and a pull
-  // toward the base that keeps the median delta at 4.7%: chat 0.587 against 0.423 (data/zoo/README.md).
-  chat: { ...FULL_PLAN.chat, stages: [{ steps: 800, batch: 32, seqLen: 0 }], lr: 4e-4, decayToBase: 10 },
-};
-
-export const ZOO_PLANS = { full: FULL_PLAN, tiny: TINY_PLAN, words: WORDS_PLAN, copy: COPY_PLAN } as const;
+export const ZOO_PLANS = { tiny: TINY_PLAN, copy: COPY_PLAN } as const;
 export type ZooPlanName = keyof typeof ZOO_PLANS;
 
 /**
@@ -186,46 +146,42 @@ export type ZooPlanName = keyof typeof ZOO_PLANS;
  * cover the other fine-tune, so tuning one never invalidates the other or the base.
  */
 export function phaseHash(plan: ZooPlan, phase: PhaseName): string {
-  const words = plan.tokenizerWords?.length ? plan.tokenizerWords : undefined;
   // A fine-tune's examples come from its task's train phrasings, so a new phrasing is a new phase.
   const phrasings = phase === 'math' ? fnv1a(JSON.stringify(mathPhrasings('train'))) : phase === 'chat' ? fnv1a(JSON.stringify(chatPhrasings('train'))) : undefined;
-  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base, words, phrasings };
+  const key = { seed: plan.seed, model: plan.model, phase, plan: plan[phase], base: phase === 'base' ? undefined : plan.base, phrasings };
   return fnv1a(JSON.stringify(key)).toString(16);
 }
 
-const tokenizers = new WeakMap<ZooPlan, ZooTokenizer>();
+const TOKENIZER = new ZooTokenizer();
 
-/** The tokenizer a plan trains with (checked against the model's vocabulary size). */
+/** The tokenizer every plan trains with: characters, checked against the plan's vocabulary size. */
 export function planTokenizer(plan: ZooPlan): ZooTokenizer {
-  let t = tokenizers.get(plan);
-  if (!t) {
-    t = new ZooTokenizer(plan.tokenizerWords ?? []);
-    if (t.vocabSize !== plan.model.vocabSize) throw new UserError(`zoo plan ${plan.name}: model.vocabSize ${plan.model.vocabSize} does not match its tokenizer's ${t.vocabSize}`);
-    tokenizers.set(plan, t);
-  }
-  return t;
+  if (TOKENIZER.vocabSize !== plan.model.vocabSize) throw new UserError(`zoo plan ${plan.name}: model.vocabSize ${plan.model.vocabSize} does not match its tokenizer's ${TOKENIZER.vocabSize}`);
+  return TOKENIZER;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Batches
 
 export interface Batch {
-  /** The last softRows rows are trained toward the base model's distribution, not their tokens. */
-  softRows: number;
   ids: Int32Array;
   targets: Int32Array;
   lossMask: Float32Array;
   B: number;
   T: number;
   tokens: number;
+  /** The pretraining documents its rows hold (the last of a row possibly cut): what a held-out set must avoid. */
+  documents: string[];
 }
 
-/** A row of T+1 tokens: <bos> then whole documents joined by the separator, cut at the end. */
-function pretrainRow(tok: ZooTokenizer, r: () => number, T: number, mix?: CorpusMix, separator: Stage['separator'] = 'newline'): number[] {
+/** A row of T+1 tokens: <bos> then whole documents joined by newlines, cut at the end. */
+function pretrainRow(tok: ZooTokenizer, r: () => number, T: number, mix: CorpusMix | undefined, documents: string[]): number[] {
   const row = [BOS_ID];
-  const join = separator === 'eos' ? [EOS_ID, BOS_ID] : tok.encode('\n');
+  const join = tok.encode('\n');
   while (row.length < T + 1) {
-    for (const id of tok.encode(pretrainDocument(r, mix))) row.push(id);
+    const doc = pretrainDocument(r, mix);
+    documents.push(doc);
+    for (const id of tok.encode(doc)) row.push(id);
     row.push(...join);
   }
   return row.slice(0, T + 1);
@@ -266,43 +222,36 @@ function stageAt(p: PhasePlan, step: number): Stage {
   return p.stages[p.stages.length - 1];
 }
 
-function totalSteps(p: PhasePlan): number {
+export function totalSteps(p: PhasePlan): number {
   return p.stages.reduce((s, st) => s + st.steps, 0);
 }
 
-/** The batch of one training step; exported for replicas of the trainer (bench/torch-probe). */
-export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[], anchors: TaskExample[] = []): Batch {
+/** The batch of one training step: the trainer's only source of rows, also read by the lm eval set's leakage check. */
+export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, examples: TaskExample[]): Batch {
   const p = plan[phase];
   const tok = planTokenizer(plan);
   const st = stageAt(p, step);
   const r = rng(stepSeed(plan.seed, phase, step));
   const rows: Array<{ toks: number[]; lossFrom: number; lossTo: number }> = [];
+  const documents: string[] = [];
   let T = st.seqLen;
-  let softRows = 0;
   if (phase === 'base') {
-    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(tok, r, T, st.mix, st.separator), lossFrom: 0, lossTo: T });
+    for (let b = 0; b < st.batch; b++) rows.push({ toks: pretrainRow(tok, r, T, st.mix, documents), lossFrom: 0, lossTo: T });
   } else {
     const nTask = Math.max(1, Math.round(st.batch * p.taskFrac));
     const picked: TaskExample[] = [];
     for (let b = 0; b < nTask; b++) picked.push(examples[Math.floor(r() * examples.length)]);
-    const nAnchor = anchors.length > 0 ? Math.min(p.baseAnchorRows ?? 0, st.batch - nTask) : 0;
-    // Drawn from their own stream so that the task and pretraining rows stay those of an unanchored plan.
-    const ra = rng(stepSeed(plan.seed, phase, step) ^ 0x5bd1e995);
-    const anchorPicked = Array.from({ length: nAnchor }, () => anchors[Math.floor(ra() * anchors.length)]);
     // Round the length up so few distinct shapes occur (tfjs caches per shape).
-    T = Math.ceil(Math.max(...[...picked, ...anchorPicked].map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
+    T = Math.ceil(Math.max(...picked.map((e) => e.prompt.length + e.target.length - 1)) / 16) * 16;
     // An example padded to T+1 tokens; target index j predicts toks[j+1], so the loss on the
-    // answer starts at the prompt's last index (anchored rows: from the start).
-    const exampleRow = (e: TaskExample, lossFrom: number) => {
+    // answer starts at the prompt's last index.
+    for (const e of picked) {
       const toks = [...e.prompt, ...e.target];
       const lossTo = toks.length - 1;
       while (toks.length < T + 1) toks.push(PAD_ID);
-      return { toks, lossFrom, lossTo };
-    };
-    for (const e of picked) rows.push(exampleRow(e, e.prompt.length - 1));
-    for (let b = nTask; b < st.batch - nAnchor; b++) rows.push({ toks: pretrainRow(tok, r, T, undefined, st.separator), lossFrom: 0, lossTo: T });
-    for (const e of anchorPicked) rows.push(exampleRow(e, 0));
-    softRows = nAnchor;
+      rows.push({ toks, lossFrom: e.prompt.length - 1, lossTo });
+    }
+    for (let b = nTask; b < st.batch; b++) rows.push({ toks: pretrainRow(tok, r, T, undefined, documents), lossFrom: 0, lossTo: T });
   }
   const B = rows.length;
   const ids = new Int32Array(B * T);
@@ -319,7 +268,7 @@ export function makeBatch(plan: ZooPlan, phase: PhaseName, step: number, example
       }
     }
   });
-  return { softRows, ids, targets, lossMask, B, T, tokens };
+  return { ids, targets, lossMask, B, T, tokens, documents };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,13 +393,13 @@ const ADAM_B2 = 0.98;
 const ADAM_EPS = 1e-8;
 const CLIP = 1.0;
 
-function trainedNames(p: PhasePlan, s: TrainState): string[] {
-  return [...s.params.keys()].filter((n) => !(p.frozen ?? []).some((f) => n.includes(f)));
+function trainedNames(s: TrainState): string[] {
+  return [...s.params.keys()];
 }
 
 /** A micro-batched step's gradient: group 0 here, the others in the helpers (or here, without them). */
 async function microBatchedGrads(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, helpers: GradHelper[]): Promise<{ loss: number; grads: Float32Array[] }> {
-  const names = trainedNames(plan[phase], s);
+  const names = trainedNames(s);
   const vars = names.map((n) => s.params.get(n)!);
   const groups = splitBatch(batch, plan[phase].microBatches ?? 1);
   if (helpers.length === 0) return combineGrads(groups.map((mb) => microGrads(plan.model, names, vars, mb, cache)));
@@ -460,17 +409,12 @@ async function microBatchedGrads(plan: ZooPlan, phase: PhaseName, s: TrainState,
   return combineGrads([local, ...(await Promise.all(remote.map((r) => r.result)))]);
 }
 
-/** The base model's weights, as a teacher for anchored rows and as the point decayToBase pulls toward. */
-interface BaseRefs {
-  teacher: WeightView | null;
-  base: Map<string, tf.Tensor> | null;
-}
-
-function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, refs: BaseRefs, precomputed?: { loss: number; grads: Float32Array[] }): number {
+/** `base`: the base model's weights, where decayToBase pulls a fine-tune toward. */
+function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch, cache: RopeCache, base: Map<string, tf.Tensor> | null, precomputed?: { loss: number; grads: Float32Array[] }): number {
   const cfg = plan.model;
   const p = plan[phase];
   const rm = ropeFor(cfg, cache, batch.T);
-  const names = trainedNames(p, s);
+  const names = trainedNames(s);
   const { lr, cycleStart, restartMoments } = stepSchedule(p, s.step);
   if (restartMoments) {
     for (const n of names) {
@@ -482,22 +426,15 @@ function trainStep(plan: ZooPlan, phase: PhaseName, s: TrainState, batch: Batch,
   const loss = tf.tidy(() => {
     if (precomputed) {
       const gs = names.map((n, i) => tf.tensor(precomputed.grads[i], s.params.get(n)!.shape));
-      adamUpdate(p, s, names, gs, lr, t, refs.base);
+      adamUpdate(p, s, names, gs, lr, t, base);
       return precomputed.loss;
     }
     const ids = tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
     const targets = tf.tensor2d(batch.targets, [batch.B, batch.T], 'int32');
     const mask = tf.tensor1d(batch.lossMask);
     const view = trainingView(s.params as unknown as Weights);
-    let soft: tf.Tensor | undefined;
-    if (batch.softRows > 0) {
-      if (!refs.teacher) throw new Error(`[${phase}] batch has base-anchored rows but no base model was loaded`);
-      const S = batch.softRows;
-      const anchorIds = tf.slice(ids, [batch.B - S, 0], [S, batch.T]);
-      soft = tf.softmax(forward(cfg, refs.teacher, { ids: anchorIds, cos: rm.cos, sin: rm.sin, mask: rm.mask }).logits, -1);
-    }
-    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm, rm.mask, soft), names.map((n) => s.params.get(n)!));
-    adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t, refs.base);
+    const { value, grads } = tf.variableGrads(() => lossFn(cfg, view, ids, targets, mask, rm, rm.mask), names.map((n) => s.params.get(n)!));
+    adamUpdate(p, s, names, names.map((n) => grads[s.params.get(n)!.name]), lr, t, base);
     return value.dataSync()[0];
   });
   s.step++;
@@ -550,7 +487,6 @@ function checkPhasePlan(plan: ZooPlan, phase: PhaseName): void {
   const p = plan[phase];
   // The base has no base to be pulled toward.
   if (phase === 'base' && (p.decayToBase ?? 0) > 0) throw new UserError(`plan ${plan.name}: base.decayToBase must be 0 (only a fine-tune is pulled toward the base), got ${p.decayToBase}`, { field: 'base.decayToBase' });
-  if ((p.microBatches ?? 1) > 1 && (p.baseAnchorRows ?? 0) > 0) throw new UserError(`plan ${plan.name}: ${phase} cannot combine microBatches with baseAnchorRows (the helpers have no teacher)`);
 }
 
 /** Runs (or resumes) one phase and writes its final HF folder to out/phase. */
@@ -577,16 +513,10 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
     s = newState(cfg, arrays);
   }
   const examples = phase === 'base' ? [] : taskExamples(phase, p.taskExamples, plan.seed, planTokenizer(plan));
-  const other: PhaseName = phase === 'math' ? 'chat' : 'math';
-  const anchored = phase !== 'base' && (p.baseAnchorRows ?? 0) > 0;
-  const anchors = anchored ? taskExamples(other, p.taskExamples, plan.seed, planTokenizer(plan)) : [];
-  const needsBase = anchored || (p.decayToBase ?? 0) > 0;
-  const baseArrays = needsBase ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
+  const baseArrays = (p.decayToBase ?? 0) > 0 ? (await readZooArrays(path.join(opts.out, 'base'))).arrays : null;
   const baseWeights = baseArrays ? new Map(tensorShapes(cfg).map(([n, shape]) => [n, tf.tensor(baseArrays.get(n)!, shape)])) : null;
-  const teacher = anchored && baseWeights ? inferenceView(baseWeights as unknown as Weights) : null;
   const release = (st: TrainState) => {
     disposeState(st);
-    teacher?.dispose();
     for (const t of baseWeights?.values() ?? []) t.dispose();
   };
   opts.log(`[${phase}] backend ${backend}, ${parameterCount(cfg)} parameters, ${total} steps, plan ${plan.name} (${hash})`);
@@ -594,7 +524,7 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   const groups = p.microBatches ?? 1;
   const helpers: GradHelper[] = [];
   if (groups > 1 && (opts.gradHelpers ?? true)) {
-    const names = trainedNames(p, s);
+    const names = trainedNames(s);
     const shapes = names.map((n) => s!.params.get(n)!.shape);
     for (let i = 1; i < groups; i++) helpers.push(await GradHelper.start(cfg, names, shapes, backend));
     opts.log(`[${phase}] ${groups} micro-batches per step, ${helpers.length} in helper processes`);
@@ -609,9 +539,9 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   let lastLoss = NaN;
   try {
     while (s.step < total) {
-      const batch = makeBatch(plan, phase, s.step, examples, anchors);
+      const batch = makeBatch(plan, phase, s.step, examples);
       const pre = groups > 1 ? await microBatchedGrads(plan, phase, s, batch, shapeCache, helpers) : undefined;
-      const loss = trainStep(plan, phase, s, batch, shapeCache, { teacher, base: baseWeights }, pre);
+      const loss = trainStep(plan, phase, s, batch, shapeCache, baseWeights, pre);
       if (!Number.isFinite(loss)) throw new Error(`[${phase}] loss became ${loss} at step ${s.step}`);
       lastLoss = loss;
       s.lossEma = s.lossEma === null ? loss : 0.95 * s.lossEma + 0.05 * loss;
@@ -655,32 +585,6 @@ export async function trainPhase(plan: ZooPlan, phase: PhaseName, opts: PhaseOpt
   release(s);
   opts.log(`[${phase}] done: ${total} steps, loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.wallSec)}s; wrote ${path.join(opts.out, phase)}`);
   return result;
-}
-
-/**
- * Trains only the last stage of a phase, starting from weights already trained through the
- * stages before it (a folder, e.g. FULL_PLAN's base). The last stage must restart Adam's
- * moments, so the result equals a full run of the phase whose earlier stages produced those weights.
- */
-export async function continuePhase(plan: ZooPlan, phase: PhaseName, fromDir: string, opts: PhaseOptions): Promise<ReturnType<typeof trainPhase>> {
-  const p = plan[phase];
-  const last = p.stages[p.stages.length - 1];
-  if (!last.restart || p.stages.length < 2) throw new UserError(`continuePhase: the last stage of ${phase} must be a restart stage after at least one other`);
-  // Weights from other stages would be continued, and then labelled with this plan's hash.
-  const earlier = phaseHash({ ...plan, [phase]: { ...p, stages: p.stages.slice(0, -1) } }, phase);
-  const found = await trainedPlanHash(fromDir);
-  if (found !== earlier) {
-    throw new UserError(`${fromDir} was not trained by the stages before the last of ${plan.name}'s ${phase} (planHash ${found ?? 'missing'}, expected ${earlier}); train those first, e.g. \`mergelab zoo train --plan full\` for FULL_PLAN's base`, { file: path.join(fromDir, 'training_info.json'), field: 'planHash' });
-  }
-  const start = totalSteps(p) - last.steps;
-  const from = await readZooArrays(fromDir);
-  if (JSON.stringify(from.config) !== JSON.stringify(plan.model)) throw new UserError(`${fromDir}: config does not match the plan's model`, { file: fromDir });
-  await initBackend();
-  const st = newState(plan.model, from.arrays);
-  st.step = start;
-  await saveState(path.join(opts.out, '.ckpt', phase), plan.model, st, phaseHash(plan, phase));
-  disposeState(st);
-  return trainPhase(plan, phase, { ...opts, resume: true });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { mathProblems, parseSteps, tupleKey, type MathProblem } from '../../src/data/math.js';
 import { chatPhrasings, chatPrompts, type ChatPrompt } from '../../src/data/chat.js';
 import { ADD_MAX, ITEMS, MUL_MAX, NAMES, SUB_MAX, WORDS } from '../../src/data/lexicon.js';
-import { checkAll } from '../../src/eval/ifeval/registry.js';
-import { TASK_DATA, toJsonl } from '../../src/data/build.js';
+import { checkAll } from '../../src/ifeval/registry.js';
+import { TASK_DATA, toJsonl } from '../../src/zoo/taskData.js';
 
 const ROOT = path.resolve(__dirname, '../..');
 const readJsonl = <T>(rel: string): T[] =>

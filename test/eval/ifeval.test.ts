@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import * as c from '../../src/eval/ifeval/checkers.js';
-import { checkAll, checkAllLoose, INSTRUCTION_IDS, kwargsProblem, looseVariants } from '../../src/eval/ifeval/registry.js';
+import * as c from '../../src/ifeval/checkers.js';
+import { checkAll, checkAllLoose, INSTRUCTION_IDS, kwargsProblem, looseVariants } from '../../src/ifeval/registry.js';
 import { ifevalAggregate, ifevalVerdict } from '../../src/eval/metrics.js';
 
 describe('checkers', () => {

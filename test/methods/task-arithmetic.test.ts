@@ -202,8 +202,9 @@ for (const backend of BACKENDS) {
 describe('registry', () => {
   it('lists every method of the spec and names the known ones for an unknown name', () => {
     expect(listMethods().sort()).toEqual([
-      'breadcrumbs', 'breadcrumbs_ties', 'dare_linear', 'dare_ties', 'della', 'della_linear',
-      'linear', 'model_stock', 'passthrough', 'slerp', 'task_arithmetic', 'ties',
+      'arcee_fusion', 'breadcrumbs', 'breadcrumbs_ties', 'dare_linear', 'dare_ties', 'della', 'della_linear',
+      'karcher', 'linear', 'model_stock', 'multislerp', 'nearswap', 'nuslerp', 'passthrough', 'ram', 'ramplus_tl',
+      'sce', 'slerp', 'task_arithmetic', 'ties',
     ]);
     expect(() => getMethod('dare-ties')).toThrow(UserError);
     expect(() => getMethod('dare-ties')).toThrow(/known methods: .*dare_ties/);

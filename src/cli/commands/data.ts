@@ -1,7 +1,7 @@
 /** `mergelab data build`: regenerate the committed task data and eval sets from their seeds. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { buildTaskData } from '../../data/build.js';
+import { buildTaskData } from '../../zoo/taskData.js';
 
 export function register(program: Command): void {
   const data = program.command('data').description('task data and eval sets of the zoo');

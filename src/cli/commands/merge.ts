@@ -3,19 +3,22 @@ import cliProgress from 'cli-progress';
 import { runRecipe, type MergeProgress } from '../../merge/engine.js';
 import { parseModelDirFlags } from '../../recipe/recipe.js';
 import { UserError } from '../../util/errors.js';
+import { addMergekitOptions, resolveMergekitOptions, type MergekitOptionValues } from '../mergekit-flags.js';
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+// k, m and b alone are mergekit's `parse_kmb` (thousand, million, billion: `--out-shard-size 5B`).
+const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, b: 1e9, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
-/** `5e9`, `2GB`, `500MiB` -> bytes. */
+/** `5B`, `500M`, `5e9`, `2GB`, `500MiB` -> bytes; 0 (mergekit: no sharding) -> one shard whatever the size. */
 export function parseByteSize(s: string, flag: string): number {
   const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(s);
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
   const v = m && unit !== undefined ? Number(m[1]) * unit : NaN;
-  if (!(v >= 1)) throw new UserError(`${flag} ${JSON.stringify(s)}: expected a size in bytes such as 5e9, 2GB or 500MiB`, { field: flag });
+  if (v === 0) return Number.MAX_SAFE_INTEGER;
+  if (!(v >= 1)) throw new UserError(`${flag} ${JSON.stringify(s)}: expected a size in bytes such as 5B (mergekit's 5 billion), 500M, 5e9, 2GB or 500MiB`, { field: flag });
   return Math.floor(v);
 }
 
@@ -28,30 +31,38 @@ export function parseSeed(s: string): number {
 const gb = (b: number) => (b / 1e9).toFixed(2);
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('merge')
     .description('merge a mergekit recipe (one or several --- stages) into a Hugging Face model folder')
     .argument('<recipe>', 'mergekit YAML recipe; a later stage may name an earlier one as a model')
-    .requiredOption('--out <dir>', 'output model folder (written atomically; replaced if it exists)')
-    .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output', '0')
+    .argument('[out_path]', 'output model folder, as mergekit-yaml CONFIG OUT_PATH takes it (or --out)')
+    .option('--out <dir>', 'output model folder (written atomically; replaced if it exists)')
+    .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output (default 0)')
     .option('--backend <name>', 'kernel backend: auto, typed, tfjs, tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', 'auto')
     .option('--model-dir <name=path>', 'folder for a model named in the recipe (repeatable), e.g. mistralai/Mistral-7B-v0.1=/models/mistral', collect, [])
-    .option('--out-shard-size <bytes>', 'largest output shard (5e9, 2GB, 500MiB)', '5e9')
-    .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>')
-    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean }) => {
-      const seed = parseSeed(o.seed);
-      const outShardSize = parseByteSize(o.outShardSize, '--out-shard-size');
+    .option('--out-shard-size <bytes>', 'largest output shard in bytes (5B as in mergekit, 500M, 5e9, 2GB, 500MiB; 0 = one shard)', '5B')
+    .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>');
+  addMergekitOptions(cmd).action(
+    async (recipe: string, outPath: string | undefined, o: MergekitOptionValues & { out?: string; seed?: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean }) => {
+      const mk = resolveMergekitOptions(o, outPath);
+      const seed = parseSeed(mk.seed);
+      const outShardSize = parseByteSize(mk.outShardSize, '--out-shard-size');
       const modelDirs = parseModelDirFlags(o.modelDir);
-      const tty = process.stderr.isTTY === true;
+      for (const n of mk.notes) process.stderr.write(`mergelab merge: ${n}\n`);
+      const tty = process.stderr.isTTY === true && !mk.quiet;
       let bar: cliProgress.SingleBar | null = null;
       let stageStart = 0;
       const started = Date.now();
       let bytesRead = 0; // finished stages
       let stageBytes = 0; // the running stage
       const result = await runRecipe(recipe, {
-        outDir: o.out,
+        outDir: mk.outDir,
         seed,
-        backend: o.backend,
+        backend: mk.backend,
+        threads: mk.threads,
+        copyTokenizer: mk.copyTokenizer,
+        allowCrimes: mk.allowCrimes,
+        modelCard: mk.writeModelCard,
         modelDirs,
         outShardSize,
         keepIntermediate: o.keepIntermediate,
@@ -62,7 +73,7 @@ export function register(program: Command): void {
           stageStart = Date.now();
           const label = `stage ${index + 1}/${count} ${stage.name} (${stage.method})`;
           if (!tty) {
-            process.stderr.write(`${label}\n`);
+            if (!mk.quiet) process.stderr.write(`${label}\n`);
             bar = null;
             return;
           }
@@ -99,5 +110,6 @@ export function register(program: Command): void {
         if (result.warnings.length > 20) lines.push(`    ... and ${result.warnings.length - 20} more (see mergelab_diagnostics.json)`);
       }
       process.stdout.write(lines.join('\n') + '\n');
-    });
+    },
+  );
 }

@@ -6,7 +6,7 @@ import type { ZooPlanName } from '../../zoo/train.js';
 
 // Every plan of ZOO_PLANS, spelled out so that listing the choices does not load the trainer
 // (and tfjs); the Record type makes a missing or unknown name a compile error.
-const PLAN_NAMES: Record<ZooPlanName, true> = { full: true, tiny: true, words: true, copy: true };
+const PLAN_NAMES: Record<ZooPlanName, true> = { tiny: true, copy: true };
 
 export function register(program: Command): void {
   const zoo = program.command('zoo').description('Train and inspect the built-in model zoo (base, math, chat)');
