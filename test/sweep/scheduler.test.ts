@@ -148,14 +148,15 @@ describe('LocalExecutor slots', () => {
     const r = recorder();
     const s = new Scheduler(g, r.listener);
     const t = timedRunner(30);
-    const end = await new LocalExecutor({ jobs: 5, gpus: 2, backend: 'auto', runner: t.runner }).run(s);
+    const end = await new LocalExecutor({ jobs: 5, gpus: [2, 5], backend: 'auto', runner: t.runner }).run(s);
     expect(end.interrupted).toBe(false);
     expect(r.recorded.length).toBe(12);
     expect(t.peak.gpu).toBe(2);
     // The merges did not wait for the evaluations: five slots were busy at once.
     expect(t.peak.all).toBe(5);
-    // Each GPU task got one device, 0 or 1.
-    expect(t.devicesSeen.filter((d) => d.length).every((d) => d.length === 1 && (d[0] === 0 || d[0] === 1))).toBe(true);
+    // Each GPU task got one of the two devices.
+    expect(t.devicesSeen.filter((d) => d.length).every((d) => d.length === 1 && (d[0] === 2 || d[0] === 5))).toBe(true);
+    expect(new Set(t.devicesSeen.flat())).toEqual(new Set([2, 5]));
   });
 
   it('refuses up front a task that needs more GPUs than the machine has', async () => {
