@@ -81,7 +81,11 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       if (busy && opts.fresh) throw new UserError(`${expDir}: --fresh would delete the cache that jobs still use (${busy}); cancel them first (scancel) or run without --fresh`);
       if (busy) out(`cache ${layout.tmpDir()} kept: ${busy}`);
       else {
-        if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
+        if (opts.fresh) {
+          await fs.rm(layout.root, { recursive: true, force: true });
+          // Slurm's record of earlier submissions (retry counts, logs) goes with the cache.
+          await fs.rm(path.join(expDir, 'slurm'), { recursive: true, force: true });
+        }
         await clearTmp(layout);
       }
     }
@@ -162,7 +166,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   let scheduler: Scheduler | null = null;
   const state = () => {
     const running = scheduler?.nodes('running') ?? [];
-    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label).join(', ') };
+    const where = (id: string): string => (scheduler?.location(id) ? ` (${scheduler.location(id)})` : '');
+    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label + where(n.id)).join(', ') };
   };
   progress.start(state());
 
