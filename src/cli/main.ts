@@ -15,6 +15,8 @@ const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
   () => import('./commands/run.js'),
   () => import('./commands/report.js'),
   () => import('./commands/serve.js'),
+  () => import('./commands/status.js'),
+  () => import('./commands/task.js'),
 ];
 
 async function main(): Promise<void> {

@@ -1,3 +1,4 @@
+import { kindDepthGroups, type TaskGraph } from './graph.js';
 import type { Plan, StageNode } from './plan.js';
 import { pointComplete, type Have } from './scan.js';
 
@@ -31,4 +32,11 @@ export function describePlan(plan: Plan, have: Have, merges: Set<string>, out: (
     }
     out(`    evaluation: ${have.evals.has(p.evalKey) ? 'cached' : 'to run'}${p.pointDiag ? `; final-vs-parents diagnostics: ${have.pds.has(p.pointDiag.key) ? 'cached' : 'to compute'}` : ''}`);
   }
+}
+
+/** The job arrays a Slurm run would submit: one per kind of task and depth in the graph. */
+export function describeArrays(graph: TaskGraph): string {
+  const groups = kindDepthGroups(graph);
+  if (groups.length === 0) return 'nothing (every point is complete)';
+  return `${groups.map((g) => `${g.group} (${g.nodes.length} task${g.nodes.length === 1 ? '' : 's'})`).join(', ')} as job arrays, each after the arrays it needs`;
 }

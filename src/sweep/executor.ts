@@ -14,9 +14,20 @@ export type ExecutionEnd =
   /** The signal aborted the run; `note` says what was left behind (jobs still queued, ...). */
   | { interrupted: true; note: string };
 
+export interface ExecutionContext {
+  signal?: AbortSignal;
+  /** A line for the run's output (submissions, retries), shown above the progress bar. */
+  log(line: string): void;
+  /** Something the progress display shows changed (a task started). */
+  changed(): void;
+}
+
 export interface Executor {
   readonly name: ExecutorName;
-  /** May the cache's tmp/ be cleared (no task of an earlier run still writes there)? */
-  tmpIsIdle(): Promise<boolean>;
-  run(scheduler: Scheduler, signal?: AbortSignal): Promise<ExecutionEnd>;
+  /**
+   * Work of an earlier run of this experiment still going on (Slurm jobs still queued or
+   * running), described; null when there is none. While there is, the cache's tmp/ is in use.
+   */
+  busy(): Promise<string | null>;
+  run(scheduler: Scheduler, ctx: ExecutionContext): Promise<ExecutionEnd>;
 }

@@ -5,6 +5,7 @@ import YAML, { LineCounter, isMap, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { UserError, UserErrors } from '../util/errors.js';
 import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
+import { ExecutorSchema, resolveExecutor, type ExecutorConfig } from './executorConfig.js';
 
 /**
  * Experiment files (`experiments/*.yaml`): named models, recipe templates in mergekit syntax with
@@ -82,6 +83,7 @@ const ExperimentSchema = z
       baselines: z.array(z.string(), { error: 'expected a list of model names' }).optional(),
       // The report engineer's schema; snake_case keys are accepted like the rest of the file.
       report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
+      executor: ExecutorSchema.optional(),
     },
     { error: 'an experiment file must be a YAML mapping' },
   )
@@ -143,6 +145,8 @@ export interface Experiment {
   /** Extra models evaluated as references besides the bases and parents of the recipes. */
   baselines: string[];
   report: ReportConfig;
+  /** Which executor runs the sweep and the Slurm job settings (src/sweep/executorConfig.ts). */
+  executor: ExecutorConfig;
   /** `file:line:col` of a field, for messages raised after loading (planning). */
   where(field: Array<string | number>): string;
 }
@@ -287,7 +291,7 @@ export async function parseExperiment(text: string, file: string, opts: LoadExpe
       const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
       if (i.code === 'unrecognized_keys') {
         for (const k of i.keys) {
-          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report)' : '';
+          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor)' : '';
           problems.push(`${loc.whereKey([...p, k])}: field ${formatPath([...p, k])}: unknown field '${k}'${top}`);
         }
       } else {
@@ -402,6 +406,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     },
     baselines,
     report: raw.report ?? {},
+    executor: resolveExecutor(raw.executor),
     where: (p) => loc.where(p),
   };
 }

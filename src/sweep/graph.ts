@@ -181,3 +181,22 @@ export function depths(graph: TaskGraph): Map<string, number> {
   for (const id of graph.work.keys()) visit(id);
   return out;
 }
+
+const KIND_ORDER: Record<WorkKind, number> = { merge: 0, eval: 1, pointdiag: 2 };
+
+/**
+ * Work nodes grouped by kind and depth (`merge-0`, `eval-2`, ...), shallowest first and, within a
+ * group, in scheduling order: what one job array of a cluster executor holds.
+ */
+export function kindDepthGroups(graph: TaskGraph, nodes: Iterable<WorkNode> = graph.work.values()): Array<{ group: string; kind: WorkKind; depth: number; nodes: WorkNode[] }> {
+  const depth = depths(graph);
+  const groups = new Map<string, { group: string; kind: WorkKind; depth: number; nodes: WorkNode[] }>();
+  for (const n of nodes) {
+    const d = depth.get(n.id)!;
+    const group = `${n.kind}-${d}`;
+    if (!groups.has(group)) groups.set(group, { group, kind: n.kind, depth: d, nodes: [] });
+    groups.get(group)!.nodes.push(n);
+  }
+  for (const g of groups.values()) g.nodes.sort((a, b) => a.order - b.order);
+  return [...groups.values()].sort((a, b) => a.depth - b.depth || KIND_ORDER[a.kind] - KIND_ORDER[b.kind]);
+}

@@ -6,10 +6,11 @@ import { appendResult, loadResults, resultsPath, writeResults } from '../results
 import { writeExports } from '../results/export.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
-import { describePlan } from './describe.js';
+import { describeArrays, describePlan } from './describe.js';
 import { diskLine, estimateDisk, freeBytes } from './disk.js';
-import type { ExecutionEnd, Executor } from './executor.js';
-import { LocalExecutor } from './executors/local.js';
+import type { ExecutionEnd, Executor, ExecutorName } from './executor.js';
+import { createExecutor } from './executors/index.js';
+import type { InterruptPolicy } from './executors/slurm/executor.js';
 import { loadExperiment } from './experiment.js';
 import { FolderHasher, weightBytes } from './hash.js';
 import { buildGraph } from './graph.js';
@@ -20,6 +21,7 @@ import { assembleRecord, recordLine } from './record.js';
 import { neededMerges, pointComplete, scanCache, type Have } from './scan.js';
 import { Scheduler, type SchedulerListener } from './scheduler.js';
 import { checkSuites, evalVersion } from './suites.js';
+import { UserError } from '../util/errors.js';
 import { printSummary, type RunSummary } from './summary.js';
 
 /**
@@ -54,6 +56,10 @@ export interface RunOptions {
   out?: (line: string) => void;
   /** Stops the run: what is recorded stays recorded, the rest resumes on the next run. */
   signal?: AbortSignal;
+  /** Who runs the tasks (default: the experiment's `executor.kind`, else local). */
+  executor?: ExecutorName;
+  /** Slurm: on interruption, cancel the jobs or leave them running (default leave). */
+  onInterrupt?: InterruptPolicy;
 }
 
 export async function runExperiment(file: string, opts: RunOptions = {}): Promise<RunSummary> {
@@ -65,15 +71,23 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   await checkSuites(exp);
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
+  const executorName = opts.executor ?? exp.executor.kind;
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
+  const logStream = opts.dryRun ? null : createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
   try {
-    let logStream: ReturnType<typeof createWriteStream> | null = null;
-    let executor: Executor | null = null;
-    if (!opts.dryRun) {
-      logStream = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
-      executor = new LocalExecutor({ jobs, backend, log: logStream });
-      if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
-      if (await executor.tmpIsIdle()) await clearTmp(layout);
+    const executor = logStream ? await createExecutor({ name: executorName, exp, expDir, jobs, backend, log: logStream, onInterrupt: opts.onInterrupt ?? 'leave' }) : null;
+    if (executor) {
+      const busy = await executor.busy();
+      if (busy && opts.fresh) throw new UserError(`${expDir}: --fresh would delete the cache that jobs still use (${busy}); cancel them first (scancel) or run without --fresh`);
+      if (busy) out(`cache ${layout.tmpDir()} kept: ${busy}`);
+      else {
+        if (opts.fresh) {
+          await fs.rm(layout.root, { recursive: true, force: true });
+          // Slurm's record of earlier submissions (retry counts, logs) goes with the cache.
+          await fs.rm(path.join(expDir, 'slurm'), { recursive: true, force: true });
+        }
+        await clearTmp(layout);
+      }
     }
     const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
     const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
@@ -86,16 +100,17 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${have.folder.size} checkpoints on disk); to do: ${merges.size} merges, ${evalsToRun.size} evaluations`);
 
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
-    const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: jobs }), free: await freeBytes(expDir) };
+    // Slurm may run every merge before any evaluation: its peak is everything.
+    const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null }), free: await freeBytes(expDir) };
     out(diskLine(merges.size, disk, !!opts.keepModels));
     if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
 
-    const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak };
-    if (!executor || !logStream) {
+    const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak, executor: executorName };
+    if (!executor) {
       describePlan(plan, have, merges, out);
+      if (executorName === 'slurm') out(`slurm: would submit ${describeArrays(buildGraph(plan, layout, have, merges, { modelBytes }))}`);
       return {
         ...base,
-        executor: 'local',
         failed: 0,
         merges: { performed: 0, reused: 0, cachedAtStart: have.diag.size, byStage: {} },
         evaluations: { performed: 0, reused: 0 },
@@ -106,16 +121,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
         records: [],
       };
     }
-    try {
-      const summary = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
-      const s: RunSummary = { ...base, ...summary, wallSeconds: (performance.now() - t0) / 1000 };
-      printSummary(s, out);
-      return s;
-    } finally {
-      const ls = logStream;
-      await new Promise<void>((r) => ls.end(() => r()));
-    }
+    const done = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
+    const summary: RunSummary = { ...base, ...done, wallSeconds: (performance.now() - t0) / 1000 };
+    printSummary(summary, out);
+    return summary;
   } finally {
+    if (logStream) await new Promise<void>((r) => logStream.end(() => r()));
     await release();
   }
 }
@@ -128,7 +139,7 @@ interface ExecCtx extends RunOptions {
   expDir: string;
 }
 
-type Executed = Pick<RunSummary, 'executor' | 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
+type Executed = Pick<RunSummary, 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
 
 async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<string>, executor: Executor, ctx: ExecCtx): Promise<Executed> {
   const { expDir, out } = ctx;
@@ -155,7 +166,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   let scheduler: Scheduler | null = null;
   const state = () => {
     const running = scheduler?.nodes('running') ?? [];
-    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label).join(', ') };
+    const where = (id: string): string => (scheduler?.location(id) ? ` (${scheduler.location(id)})` : '');
+    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label + where(n.id)).join(', ') };
   };
   progress.start(state());
 
@@ -196,7 +208,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   scheduler = new Scheduler(graph, listener);
   scheduler.start();
-  const end: ExecutionEnd = await executor.run(scheduler, ctx.signal);
+  const end: ExecutionEnd = await executor.run(scheduler, { signal: ctx.signal, log: (l) => progress.log(l), changed: () => progress.update(state()) });
   await recordChain;
   progress.stop();
 
@@ -220,7 +232,6 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const stageUses = plan.points.reduce((a, p) => a + p.stages.filter((k) => !failedMerges.has(k)).length, 0);
   const okPoints = ordered.filter((r) => r.status === 'ok').length;
   return {
-    executor: executor.name,
     failed: ordered.filter((r) => r.status === 'failed').length,
     merges: { performed: mergesPerformed, reused: stageUses - mergesPerformed, cachedAtStart: have.diag.size, byStage },
     evaluations: { performed: evalsPerformed, reused: Math.max(0, okPoints - evalsPerformed) },

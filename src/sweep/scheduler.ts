@@ -50,10 +50,6 @@ export class Scheduler {
     return s;
   }
 
-  error(id: string): string | undefined {
-    return this.errors.get(id);
-  }
-
   location(id: string): string | undefined {
     return this.where.get(id);
   }

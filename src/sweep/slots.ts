@@ -16,14 +16,15 @@ export class Slots {
   private cpusFree: number;
   private readonly gpusFree: number[];
 
-  constructor(readonly capacity: { cpus: number; gpus: number }) {
+  /** `gpus`: the device indices tasks may be given (an experiment's `resources.gpus`, say [0, 1, 2, 3]). */
+  constructor(readonly capacity: { cpus: number; gpus: readonly number[] }) {
     this.cpusFree = capacity.cpus;
-    this.gpusFree = Array.from({ length: capacity.gpus }, (_, i) => i);
+    this.gpusFree = [...capacity.gpus].sort((a, b) => a - b);
   }
 
   /** Could the task ever run here (on an idle machine)? */
   admits(r: Resources): boolean {
-    return r.cpus <= this.capacity.cpus && r.gpus <= this.capacity.gpus;
+    return r.cpus <= this.capacity.cpus && r.gpus <= this.capacity.gpus.length;
   }
 
   fits(r: Resources): boolean {

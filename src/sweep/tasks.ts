@@ -85,7 +85,7 @@ export interface TaskContext {
 
 async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if ((await stageComplete(layout, t.key)) && (await exists(layout.diagFile(t.key)))) return { seconds: 0, alreadyDone: true };
+  if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const parsed = parseRecipeText(t.recipe, '<point recipe>', process.cwd());
   const { recipe, problems } = resolveParsed(parsed, { modelDirs: t.modelDirs });
   if (!recipe) throw problems.length === 1 ? new UserError(problems[0]) : new UserErrors(problems);
@@ -117,7 +117,7 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
 
 async function runEval(t: EvalTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await exists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
   const result = await runEvaluation(t.modelDir, t.eval);
   const seconds = (performance.now() - t0) / 1000;
@@ -128,13 +128,26 @@ async function runEval(t: EvalTask): Promise<TaskResult> {
 
 async function runPointDiag(t: PointDiagTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await exists(layout.pointDiagFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
   const diagnostics = await computeFinalVsParents(t.finalDir, t.base, t.parents);
   const seconds = (performance.now() - t0) / 1000;
   const file: PointDiagFile = { key: t.key, diagnostics, seconds };
   await writeJsonAtomic(layout.pointDiagFile(t.key), file);
   return { seconds, alreadyDone: false };
+}
+
+/** Is the task's result in the cache (so running it would do nothing)? */
+export async function taskDone(t: Task): Promise<boolean> {
+  const layout = new CacheLayout(t.cacheRoot);
+  switch (t.type) {
+    case 'merge':
+      return (await stageComplete(layout, t.key)) && (await exists(layout.diagFile(t.key)));
+    case 'eval':
+      return exists(layout.evalFile(t.key));
+    case 'pointdiag':
+      return exists(layout.pointDiagFile(t.key));
+  }
 }
 
 export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {

@@ -25,6 +25,9 @@ function send(m: FromWorker): void {
 // A parent killed with SIGKILL cannot stop us: leave when the IPC channel closes. Outputs are
 // atomic, so work abandoned here leaves nothing half-written under a final name.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C on a terminal reaches the whole process group: the parent decides what stops, and a
+// worker that died of it would record its task as failed.
+process.on('SIGINT', () => undefined);
 
 process.on('message', (msg: ToWorker) => {
   const { id, task, gpus } = msg;

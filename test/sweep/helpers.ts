@@ -38,8 +38,8 @@ export async function tempDir(tag: string): Promise<string> {
 }
 
 /** `mergelab ARGS` as a child process (the real CLI, as a user runs it). */
-export function cli(args: string[], opts: { cwd?: string } = {}) {
-  return execa('node', ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args], { cwd: opts.cwd ?? REPO, reject: false, all: true });
+export function cli(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}) {
+  return execa('node', ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args], { cwd: opts.cwd ?? REPO, reject: false, all: true, env: opts.env, timeout: opts.timeoutMs });
 }
 
 export async function readJsonl(file: string): Promise<Array<Record<string, unknown>>> {

@@ -148,14 +148,15 @@ describe('LocalExecutor slots', () => {
     const r = recorder();
     const s = new Scheduler(g, r.listener);
     const t = timedRunner(30);
-    const end = await new LocalExecutor({ jobs: 5, gpus: 2, backend: 'auto', runner: t.runner }).run(s);
+    const end = await new LocalExecutor({ jobs: 5, gpus: [2, 5], backend: 'auto', runner: t.runner }).run(s);
     expect(end.interrupted).toBe(false);
     expect(r.recorded.length).toBe(12);
     expect(t.peak.gpu).toBe(2);
     // The merges did not wait for the evaluations: five slots were busy at once.
     expect(t.peak.all).toBe(5);
-    // Each GPU task got one device, 0 or 1.
-    expect(t.devicesSeen.filter((d) => d.length).every((d) => d.length === 1 && (d[0] === 0 || d[0] === 1))).toBe(true);
+    // Each GPU task got one of the two devices.
+    expect(t.devicesSeen.filter((d) => d.length).every((d) => d.length === 1 && (d[0] === 2 || d[0] === 5))).toBe(true);
+    expect(new Set(t.devicesSeen.flat())).toEqual(new Set([2, 5]));
   });
 
   it('refuses up front a task that needs more GPUs than the machine has', async () => {
@@ -173,10 +174,33 @@ describe('LocalExecutor slots', () => {
     const ac = new AbortController();
     const t = timedRunner(40);
     setTimeout(() => ac.abort(), 60);
-    const end = await new LocalExecutor({ jobs: 2, backend: 'auto', runner: t.runner }).run(s, ac.signal);
+    const end = await new LocalExecutor({ jobs: 2, backend: 'auto', runner: t.runner }).run(s, { signal: ac.signal, log() {}, changed() {} });
     expect(end.interrupted).toBe(true);
     expect(r.recorded.length).toBeGreaterThan(0);
     expect(r.recorded.length).toBeLessThan(6);
     expect(s.unrecorded().length).toBe(6 - r.recorded.length);
+  });
+});
+
+describe('the Ctrl-C question of a Slurm run', () => {
+  it('cancels only on yes; Enter or anything else leaves the jobs running', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { askOnTerminal } = await import('../../src/sweep/interrupt.js');
+    for (const [answer, choice] of [
+      ['y', 'cancel'],
+      ['yes', 'cancel'],
+      ['', 'leave'],
+      ['n', 'leave'],
+      ['cancel', 'leave'],
+    ] as const) {
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let asked = '';
+      output.on('data', (d: Buffer) => (asked += d.toString()));
+      const pending = askOnTerminal(input, output)(7, ['12', '13']);
+      input.write(`${answer}\n`);
+      expect(await pending).toBe(choice);
+      expect(asked).toContain('7 task(s) are queued or running in Slurm jobs 12, 13. Cancel them (scancel)? [y/N]');
+    }
   });
 });

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { UserError } from '../../util/errors.js';
-import type { ExecutionEnd, Executor } from '../executor.js';
+import type { ExecutionContext, ExecutionEnd, Executor } from '../executor.js';
 import { WorkerPool } from '../pool.js';
 import type { Outcome, Scheduler } from '../scheduler.js';
 import { Slots } from '../slots.js';
@@ -8,8 +8,8 @@ import type { Task } from '../tasks.js';
 
 /**
  * The local executor: N worker processes on this machine (tfjs wasm runs one thread per process).
- * Ready nodes start as slots free up, evaluations first; a node's GPUs are device indices of
- * this machine's `gpus`.
+ * Ready nodes start as slots free up, evaluations first; a node that needs GPUs is given device
+ * indices from `gpus`.
  */
 
 /** What runs a task: the worker pool (a test may hand in its own). */
@@ -20,8 +20,8 @@ export interface TaskRunner {
 
 export interface LocalOptions {
   jobs: number;
-  /** GPUs on this machine that tasks may be given (0: none). */
-  gpus?: number;
+  /** Device indices of this machine's GPUs that tasks may be given (none by default). */
+  gpus?: readonly number[];
   backend: string;
   log?: Writable;
   runner?: TaskRunner;
@@ -32,16 +32,17 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly opts: LocalOptions) {}
 
-  async tmpIsIdle(): Promise<boolean> {
+  async busy(): Promise<string | null> {
     // Workers of a killed local run leave by themselves when their parent's channel closes.
-    return true;
+    return null;
   }
 
-  async run(s: Scheduler, signal?: AbortSignal): Promise<ExecutionEnd> {
-    const slots = new Slots({ cpus: this.opts.jobs, gpus: this.opts.gpus ?? 0 });
+  async run(s: Scheduler, ctx: ExecutionContext = { log() {}, changed() {} }): Promise<ExecutionEnd> {
+    const signal = ctx.signal;
+    const slots = new Slots({ cpus: this.opts.jobs, gpus: this.opts.gpus ?? [] });
     const tooBig = [...s.graph.work.values()].find((n) => !slots.admits(n.resources));
     if (tooBig) {
-      throw new UserError(`${tooBig.label} needs ${tooBig.resources.gpus} GPU(s) and ${tooBig.resources.cpus} CPU slot(s); this machine offers ${slots.capacity.gpus} GPU(s) and ${slots.capacity.cpus} worker(s) (--jobs)`);
+      throw new UserError(`${tooBig.label} needs ${tooBig.resources.gpus} GPU(s) and ${tooBig.resources.cpus} CPU slot(s); this machine offers ${slots.capacity.gpus.length} GPU(s) and ${slots.capacity.cpus} worker(s) (--jobs)`);
     }
     const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs, { backend: this.opts.backend, log: this.opts.log });
     let aborted = signal?.aborted ?? false;
@@ -60,6 +61,7 @@ export class LocalExecutor implements Executor {
           if (!slots.fits(n.resources)) continue;
           const alloc = slots.take(n.resources);
           s.markRunning(n.id);
+          ctx.changed();
           inFlight++;
           pool
             .run(n.task, { gpus: alloc.gpus })
