@@ -1,30 +1,26 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { isUserError } from '../util/errors.js';
-
-const program = new Command();
-program.name('mergelab').description('Sweep, merge, evaluate and report on model-merge recipes').version('0.1.0');
-
-// Each command module registers itself; keeping them separate keeps this file a table of contents.
-const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
-  () => import('./commands/merge.js'),
-  () => import('./commands/validate.js'),
-  () => import('./commands/eval.js'),
-  () => import('./commands/data.js'),
-  () => import('./commands/zoo.js'),
-  () => import('./commands/run.js'),
-  () => import('./commands/report.js'),
-];
+import { CommanderError } from 'commander';
+import { isUserError, formatProblems } from '../util/errors.js';
+import { EXIT } from './exit.js';
+import { restoreTerminal } from './interrupt.js';
+import { buildProgram } from './program.js';
 
 async function main(): Promise<void> {
-  for (const load of commandModules) (await load()).register(program);
-  await program.parseAsync(process.argv);
+  await buildProgram().parseAsync(process.argv);
 }
 
 main().catch((e: unknown) => {
-  if (isUserError(e)) {
-    process.stderr.write(`mergelab: ${e.message}\n`);
-    process.exit(2);
+  restoreTerminal();
+  if (e instanceof CommanderError) {
+    // Commander has printed the usage error (or the help, or the version, which exit 0).
+    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.input;
+    return;
   }
-  throw e;
+  if (isUserError(e)) {
+    process.stderr.write(`mergelab: ${formatProblems(e.problems, e.problems.length > 1 ? e.file : undefined)}\n`);
+    process.exitCode = EXIT.input;
+    return;
+  }
+  process.stderr.write(`mergelab: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = EXIT.internal;
 });

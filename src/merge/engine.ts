@@ -6,11 +6,12 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import { getMethod } from '../methods/registry.js';
+import { getMethod, listMethods } from '../methods/registry.js';
 import type { MergeMethod, ModelTensor } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
-import { UserError, UserErrors, isUserError } from '../util/errors.js';
+import { UserError, isUserError, problemsError, type Problem } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
@@ -49,6 +50,8 @@ export interface MergeStageOptions {
    * buffer is allocated per tensor. Never set it when other work uses the same kernels concurrently.
    */
   ownsKernels?: boolean;
+  /** Stop between two tensors once aborted (the temporary output is removed, nothing is published). */
+  signal?: AbortSignal;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -59,26 +62,33 @@ export interface DiagnosticsFile {
   stages: StageDiagnostics[];
 }
 
-function locateMethod(stage: ResolvedStage): MergeMethod | string {
+function locateMethod(stage: ResolvedStage): { method: MergeMethod; problem?: undefined } | { method?: undefined; problem: Problem } {
   try {
-    return getMethod(stage.method);
+    return { method: getMethod(stage.method) };
   } catch (e) {
-    if (isUserError(e)) return `${stage.doc.where(['merge_method'])}: ${stage.label ? stage.label + ': ' : ''}${e.message}`;
+    if (isUserError(e)) return { problem: stage.doc.problem(['merge_method'], e.message, stage.label, false, nearest(stage.method, listMethods())) };
     throw e;
   }
 }
 
-function throwProblems(problems: string[], file?: string): never {
-  throw problems.length === 1 ? new UserError(problems[0], { file }) : new UserErrors(problems, { file });
+function throwProblems(problems: Problem[], file?: string): never {
+  throw problemsError(problems, file);
+}
+
+/** Where a stage first names model `ref` (its base_model or its first models/sources entry). */
+function modelPos(stage: ResolvedStage, ref: string): ReturnType<ResolvedStage['doc']['pos']> {
+  if (stage.baseModel === ref) return stage.doc.pos(['base_model']);
+  for (const s of stage.slices) for (const src of s.sources) if (src.ref === ref && !src.implicit) return stage.doc.pos([...src.field, 'model']);
+  return stage.doc.pos([]);
 }
 
 /** Open a stage's inputs; every folder that fails to open is reported, each naming the model. */
-async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: string[]): Promise<Record<string, Checkpoint>> {
+async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: Problem[]): Promise<Record<string, Checkpoint>> {
   const out: Record<string, Checkpoint> = {};
   for (const ref of Object.keys(stage.inputs)) {
     const dir = dirs[ref];
     if (dir === undefined) {
-      problems.push(`${stage.doc.where([])}: ${stage.label ? stage.label + ': ' : ''}no folder given for model '${ref}'`);
+      problems.push(stage.doc.problem([], `no folder given for model '${ref}'`, stage.label));
       continue;
     }
     const key = path.resolve(dir);
@@ -88,7 +98,7 @@ async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, op
         c = await openCheckpoint(key);
       } catch (e) {
         if (!isUserError(e)) throw e;
-        problems.push(`${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}`);
+        problems.push({ ...modelPos(stage, ref), message: `${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}` });
         continue;
       }
       opened.set(key, c);
@@ -111,8 +121,8 @@ function checkOutDir(outDir: string, inputDirs: string[]): void {
 
 /** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
 export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
-  const method = locateMethod(stage);
-  if (typeof method === 'string') throwProblems([method], stage.file);
+  const { method, problem } = locateMethod(stage);
+  if (problem) throwProblems([problem], stage.file);
   // Folders the recipe resolved itself need not be passed; stage outputs must be.
   const inputs: Record<string, string> = {};
   for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') inputs[ref] = inp.path;
@@ -121,7 +131,7 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
   opts = { ...opts, inputs };
   const opened = new Map<string, Checkpoint>();
   try {
-    const problems: string[] = [];
+    const problems: Problem[] = [];
     const readers = await openInputs(stage, opts.inputs, opened, problems);
     if (problems.length) throwProblems(problems, stage.file);
     const plan = planStage(stage, method, readers);
@@ -174,6 +184,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
   reuse?.();
   try {
     for (const t of plan.tensors) {
+      opts.signal?.throwIfAborted();
       if (t.kind === 'copy') {
         const raw = await readers[t.copyFrom!.ref].readRaw(t.copyFrom!.tensor);
         await writer.addRaw(t.name, raw.dtype, raw.shape, raw.bytes);
@@ -278,6 +289,8 @@ export interface RunRecipeOptions {
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
+  /** Stop between two tensors once aborted; temporary stage folders are removed. */
+  signal?: AbortSignal;
 }
 
 export interface RunRecipeResult {
@@ -306,15 +319,15 @@ function safeName(s: string): string {
  * Check a loaded recipe against its inputs' headers, planning every stage (later stages against
  * the planned outputs of earlier ones). Returns every problem; reads no tensor data.
  */
-export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[] }> {
-  const problems: string[] = [];
+export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: Problem[]; warnings: string[] }> {
+  const problems: Problem[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
   for (const stage of recipe.stages) {
-    const method = locateMethod(stage);
+    const { method, problem } = locateMethod(stage);
     const dirs: Record<string, string> = {};
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
-    const stageProblems: string[] = [];
+    const stageProblems: Problem[] = [];
     const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems)) };
     let upstreamMissing = false;
     for (const [ref, inp] of Object.entries(stage.inputs)) {
@@ -324,8 +337,8 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
       else upstreamMissing = true;
     }
     problems.push(...stageProblems);
-    if (typeof method === 'string') {
-      problems.push(method);
+    if (problem) {
+      problems.push(problem);
       continue;
     }
     if (stageProblems.length || upstreamMissing) continue;
@@ -390,6 +403,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
         priorStages: isFinal ? diags : undefined,
         ownsKernels: kernels.owned,
+        signal: opts.signal,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
@@ -442,7 +456,7 @@ export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, s
 }
 
 export interface ValidateResult {
-  problems: string[];
+  problems: Problem[];
   warnings: string[];
   /** Stages in run order (empty when the recipe itself did not parse). */
   stages: string[];
@@ -459,8 +473,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
     resolved = resolveParsed(parsed, { ...opts, keepPartial: true });
   } catch (e) {
-    if (e instanceof UserErrors) return { problems: e.problems, warnings: [], stages: [] };
-    if (isUserError(e)) return { problems: [e.message], warnings: [], stages: [] };
+    if (isUserError(e)) return { problems: [...e.problems], warnings: [], stages: [] };
     throw e;
   }
   const recipe = resolved.recipe;
@@ -475,6 +488,6 @@ export async function checkRecipe(input: string | { text: string; file?: string;
 }
 
 /** The problems `checkRecipe` finds (empty when the recipe can be merged). */
-export async function validateRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<string[]> {
+export async function validateRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<Problem[]> {
   return (await checkRecipe(input, opts)).problems;
 }

@@ -120,9 +120,15 @@ export class WorkerPool {
     }
   }
 
+  /** Stop every worker now; their running tasks fail, queued ones never start. */
+  kill(): void {
+    this.closed = true;
+    for (const s of this.slots) s.child.kill('SIGKILL');
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    const exits = this.slots.map((s) => new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r()))));
+    const exits = this.slots.map((s) => new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r()))));
     for (const s of this.slots) s.child.disconnect();
     await Promise.all(exits);
   }

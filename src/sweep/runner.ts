@@ -5,10 +5,10 @@ import { ENGINE_VERSION } from '../merge/engine.js';
 import { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { writeExports } from '../results/export.js';
-import { formatReportSummary, generateReport } from '../report/index.js';
 import { UserError, isUserError } from '../util/errors.js';
 import { CacheLayout, clearTmp, exists, readJson, removeStageDir, stageComplete } from './cache.js';
-import { loadExperiment, type Experiment } from './experiment.js';
+import { readExperiment, type Experiment } from './experiment.js';
+import { suiteProblems } from './check.js';
 import { evaluatorVersion } from './evaluator.js';
 import { FolderHasher, contentKey, sha256, weightBytes } from './hash.js';
 import { buildPlan, type Plan, type PointNode, type StageNode } from './plan.js';
@@ -43,6 +43,14 @@ export interface RunOptions {
   progress?: 'auto' | 'bar' | 'lines' | 'none';
   /** Where summary and plan lines go (default stdout). */
   out?: (line: string) => void;
+  /**
+   * `soft` aborted: start no new task, let the running ones finish and record their points; `hard`
+   * aborted: stop the running tasks now. Either way the run ends with the points finished so far
+   * saved, no temporary folder, and `interrupted` set; a rerun resumes.
+   */
+  stop?: { soft: AbortSignal; hard: AbortSignal };
+  /** Called whenever a point's record is saved: points with a record, of all points. */
+  onSaved?: (saved: number, total: number) => void;
 }
 
 export interface RunSummary {
@@ -68,6 +76,8 @@ export interface RunSummary {
   diskEstimateBytes: number;
   reportPath: string | null;
   records: ResultRecord[];
+  /** Stopped by `stop` before every point had its record. */
+  interrupted: boolean;
 }
 
 interface Have {
@@ -91,6 +101,10 @@ interface GraphNode {
   label: string;
   /** Stage folder this node reads (released when it finishes). */
   reads: string | null;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function fmtBytes(n: number): string {
@@ -150,21 +164,6 @@ async function evalVersion(exp: Experiment): Promise<string> {
     }
   }
   return contentKey(parts);
-}
-
-async function checkSuites(exp: Experiment): Promise<void> {
-  const { loadTask } = await import('../eval/task.js');
-  const { DEFAULT_EVALS_DIR } = await import('../eval/evaluate.js');
-  const problems: string[] = [];
-  for (let i = 0; i < exp.eval.suites.length; i++) {
-    try {
-      await loadTask(exp.eval.suites[i], DEFAULT_EVALS_DIR);
-    } catch (e) {
-      if (!isUserError(e)) throw e;
-      problems.push(`${exp.where(['eval', 'suites', i])}: field eval.suites[${i}]: ${e.message}`);
-    }
-  }
-  if (problems.length) throw new UserError(problems.join('\n'), { file: exp.file });
 }
 
 async function scanCache(plan: Plan, layout: CacheLayout): Promise<Have> {
@@ -287,8 +286,10 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 1));
   const backend = opts.backend ?? 'auto';
-  const exp = await loadExperiment(file, { zooDir: opts.zooDir });
-  await checkSuites(exp);
+  // Problems of the file and its suites are reported with its recipes', all at once, by buildPlan.
+  const draft = await readExperiment(file, { zooDir: opts.zooDir });
+  const exp = draft.experiment;
+  const prior = { problems: [...draft.problems, ...(await suiteProblems(exp))], unavailableModels: draft.unavailableModels };
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
@@ -296,14 +297,14 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     if (opts.fresh && !opts.dryRun) await fs.rm(layout.root, { recursive: true, force: true });
     if (!opts.dryRun) await clearTmp(layout);
     const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
-    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
+    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp), prior });
     const have = await scanCache(plan, layout);
     const merges = neededMerges(plan, have);
     const completeAtStart = plan.points.filter((p) => pointComplete(p, have));
     const nRefs = plan.points.filter((p) => p.role !== 'merge').length;
     const evalsToRun = new Set(plan.points.filter((p) => !have.evals.has(p.evalKey)).map((p) => p.evalKey));
     out(`experiment ${exp.name} (${exp.file}): ${plan.points.length} points (${nRefs} references, ${plan.points.length - nRefs} merges), ${plan.stages.size} distinct stages`);
-    out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${have.folder.size} checkpoints on disk); to do: ${merges.size} merges, ${evalsToRun.size} evaluations`);
+    out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${plural(have.folder.size, 'checkpoint')} on disk); to do: ${plural(merges.size, 'merge')}, ${plural(evalsToRun.size, 'evaluation')}`);
 
     // Disk: every merge writes about one model's weights.
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
@@ -322,7 +323,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       free = null;
     }
     out(
-      `disk needed: ${fmtBytes(peak)} at most at once (${merges.size} merges x ~${fmtBytes(modelBytes)}${opts.keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(total)} written in all`})${free !== null ? `; ${fmtBytes(free)} free` : ''}`,
+      `disk needed: ${fmtBytes(peak)} at most at once (${plural(merges.size, 'merge')} x ~${fmtBytes(modelBytes)}${opts.keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(total)} written in all`})${free !== null ? `; ${fmtBytes(free)} free` : ''}`,
     );
     if (free !== null && peak > free) out(`warning: the run may need more disk than is free at ${expDir}`);
 
@@ -342,6 +343,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
         diskEstimateBytes: peak,
         reportPath: null,
         records: [],
+        interrupted: false,
       };
     }
     return await execute(plan, layout, have, merges, { ...opts, jobs, backend, out, t0, expDir, peak, completeAtStart });
@@ -373,6 +375,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const records = new Map<string, ResultRecord>();
   for (const p of ctx.completeAtStart) records.set(p.id, await assembleRecord(plan, p, layout, null, ctx.backend));
   await writeResults(resultsFile, plan.points.filter((p) => records.has(p.id)).map((p) => records.get(p.id)!));
+  ctx.onSaved?.(records.size, plan.points.length);
+  const stopping = (): boolean => ctx.stop?.soft.aborted === true;
 
   // The task graph.
   const nodes = new Map<string, GraphNode>();
@@ -468,6 +472,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
       const rec = await assembleRecord(plan, p, layout, failure, ctx.backend);
       await appendResult(resultsFile, rec);
       records.set(p.id, rec);
+      ctx.onSaved?.(records.size, plan.points.length);
       if (failure) failed++;
       const m = rec.metrics;
       const summary = Object.entries(m)
@@ -486,6 +491,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
       if (records.has(p.id) || !pointDeps.has(p.id)) continue;
       const deps = [...pointDeps.get(p.id)!].map((d) => nodes.get(d)!);
       const bad = deps.find((d) => d.state === 'failed');
+      // A task cut off by an interrupt did not fail: its point is left for the rerun.
+      if (bad && stopping()) continue;
       if (bad || deps.every((d) => d.state === 'done')) {
         pointDeps.delete(p.id);
         finishPoint(p, bad ? bad.error! : null);
@@ -512,7 +519,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     const pump = (): void => {
       checkPoints();
       for (const n of ready()) {
-        if (inFlight >= ctx.jobs) break;
+        if (inFlight >= ctx.jobs || stopping()) break;
         n.state = 'running';
         inFlight++;
         progress.update(state());
@@ -538,11 +545,13 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
           },
         );
       }
-      if (inFlight === 0 && ready().length === 0) {
+      if (inFlight === 0 && (stopping() || ready().length === 0)) {
         checkPoints();
         resolveAll();
       }
     };
+    ctx.stop?.soft.addEventListener('abort', () => pump(), { once: true });
+    ctx.stop?.hard.addEventListener('abort', () => pool.kill(), { once: true });
     const after = async (n: GraphNode): Promise<void> => {
       inFlight--;
       if (n.kind === 'merge') for (const inp of Object.values(plan.stages.get((n.task as { key: string }).key)!.inputs)) if (inp.kind === 'stage') await releaseFolder(inp.key);
@@ -557,18 +566,21 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   await new Promise<void>((r) => logStream!.end(() => r()));
   logStream = null;
 
+  const interrupted = stopping() && records.size < plan.points.length;
   // Points whose work never ran (an upstream failure cut them off) still get their failure record.
-  for (const p of pending) if (!records.has(p.id)) finishPoint(p, 'not run: a task it depends on did not finish');
+  if (!interrupted) for (const p of pending) if (!records.has(p.id)) finishPoint(p, 'not run: a task it depends on did not finish');
   await recordChain;
 
   const ordered = plan.points.map((p) => records.get(p.id)!).filter(Boolean);
   await writeResults(resultsFile, ordered);
   await writeExports(ordered, expDir);
-  if (!ctx.keepModels) for (const key of plan.stages.keys()) await removeStageDir(layout, key);
+  // Work cut off by an interrupt left its temporary folders; finished stage checkpoints stay for the rerun.
+  if (interrupted) await clearTmp(layout);
+  else if (!ctx.keepModels) for (const key of plan.stages.keys()) await removeStageDir(layout, key);
   else await linkModels(plan, layout, expDir);
 
   let reportPath: string | null = null;
-  if (ctx.report !== false) reportPath = await writeReport(expDir, out);
+  if (ctx.report !== false && !interrupted) reportPath = await writeReport(expDir, out);
 
   // Reuse counts only uses that were served: a stage whose merge failed served nobody.
   const failedMerges = new Set([...nodes.values()].filter((n) => n.kind === 'merge' && n.state === 'failed').map((n) => (n.task as { key: string }).key));
@@ -588,6 +600,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     diskEstimateBytes: ctx.peak,
     reportPath,
     records: ordered,
+    interrupted,
   };
   printSummary(summary, out);
   return summary;
@@ -608,6 +621,8 @@ async function linkModels(plan: Plan, layout: CacheLayout, expDir: string): Prom
 /** The HTML report, charts and exports (src/report); a report failure does not undo the run's results. */
 async function writeReport(expDir: string, out: (l: string) => void): Promise<string | null> {
   try {
+    // Loaded here: the report pulls in vega, which nothing else of a run needs.
+    const { formatReportSummary, generateReport } = await import('../report/index.js');
     const summary = await generateReport(expDir);
     for (const line of formatReportSummary(summary).split('\n')) out(line);
     return summary.files.html;

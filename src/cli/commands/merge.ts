@@ -1,8 +1,12 @@
+/** `mergelab merge RECIPE --out DIR`: one recipe (one or several stages) into a Hugging Face folder. */
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { runRecipe, type MergeProgress } from '../../merge/engine.js';
-import { parseModelDirFlags } from '../../recipe/recipe.js';
+import type { SingleBar } from 'cli-progress';
+import { removeTempsOf } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
+import { EXIT } from '../exit.js';
+import { trapInterrupts } from '../interrupt.js';
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -32,72 +36,100 @@ export function register(program: Command): void {
     .command('merge')
     .description('merge a mergekit recipe (one or several --- stages) into a Hugging Face model folder')
     .argument('<recipe>', 'mergekit YAML recipe; a later stage may name an earlier one as a model')
-    .requiredOption('--out <dir>', 'output model folder (written atomically; replaced if it exists)')
-    .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output', '0')
+    .usage('<recipe> --out <dir> [options]')
+    .requiredOption('--out <dir>', 'output model folder, required (written atomically; replaced if it exists)')
+    .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output', parseSeed, 0)
     .option('--backend <name>', 'kernel backend: auto, typed, tfjs, tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', 'auto')
     .option('--model-dir <name=path>', 'folder for a model named in the recipe (repeatable), e.g. mistralai/Mistral-7B-v0.1=/models/mistral', collect, [])
-    .option('--out-shard-size <bytes>', 'largest output shard (5e9, 2GB, 500MiB)', '5e9')
+    .option('--out-shard-size <bytes>', 'largest output shard (5e9, 2GB, 500MiB)', (v) => parseByteSize(v, '--out-shard-size'), 5e9)
     .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>')
-    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean }) => {
-      const seed = parseSeed(o.seed);
-      const outShardSize = parseByteSize(o.outShardSize, '--out-shard-size');
+    .action(async (recipe: string, o: { out: string; seed: number; backend: string; modelDir: string[]; outShardSize: number; keepIntermediate?: boolean }) => {
+      const [{ runRecipe }, { parseModelDirFlags }, { default: cliProgress }] = await Promise.all([import('../../merge/engine.js'), import('../../recipe/recipe.js'), import('cli-progress')]);
       const modelDirs = parseModelDirFlags(o.modelDir);
       const tty = process.stderr.isTTY === true;
-      let bar: cliProgress.SingleBar | null = null;
+      let bar: SingleBar | null = null;
       let stageStart = 0;
       const started = Date.now();
       let bytesRead = 0; // finished stages
       let stageBytes = 0; // the running stage
-      const result = await runRecipe(recipe, {
-        outDir: o.out,
-        seed,
-        backend: o.backend,
-        modelDirs,
-        outShardSize,
-        keepIntermediate: o.keepIntermediate,
-        onStage: ({ stage, index, count }) => {
-          bar?.stop();
-          bytesRead += stageBytes;
-          stageBytes = 0;
-          stageStart = Date.now();
-          const label = `stage ${index + 1}/${count} ${stage.name} (${stage.method})`;
-          if (!tty) {
-            process.stderr.write(`${label}\n`);
-            bar = null;
-            return;
+      const out = path.resolve(o.out);
+      // A merge publishes its folder only when complete: stopping between two tensors loses the
+      // work done but leaves nothing half-written and no temporary folder.
+      const stop = trapInterrupts({
+        onSoft: () => 'stopping the merge after the tensor being merged',
+        onForcedExit: () => `interrupted: nothing written to ${out}; run the same command again to merge from the start`,
+        cleanup: () => {
+          // The writer's temporary folders and the intermediate stages, all hidden siblings of the output.
+          removeTempsOf(path.dirname(out), new Set([process.pid]), 0);
+          let siblings: string[] = [];
+          try {
+            siblings = readdirSync(path.dirname(out));
+          } catch {
+            // no parent folder: nothing was written
           }
-          bar = new cliProgress.SingleBar(
-            {
-              stream: process.stderr,
-              format: `${label} |{bar}| {percentage}% | {value}/{total} tensors | {gbDone}/{gbTotal} GB | {rate} GB/s | ETA {eta_formatted}`,
-              hideCursor: true,
-              etaBuffer: 50,
-            },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(1, 0, { gbDone: '0.00', gbTotal: '?', rate: '-' });
-        },
-        onProgress: (_stage, p: MergeProgress) => {
-          stageBytes = p.bytesDone;
-          if (!bar) return;
-          const secs = (Date.now() - stageStart) / 1000;
-          bar.setTotal(p.tensorsTotal);
-          bar.update(p.tensorsDone, { gbDone: gb(p.bytesDone), gbTotal: gb(p.bytesTotal), rate: secs > 0 ? (p.bytesDone / 1e9 / secs).toFixed(2) : '-' });
+          for (const name of siblings.filter((n) => n.startsWith(`.${path.basename(out)}.stage-`))) rmSync(path.join(path.dirname(out), name), { recursive: true, force: true });
         },
       });
-      (bar as cliProgress.SingleBar | null)?.stop();
-      const secs = (Date.now() - started) / 1000;
-      const bytesIn = bytesRead + stageBytes;
-      const lines = [
-        `merged ${result.recipe.file} -> ${result.outputDir}`,
-        `  stages: ${result.stages.map((s) => `${s.stage} (${s.method}${s.rescaleRule !== 'none' ? `, rescale ${s.rescaleRule}` : ''})`).join(' -> ')}`,
-        `  backend ${result.backend}, seed ${result.seed}, ${secs.toFixed(1)} s, ${gb(bytesIn)} GB read, ${(bytesIn / 1e9 / Math.max(secs, 1e-9)).toFixed(2)} GB/s`,
-      ];
-      if (result.warnings.length) {
-        lines.push(`  ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}:`);
-        for (const w of result.warnings.slice(0, 20)) lines.push(`    - ${w}`);
-        if (result.warnings.length > 20) lines.push(`    ... and ${result.warnings.length - 20} more (see mergelab_diagnostics.json)`);
+      try {
+        const result = await runRecipe(recipe, {
+          outDir: o.out,
+          seed: o.seed,
+          backend: o.backend,
+          modelDirs,
+          outShardSize: o.outShardSize,
+          keepIntermediate: o.keepIntermediate,
+          signal: stop.soft,
+          onStage: ({ stage, index, count }) => {
+            bar?.stop();
+            bytesRead += stageBytes;
+            stageBytes = 0;
+            stageStart = Date.now();
+            const label = `stage ${index + 1}/${count} ${stage.name} (${stage.method})`;
+            if (!tty) {
+              process.stderr.write(`${label}\n`);
+              bar = null;
+              return;
+            }
+            bar = new cliProgress.SingleBar(
+              {
+                stream: process.stderr,
+                format: `${label} |{bar}| {percentage}% | {value}/{total} tensors | {gbDone}/{gbTotal} GB | {rate} GB/s | ETA {eta_formatted}`,
+                hideCursor: true,
+                etaBuffer: 50,
+              },
+              cliProgress.Presets.shades_classic,
+            );
+            bar.start(1, 0, { gbDone: '0.00', gbTotal: '?', rate: '-' });
+          },
+          onProgress: (_stage, p) => {
+            stageBytes = p.bytesDone;
+            if (!bar) return;
+            const secs = (Date.now() - stageStart) / 1000;
+            bar.setTotal(p.tensorsTotal);
+            bar.update(p.tensorsDone, { gbDone: gb(p.bytesDone), gbTotal: gb(p.bytesTotal), rate: secs > 0 ? (p.bytesDone / 1e9 / secs).toFixed(2) : '-' });
+          },
+        });
+        (bar as SingleBar | null)?.stop();
+        const secs = (Date.now() - started) / 1000;
+        const bytesIn = bytesRead + stageBytes;
+        const lines = [
+          `merged ${result.recipe.file} -> ${result.outputDir}`,
+          `  stages: ${result.stages.map((s) => `${s.stage} (${s.method}${s.rescaleRule !== 'none' ? `, rescale ${s.rescaleRule}` : ''})`).join(' -> ')}`,
+          `  backend ${result.backend}, seed ${result.seed}, ${secs.toFixed(1)} s, ${gb(bytesIn)} GB read, ${(bytesIn / 1e9 / Math.max(secs, 1e-9)).toFixed(2)} GB/s`,
+        ];
+        if (result.warnings.length) {
+          lines.push(`  ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}:`);
+          for (const w of result.warnings.slice(0, 20)) lines.push(`    - ${w}`);
+          if (result.warnings.length > 20) lines.push(`    ... and ${result.warnings.length - 20} more (see mergelab_diagnostics.json)`);
+        }
+        process.stdout.write(lines.join('\n') + '\n');
+      } catch (e) {
+        (bar as SingleBar | null)?.stop();
+        if (!stop.soft.aborted) throw e;
+        process.stderr.write(`interrupted: nothing written to ${out} (a merge is published only when complete; its temporary folders are removed); run the same command again to merge from the start\n`);
+        process.exitCode = EXIT.interrupted;
+      } finally {
+        stop.dispose();
       }
-      process.stdout.write(lines.join('\n') + '\n');
     });
 }
