@@ -602,7 +602,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     records: ordered,
     interrupted,
   };
-  printSummary(summary, out);
+  // An interrupted run's counts describe a part of the work; the caller says what was saved.
+  if (!interrupted) printSummary(summary, out);
   return summary;
 }
 
