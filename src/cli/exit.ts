@@ -1,3 +1,6 @@
+import { CommanderError } from 'commander';
+import { isUserError } from '../util/errors.js';
+
 /**
  * The one exit-code convention of every mergelab command (README, "Exit codes"): scripts and CI
  * tell a mistake in what they passed from a bug in mergelab and from a run stopped by Ctrl-C.
@@ -14,3 +17,10 @@ export const EXIT = {
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** The exit code for an error that ended a command: whose fault it is decides. */
+export function exitCodeFor(e: unknown): ExitCode {
+  // Commander's own exits: --help and --version (0), a usage mistake (1).
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.input;
+  return isUserError(e) ? EXIT.input : EXIT.internal;
+}

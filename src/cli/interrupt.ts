@@ -83,6 +83,8 @@ export interface TrapOptions {
   cleanup?: () => void;
   /** How long the command may take to wind down after the second signal (default 5 s). */
   graceMs?: number;
+  /** If given, how long it may take after the first signal before the process exits by force. */
+  softGraceMs?: number;
   write?: (line: string) => void;
 }
 
@@ -104,6 +106,7 @@ export function trapInterrupts(opts: TrapOptions): Interrupts {
     if (count === 1) {
       soft.abort(sig);
       write(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: ${opts.onSoft()} (Ctrl-C again to stop at once)`);
+      if (opts.softGraceMs !== undefined) setTimeout(forcedExit, opts.softGraceMs).unref();
     } else if (count === 2) {
       hard.abort(sig);
       write(`${sig === 'SIGINT' ? 'Ctrl-C' : sig} again: ${opts.onHard?.() ?? 'stopping now'}`);
@@ -119,24 +122,5 @@ export function trapInterrupts(opts: TrapOptions): Interrupts {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
     },
-  };
-}
-
-/**
- * For commands with nothing worth waiting for (an evaluation that saves only at its end): the
- * first signal says what is lost and exits.
- */
-export function exitOnInterrupt(message: () => string): () => void {
-  const handler = (): void => {
-    restoreTerminal();
-    stopChildren();
-    process.stderr.write(`\ninterrupted: ${message()}\n`);
-    process.exit(EXIT.interrupted);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
   };
 }

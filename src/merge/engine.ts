@@ -83,7 +83,7 @@ function modelPos(stage: ResolvedStage, ref: string): ReturnType<ResolvedStage['
 }
 
 /** Open a stage's inputs; every folder that fails to open is reported, each naming the model. */
-async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: Problem[]): Promise<Record<string, Checkpoint>> {
+async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: Problem[], unopenable: Set<string> = new Set()): Promise<Record<string, Checkpoint>> {
   const out: Record<string, Checkpoint> = {};
   for (const ref of Object.keys(stage.inputs)) {
     const dir = dirs[ref];
@@ -92,6 +92,8 @@ async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, op
       continue;
     }
     const key = path.resolve(dir);
+    // A folder that failed to open for an earlier stage was reported there.
+    if (unopenable.has(key)) continue;
     let c = opened.get(key);
     if (!c) {
       try {
@@ -99,6 +101,7 @@ async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, op
       } catch (e) {
         if (!isUserError(e)) throw e;
         problems.push({ ...modelPos(stage, ref), message: `${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}` });
+        unopenable.add(key);
         continue;
       }
       opened.set(key, c);
@@ -323,35 +326,39 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
   const problems: Problem[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
+  // What each stage's output will look like, for the stages that read it: its plan's, or, for a
+  // stage that could not be planned (an unknown method), its reference input's header, so that
+  // the stages after it are still checked.
+  const outputs = new Map<string, HeaderView>();
+  const unopenable = new Set<string>();
   for (const stage of recipe.stages) {
     const { method, problem } = locateMethod(stage);
     const dirs: Record<string, string> = {};
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
     const stageProblems: Problem[] = [];
-    const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems)) };
-    let upstreamMissing = false;
+    const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems, unopenable)) };
     for (const [ref, inp] of Object.entries(stage.inputs)) {
-      if (inp.kind !== 'stage') continue;
-      const up = plans.get(inp.stage);
-      if (up) views[ref] = plannedOutputView(up);
-      else upstreamMissing = true;
+      const up = inp.kind === 'stage' ? outputs.get(inp.stage) : undefined;
+      if (up) views[ref] = up;
     }
     problems.push(...stageProblems);
+    // A model whose reference did not resolve or whose folder did not open (already reported)
+    // borrows another input's header, so that its parameters and the later stages are still
+    // checked; header checks against it then pass trivially.
+    const stand = views[stage.baseModel ?? ''] ?? Object.values(views)[0];
+    if (!stand) continue;
+    for (const s of stage.slices) for (const src of s.sources) if (!views[src.ref]) views[src.ref] = stand;
     if (problem) {
       problems.push(problem);
+      outputs.set(stage.name, stand);
       continue;
     }
-    if (stageProblems.length || upstreamMissing) continue;
-    // A model whose reference did not resolve (already reported) borrows another input's header,
-    // so its parameters are still checked; header checks against it then pass trivially.
-    const stand = views[stage.baseModel ?? ''] ?? Object.values(views)[0];
-    for (const s of stage.slices) for (const src of s.sources) if (!views[src.ref] && stand) views[src.ref] = stand;
-    if (!stand) continue;
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
+    outputs.set(stage.name, plannedOutputView(plan));
   }
   return { plans, problems, warnings };
 }

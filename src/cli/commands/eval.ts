@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import type { EvalResult } from '../../eval/evaluate.js';
 import { UserError } from '../../util/errors.js';
-import { exitOnInterrupt } from '../interrupt.js';
+import { EXIT } from '../exit.js';
+import { stopChildren, trapInterrupts } from '../interrupt.js';
 
 function positiveInt(flag: string) {
   return (v: string): number => {
@@ -47,8 +48,10 @@ export function register(program: Command): void {
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--out <file>', 'write the full result as JSON (atomically)')
     .action(async (modelDir: string, o: { suite: string; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
-      // An evaluation keeps nothing until it ends, so an interrupt has nothing to wait for.
-      const release = exitOnInterrupt(() => `evaluation of ${modelDir} stopped; nothing was saved${o.out ? ` (${o.out} is written only when the evaluation completes)` : ''}; run the same command again`);
+      // An evaluation keeps nothing until it ends: an interrupt stops a delegated command at once
+      // (the backend then removes its temporary task files); a built-in one is given 2 s to notice.
+      const lost = `evaluation of ${modelDir} stopped; nothing was saved${o.out ? ` (${o.out} is written only when the evaluation completes)` : ''}; run the same command again`;
+      const stop = trapInterrupts({ onSoft: () => (stopChildren('SIGTERM'), 'stopping the evaluation'), onForcedExit: () => `interrupted: ${lost}`, softGraceMs: 2000, graceMs: 0 });
       try {
         const [{ evaluateModel }, { writeFileAtomic }] = await Promise.all([import('../../eval/evaluate.js'), import('../../util/atomic.js')]);
         const suites = o.suite.split(',').map((s) => s.trim()).filter(Boolean);
@@ -64,8 +67,12 @@ export function register(program: Command): void {
         });
         if (o.out) await writeFileAtomic(o.out, JSON.stringify(res, null, 2) + '\n');
         process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : metricsTable(res));
+      } catch (e) {
+        if (!stop.soft.aborted) throw e;
+        process.stderr.write(`interrupted: ${lost}\n`);
+        process.exitCode = EXIT.interrupted;
       } finally {
-        release();
+        stop.dispose();
       }
     });
 }

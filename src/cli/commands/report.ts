@@ -55,6 +55,7 @@ export function register(program: Command): void {
         onForcedExit: () => `interrupted: the report in ${o.out ?? dir} may mix new and previous files; run \`mergelab report ${exp}\` again`,
         graceMs: 0,
       });
+      process.stderr.write(`report: ${dir} -> ${o.out ?? dir}\n`);
       let summary;
       try {
         summary = await generateReport(dir, opts);
