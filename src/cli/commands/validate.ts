@@ -1,7 +1,7 @@
 /** `mergelab validate FILE`: every problem of a recipe, or of an experiment and all its recipes, in one pass. */
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { UserError, formatProblem, sortProblems, type Problem } from '../../util/errors.js';
+import { UserError, formatProblem, isUserError, sortProblems, type Problem } from '../../util/errors.js';
 import { EXIT } from '../exit.js';
 
 function collect(v: string, prev: string[]): string[] {
@@ -43,7 +43,11 @@ export function register(program: Command): void {
       if (await isExperimentFile(file)) {
         if (o.modelDir.length) throw new UserError(`--model-dir: ${file} is an experiment file, which names its models under \`models:\`; --model-dir is for recipes`, { field: '--model-dir' });
         const { checkExperimentFile } = await import('../../sweep/check.js');
-        const r = await checkExperimentFile(file, { zooDir: o.zoo });
+        const r = await checkExperimentFile(file, { zooDir: o.zoo }).catch((e: unknown) => {
+          // A file that cannot be read as an experiment at all (syntax, shape): its problems are the list.
+          if (isUserError(e)) return { problems: e.problems, name: '', points: 0, variants: 0 };
+          throw e;
+        });
         report(r.problems, [], `ok: experiment ${r.name}: ${r.points} point${r.points === 1 ? '' : 's'} in ${r.variants} variant${r.variants === 1 ? '' : 's'}, every recipe checked against the models' headers`);
         return;
       }
