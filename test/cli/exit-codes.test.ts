@@ -50,7 +50,9 @@ async function stopWhen(args: string[], ready: RegExp, times = 1) {
     void child.then(() => resolve());
   });
   for (let i = 0; i < times; i++) {
-    child.kill('SIGTERM');
+    // process.kill, not child.kill: execa's kill would follow up with SIGKILL after 5 s, which a
+    // loaded machine can reach while the command is still winding down.
+    process.kill(child.pid!, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 30));
   }
   return child;
@@ -142,7 +144,7 @@ describe('exit codes', () => {
     const child = execa('node', [BIN, 'eval', 'some-model', '--suite', 'lm', '--limit', '2', '--delegate-cmd', `${slow} {model} {task_file}`], { cwd: REPO, reject: false, all: true });
     const sleeping = async () => (await childrenOf(child.pid!)).length > 0;
     while (child.exitCode === null && !(await sleeping())) await new Promise((r) => setTimeout(r, 20));
-    child.kill('SIGTERM');
+    process.kill(child.pid!, 'SIGTERM');
     const stopped = await child;
     expect(stopped.exitCode, stopped.all).toBe(130);
     expect(stopped.stderr).toContain('interrupted: evaluation of some-model stopped; nothing was saved');
