@@ -4,6 +4,7 @@ import { register as evalCmd } from './commands/eval.js';
 import { register as merge } from './commands/merge.js';
 import { register as report } from './commands/report.js';
 import { register as run } from './commands/run.js';
+import { register as serve } from './commands/serve.js';
 import { register as validate } from './commands/validate.js';
 import { register as zoo } from './commands/zoo.js';
 
@@ -25,6 +26,6 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nExit codes: 0 ok, 1 a problem with your input, 2 an internal error, 130 interrupted (Ctrl-C, SIGTERM).');
   // Each command module registers itself; keeping them separate keeps this file a table of contents.
-  for (const register of [merge, validate, evalCmd, data, zoo, run, report]) register(program);
+  for (const register of [merge, validate, evalCmd, data, zoo, run, report, serve]) register(program);
   return program;
 }

@@ -11,7 +11,7 @@ import { exactMatch, ifevalAggregate, ifevalVerdict, perplexityMetrics, type Ife
 import { isDegenerate } from './degenerate.js';
 import { loadTask, selectRows, type LoadedTask, type Row } from './task.js';
 import { renderTemplate } from './template.js';
-import { cutAtStop, type EvalBackend, type Generation } from './backends/types.js';
+import { cutAtStop, type ChatMessage, type EvalBackend, type Generation } from './backends/types.js';
 import { DelegateBackend } from './backends/delegate.js';
 import { HttpBackend } from './backends/http.js';
 
@@ -55,8 +55,9 @@ export interface SuiteOutcome { metrics: Record<string, number>; samples: EvalSa
 
 const mean = (xs: boolean[]) => (xs.length ? xs.filter(Boolean).length / xs.length : NaN);
 
-async function runGeneration(task: LoadedTask, rows: Row[], backend: EvalBackend, batchSize: number, prompt: string, gen: { max_new_tokens: number; stop: string[] }) {
-  const reqs = rows.map((r) => ({ id: String(r[task.spec.id_field]), prompt: renderTemplate(prompt, r), maxNewTokens: gen.max_new_tokens, stop: gen.stop }));
+async function runGeneration(task: LoadedTask, rows: Row[], backend: EvalBackend, batchSize: number, prompt: string, gen: { max_new_tokens: number; stop: string[] }, chat?: { system?: string; user: string }) {
+  const turns = (r: Row): ChatMessage[] => [...(chat?.system ? [{ role: 'system' as const, content: renderTemplate(chat.system, r) }] : []), { role: 'user', content: renderTemplate(chat!.user, r) }];
+  const reqs = rows.map((r) => ({ id: String(r[task.spec.id_field]), prompt: renderTemplate(prompt, r), maxNewTokens: gen.max_new_tokens, stop: gen.stop, ...(chat ? { messages: turns(r) } : {}) }));
   const raw: Generation[] = await backend.generate(reqs, { batchSize });
   return reqs.map((q, i) => {
     const g = raw[i];
@@ -82,7 +83,7 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
     return { metrics, samples: [] };
   }
 
-  const outs = await runGeneration(task, rows, backend, batchSize, spec.prompt, spec.generation);
+  const outs = await runGeneration(task, rows, backend, batchSize, spec.prompt, spec.generation, spec.chat);
   const metrics: Record<string, number> = { n: rows.length };
   let correct: boolean[];
   if (spec.type === 'generate_until') {
@@ -107,7 +108,7 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
   return { metrics, samples };
 }
 
-async function openBackend(modelDir: string, opts: EvalOptions): Promise<EvalBackend> {
+export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'delegateCmd' | 'endpoint'>): Promise<EvalBackend> {
   if (opts.delegateCmd && opts.endpoint) throw new UserError('give either --delegate-cmd or --endpoint, not both');
   if (opts.delegateCmd) return new DelegateBackend(opts.delegateCmd, modelDir);
   if (opts.endpoint) return new HttpBackend(opts.endpoint, modelDir);

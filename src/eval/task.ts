@@ -50,6 +50,13 @@ const exactMatch = z.object({
 }).strict();
 export type ExactMatchSpec = z.infer<typeof exactMatch>;
 
+/**
+ * The request as chat turns, for backends that talk to a chat endpoint (the openai backend's
+ * /v1/chat/completions, where the server's chat template renders them); `prompt` stays what the
+ * built-in runner and plain completions get. Like lm-eval's --apply_chat_template, per suite.
+ */
+const chatTurns = z.object({ system: z.string().min(1).optional(), user: z.string().min(1) }).strict();
+
 const common = {
   task: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, - and _'),
   description: z.string().optional(),
@@ -64,6 +71,7 @@ const generateTask = z.object({
   prompt: z.string().min(1),
   target: z.string().min(1),
   generation,
+  chat: chatTurns.optional(),
   filters: z.array(filterPipeline).min(1),
   metrics: z.array(exactMatch).min(1),
 }).strict();
@@ -73,6 +81,7 @@ const ifevalTask = z.object({
   type: z.literal('ifeval'),
   prompt: z.string().min(1),
   generation,
+  chat: chatTurns.optional(),
   metrics: z.array(z.enum(['prompt_level_strict', 'prompt_level_loose', 'inst_level_strict', 'inst_level_loose'])).min(1),
 }).strict();
 
@@ -114,6 +123,7 @@ function requiredFields(spec: TaskSpec): string[] {
   const f = new Set<string>([spec.id_field]);
   if (spec.type === 'generate_until') for (const k of [...templateFields(spec.prompt), ...templateFields(spec.target)]) f.add(k);
   if (spec.type === 'ifeval') for (const k of [...templateFields(spec.prompt), 'instruction_id_list', 'kwargs']) f.add(k);
+  if (spec.type !== 'loglikelihood_rolling' && spec.chat) for (const k of [...templateFields(spec.chat.user), ...templateFields(spec.chat.system ?? '')]) f.add(k);
   if (spec.type === 'loglikelihood_rolling') f.add(spec.text_field);
   return [...f];
 }

@@ -6,8 +6,8 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import { getMethod, listMethods } from '../methods/registry.js';
-import type { MergeMethod, ModelTensor } from '../methods/types.js';
+import { getMethod, listMethods, methodsReady } from '../methods/registry.js';
+import type { MergeMethod } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, isUserError, problemsError, type Problem } from '../util/errors.js';
@@ -62,7 +62,9 @@ export interface DiagnosticsFile {
   stages: StageDiagnostics[];
 }
 
-function locateMethod(stage: ResolvedStage): { method: MergeMethod; problem?: undefined } | { method?: undefined; problem: Problem } {
+/** The stage's method, or the problem naming it at its line; a MERGELAB_METHODS module that fails to load throws its own error. */
+async function locateMethod(stage: ResolvedStage): Promise<{ method: MergeMethod; problem?: undefined } | { method?: undefined; problem: Problem }> {
+  await methodsReady();
   try {
     return { method: getMethod(stage.method) };
   } catch (e) {
@@ -124,7 +126,7 @@ function checkOutDir(outDir: string, inputDirs: string[]): void {
 
 /** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
 export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
-  const { method, problem } = locateMethod(stage);
+  const { method, problem } = await locateMethod(stage);
   if (problem) throwProblems([problem], stage.file);
   // Folders the recipe resolved itself need not be passed; stage outputs must be.
   const inputs: Record<string, string> = {};
@@ -211,15 +213,16 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
           return data;
         };
         const base = t.base ? await read(t.base.ref, t.base.tensor) : null;
-        const models: ModelTensor[] = [];
-        for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape, params: m.params });
-        const res = await method.mergeTensor({
+        const models: Array<{ ref: string; data: Float32Array; shape: number[] }> = [];
+        for (const m of t.models) models.push({ ref: m.ref, data: await read(m.ref, m.tensor), shape: readers[m.ref].info(m.tensor).shape });
+        if (!t.params) throw new Error(`internal: tensor ${t.name} was planned with parameter problems`);
+        const res = await method.merge({
           tensor: t.name,
           shape: t.shape,
           base,
           baseRef: t.base?.ref ?? null,
           models,
-          global: t.global,
+          params: t.params,
           kernels: opts.kernels,
           seed: opts.seed,
           stage: stage.name,
@@ -332,7 +335,7 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
   const outputs = new Map<string, HeaderView>();
   const unopenable = new Set<string>();
   for (const stage of recipe.stages) {
-    const { method, problem } = locateMethod(stage);
+    const { method, problem } = await locateMethod(stage);
     const dirs: Record<string, string> = {};
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
     const stageProblems: Problem[] = [];

@@ -1,7 +1,8 @@
 import type { DType, OutDType } from '../checkpoint/dtype.js';
 import { isFloatDType } from '../checkpoint/dtype.js';
-import type { MergeMethod } from '../methods/types.js';
-import { isEmbeddingTensor, layerIndex } from '../methods/names.js';
+import { layerIndex, parseTensorName, withLayer } from '../checkpoint/names.js';
+import { globalParamNames } from '../methods/registry.js';
+import type { MergeMethod, ParamIssue, ParsedParams } from '../methods/types.js';
 import { gradientT, lookupParam } from '../recipe/params.js';
 import { stageLabel, type ResolvedStage, type StageSlice, type StageSource } from '../recipe/recipe.js';
 import type { ParamBlock } from '../recipe/schema.js';
@@ -46,8 +47,10 @@ export interface PlannedTensor {
   base: { ref: string; tensor: string } | null;
   /** The `models` of TensorMergeInput: non-base models for needsBase methods, else every listed model. */
   models: PlannedSource[];
-  /** Global parameters resolved for this tensor, unparsed (the method parses them). */
+  /** Global parameters resolved for this tensor, as the recipe gives them. */
   global: Record<string, unknown>;
+  /** The method's parse of `global` and each model's `params`; null for copies and for tensors with problems. */
+  params: ParsedParams | null;
   /** Bytes read from the inputs for this tensor (progress and throughput). */
   bytesIn: number;
 }
@@ -71,22 +74,6 @@ export interface PlanOptions {
   strictShapes?: boolean;
 }
 
-const GLOBAL_KEYS = ['normalize', 'rescale', 'lambda', 'int8_mask', 't'];
-
-function keysOf(schema: { shape?: Record<string, unknown> }): string[] {
-  return Object.keys(schema.shape ?? {});
-}
-
-function isRequired(schema: { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }, key: string): boolean {
-  const s = schema.shape?.[key];
-  return !!s && !s.safeParse(undefined).success;
-}
-
-/** Replace the layer index in a tensor name (`model.layers.7.mlp...` -> `model.layers.2.mlp...`). */
-export function withLayer(name: string, layer: number): string {
-  return name.replace(/((?:^|\.)(?:layers|h|blocks|layer|block)\.)(\d+)(?=\.|$)/, `$1${layer}`);
-}
-
 /** The model whose config and tokenizer a stage's output takes: the base, else the first source of the first slice. */
 export function configFromRef(stage: ResolvedStage): string {
   return stage.baseModel ?? stage.slices[0].sources[0].ref;
@@ -94,7 +81,7 @@ export function configFromRef(stage: ResolvedStage): string {
 
 /** Embeddings come before the layers, norms and heads after: it picks whose slice parameters apply. */
 function isPreLayer(name: string): boolean {
-  return isEmbeddingTensor(name) && !/(^|\.)(lm_head|embed_out|output)(\.|$)/.test(name);
+  return parseTensorName(name).position === 'before';
 }
 
 function numLayers(view: HeaderView): number {
@@ -144,6 +131,33 @@ function dominantFloat(view: HeaderView): OutDType {
   return best === 'F64' ? 'F32' : (best as OutDType);
 }
 
+/** Where a parameter problem sits in the recipe and what to say about it. */
+function describeIssue(
+  i: ParamIssue,
+  method: MergeMethod,
+  model: { label: string; src: StageSource; at: Record<string, FieldPath> } | null,
+  global: Record<string, unknown>,
+): { where: FieldPath; message: string } {
+  const entry: FieldPath = model === null ? ['parameters'] : model.src.implicit ? ['base_model'] : model.src.field;
+  const keyAt = (key: string): FieldPath => (model === null ? (global[key] !== undefined ? ['parameters', key] : ['parameters']) : (model.at[key] ?? entry));
+  const who = model === null ? '' : `${model.label}: `;
+  switch (i.kind) {
+    case 'missing':
+      return model === null
+        ? { where: entry, message: `missing required global parameter '${i.key}' for merge_method ${method.name} (give it under the top-level parameters)` }
+        : {
+            where: entry,
+            message: `${who}missing required parameter '${i.key}' for merge_method ${method.name} (set it in this model's parameters, the slice's, or the top-level parameters; there is no default)`,
+          };
+    case 'range':
+      return { where: keyAt(i.key), message: `${who}${i.key} ${i.value} is outside ${i.interval}${i.about ? ` (${i.about})` : ''}` };
+    case 'invalid':
+      return { where: keyAt(i.key), message: `${who}parameter '${i.key}': ${i.message}` };
+    case 'rule':
+      return { where: entry, message: `${who}${i.message}` };
+  }
+}
+
 interface TensorJob {
   name: string;
   layer: number | null;
@@ -178,8 +192,9 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     if (!views[ref]) return { ...empty, problems: [{ ...at([]), message: `${lp}internal: no header for input '${ref}'` }] };
   }
 
-  const modelKeys = keysOf(method.modelParams as never);
-  const globalKeys = keysOf(method.globalParams as never);
+  const modelKeys = Object.keys(method.modelParams.shape);
+  const globalKeys = Object.keys(method.globalParams.shape);
+  const anyGlobal = globalParamNames();
   const isBase = (src: StageSource) => stage.baseModel !== null && src.ref === stage.baseModel;
   const contributing = (slice: StageSlice) => slice.sources.filter((s) => (method.needsBase ? !isBase(s) : !s.implicit));
   const refSource = (slice: StageSlice) => slice.sources.find(isBase) ?? slice.sources[0];
@@ -187,8 +202,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   // Model count bounds, per slice.
   for (const slice of stage.slices) {
     const n = contributing(slice).length;
-    const lo = method.minModels ?? 1;
-    const hi = method.maxModels ?? Infinity;
+    const { min: lo, max: hi } = method.models;
     if (n < lo || n > hi) {
       const want = lo === hi ? `exactly ${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`;
       const besides = method.needsBase ? ' besides base_model' : '';
@@ -200,7 +214,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   const checkUnused = (block: ParamBlock, field: FieldPath, topLevel: boolean) => {
     for (const k of Object.keys(block)) {
       if (modelKeys.includes(k)) continue;
-      if (globalKeys.includes(k) || GLOBAL_KEYS.includes(k)) {
+      if (globalKeys.includes(k) || anyGlobal.has(k)) {
         if (!topLevel) warnings.push(`${where([...field, k])}: ${lp}'${k}' is a global parameter, read only from the top-level parameters; ignored here`);
         else if (!globalKeys.includes(k)) warnings.push(`${where([...field, k])}: ${lp}merge_method ${method.name} does not use parameter '${k}'; ignored`);
         continue;
@@ -282,11 +296,11 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     const ref = refSource(job.slice);
     const refTensor = job.sourceTensor(ref);
     const refInfo = views[ref.ref].info(refTensor);
-    const isEmb = isEmbeddingTensor(job.name);
+    const isEmb = parseTensorName(job.name).isEmbedding;
     let bytesIn = refInfo.byteLength ?? refInfo.numel * 2;
 
     if (!isFloatDType(refInfo.dtype)) {
-      tensors.push({ name: job.name, layer: job.layer, shape: refInfo.shape, dtype: refInfo.dtype, isEmbedding: isEmb, kind: 'copy', copyFrom: { ref: ref.ref, tensor: refTensor }, base: null, models: [], global: {}, bytesIn });
+      tensors.push({ name: job.name, layer: job.layer, shape: refInfo.shape, dtype: refInfo.dtype, isEmbedding: isEmb, kind: 'copy', copyFrom: { ref: ref.ref, tensor: refTensor }, base: null, models: [], global: {}, params: null, bytesIn });
       continue;
     }
 
@@ -296,16 +310,10 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
       const f = lookupParam([stage.parameters], k, job.name, t);
       if (f !== undefined) global[k] = f.value;
     }
-    const g = method.globalParams.safeParse(global);
-    if (!g.success) {
-      for (const i of g.error.issues) {
-        const key = String(i.path[0] ?? '');
-        const msg = global[key] === undefined && key ? `missing required global parameter '${key}' for merge_method ${method.name} (give it under the top-level parameters)` : `parameter '${key}': ${i.message}`;
-        problems.add(at(key && global[key] !== undefined ? ['parameters', key] : ['parameters']), `${lp}${msg}`, job.name);
-      }
-    }
 
     const models: PlannedSource[] = [];
+    /** Per planned model: its label, its recipe entry, and where each parameter's value was written. */
+    const origins: Array<{ label: string; src: StageSource; at: Record<string, FieldPath>; unusable: Set<string> }> = [];
     let base: { ref: string; tensor: string } | null = null;
     if (stage.baseModel !== null) {
       const b = job.slice.sources.find(isBase)!;
@@ -327,43 +335,30 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
         else warnings.push(msg);
       }
       const params: Record<string, number> = {};
+      const origin = { label: modelLabel, src, at: {} as Record<string, FieldPath>, unusable: new Set<string>() };
       for (const k of modelKeys) {
         const f = lookupParam([src.parameters, job.slice.parameters, stage.parameters], k, job.name, t);
         if (f === undefined) continue;
-        const where = at(paramWhere(src, job.slice, f.level, k));
+        origin.at[k] = paramWhere(src, job.slice, f.level, k);
         if (typeof f.value !== 'number' || !Number.isFinite(f.value)) {
-          problems.add(where, `${lp}${modelLabel}: parameter '${k}' must be a finite number, got ${JSON.stringify(f.value)}`, job.name);
+          problems.add(at(origin.at[k]), `${lp}${modelLabel}: parameter '${k}' must be a finite number, got ${JSON.stringify(f.value)}`, job.name);
+          origin.unusable.add(k);
           continue;
-        }
-        if (k === 'density' && !(f.value > 0 && f.value <= 1)) {
-          problems.add(where, `${lp}${modelLabel}: density ${f.value} is outside (0, 1] (the fraction of the task vector kept)`, null);
         }
         params[k] = f.value;
       }
-      for (const k of modelKeys) {
-        if (params[k] === undefined && isRequired(method.modelParams as never, k)) {
-          problems.add(
-            at(src.implicit ? ['base_model'] : src.field),
-            `${lp}${modelLabel}: missing required parameter '${k}' for merge_method ${method.name} (set it in this model's parameters, the slice's, or the top-level parameters; there is no default)`,
-            job.name,
-          );
-        }
-      }
-      const mp = method.modelParams.safeParse(params);
-      if (!mp.success) {
-        for (const i of mp.error.issues) {
-          const key = String(i.path[0] ?? '');
-          if (params[key] === undefined || key === 'density') continue; // reported above
-          problems.add(at(src.field), `${lp}${modelLabel}: parameter '${key}': ${i.message}`, job.name);
-        }
-      }
-      if (method.name.startsWith('della') && params.density !== undefined && params.density < 1) {
-        const eps = params.epsilon ?? (mp.success ? (mp.data as Record<string, number>).epsilon : undefined) ?? 0.15;
-        if (!(params.density - eps > 0 && params.density + eps < 1)) {
-          problems.add(at(src.field), `${lp}${modelLabel}: della needs 0 < density - epsilon and density + epsilon < 1, got density ${params.density} and epsilon ${eps}`, null);
-        }
-      }
       models.push({ ref: src.ref, tensor, params });
+      origins.push(origin);
+    }
+
+    const prepared = method.prepare({ global, models: models.map((m) => ({ ref: m.ref, params: m.params })) });
+    if (!prepared.ok) {
+      for (const i of prepared.issues) {
+        const o = i.model === null ? null : origins[i.model];
+        if (o && 'key' in i && o.unusable.has(i.key)) continue; // said above
+        const p = describeIssue(i, method, o, global);
+        problems.add(at(p.where), `${lp}${p.message}`, job.name);
+      }
     }
 
     let shape = refInfo.shape;
@@ -383,6 +378,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
       base,
       models,
       global,
+      params: prepared.ok ? prepared.params : null,
       bytesIn,
     });
   }
@@ -392,9 +388,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     const layers = stage.slices.reduce((a, s) => a + (refSource(s).layerRange![1] - refSource(s).layerRange![0]), 0);
     if ('num_hidden_layers' in config) config = { ...config, num_hidden_layers: layers };
   }
-  let rescaleRule = 'none';
-  const g0 = method.globalParams.safeParse(tensors.find((t) => t.kind === 'merge')?.global ?? {});
-  if (g0.success) rescaleRule = method.rescaleRule(g0.data as Record<string, unknown>);
+  const rescaleRule = method.rescaleRule(tensors.find((t) => t.kind === 'merge')?.global ?? {});
 
   return { stage, method, tensors, outDtype, configFrom, config, rescaleRule, problems: problems.list(jobs.length), warnings };
 }

@@ -1,8 +1,15 @@
-import type { TensorDiagnostics } from '../merge/diagnostics.js';
+import { layerIndex } from '../checkpoint/names.js';
 import type { Gram } from '../kernels/types.js';
 import { UserError } from '../util/errors.js';
-import { layerIndex } from './names.js';
-import type { ModelTensor, RescaleRule } from './types.js';
+import type { TensorDiagnostics } from './diagnostics.js';
+import type { RescaleRule } from './types.js';
+
+/** What shape handling needs of a model's tensor. */
+interface Shaped {
+  ref: string;
+  data: Float32Array;
+  shape: number[];
+}
 
 export function numel(shape: readonly number[]): number {
   let n = 1;
@@ -45,14 +52,8 @@ export function canCrop(from: readonly number[], to: readonly number[]): boolean
  * Bring each model's tensor to the base's shape: equal shapes pass, embedding-like tensors are cropped
  * to the base's block, anything else is dropped with a warning naming the model and the tensor.
  */
-export function alignToBase(
-  tensor: string,
-  baseShape: readonly number[],
-  models: ModelTensor[],
-  isEmbedding: boolean,
-  warnings: string[],
-): Array<ModelTensor & { data: Float32Array }> {
-  const out: ModelTensor[] = [];
+export function alignToBase<T extends Shaped>(tensor: string, baseShape: readonly number[], models: readonly T[], isEmbedding: boolean, warnings: string[]): T[] {
+  const out: T[] = [];
   for (const m of models) {
     if (m.data.length !== numel(m.shape)) {
       throw new Error(`tensor ${tensor} of ${m.ref}: ${m.data.length} values for shape [${m.shape}]`);
@@ -70,7 +71,7 @@ export function alignToBase(
 }
 
 /** Crop every input to the common top-left block (linear over embeddings with different vocabularies). */
-export function cropToCommon(tensor: string, models: ModelTensor[], warnings: string[]): { shape: number[]; data: Float32Array[] } {
+export function cropToCommon(tensor: string, models: readonly Shaped[], warnings: string[]): { shape: number[]; data: Float32Array[] } {
   const rank = models[0].shape.length;
   if (models.some((m) => m.shape.length !== rank)) {
     throw new UserError(`tensor ${tensor}: models have different ranks (${models.map((m) => `${m.ref} [${m.shape}]`).join(', ')})`);
@@ -82,11 +83,6 @@ export function cropToCommon(tensor: string, models: ModelTensor[], warnings: st
     return cropTo(m.data, m.shape, shape);
   });
   return { shape, data };
-}
-
-export function requireBase(method: string, tensor: string, base: Float32Array | null): Float32Array {
-  if (!base) throw new UserError(`merge_method ${method} needs base_model, but tensor ${tensor} has no base tensor`, { field: 'base_model' });
-  return base;
 }
 
 /** Cosine with 0 for a zero vector (JSON has no NaN). */

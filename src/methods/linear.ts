@@ -2,22 +2,17 @@
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { buildDiagnostics, cropToCommon, numel, requiredNumber, sameShape } from './common.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
-import { parseParams } from './parse.js';
+import { defineMethod } from './define.js';
 
-const globalParams = z.object({ normalize: z.boolean().default(true) });
-const modelParams = z.object({ weight: z.number({ error: requiredNumber('weight') }) });
-
-export const linear: MergeMethod = {
+export const linear = defineMethod({
   name: 'linear',
+  random: false,
   needsBase: false,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
+  models: { min: 1 },
+  globalParams: z.object({ normalize: z.boolean().default(true) }),
+  modelParams: z.object({ weight: z.number({ error: requiredNumber('weight') }) }),
+  async merge(input) {
     const { tensor, kernels } = input;
-    const g = parseParams(globalParams, input.global, `merge_method linear parameters (tensor ${tensor})`);
     const warnings: string[] = [];
     if (input.models.length === 0) throw new UserError(`linear: no model provides tensor ${tensor}`);
     const shapesDiffer = input.models.some((m) => !sameShape(m.shape, input.models[0].shape));
@@ -25,9 +20,9 @@ export const linear: MergeMethod = {
       throw new UserError(`linear: tensor ${tensor} has different shapes: ${input.models.map((m) => `${m.ref} [${m.shape}]`).join(', ')}`);
     }
     const { shape, data } = cropToCommon(tensor, input.models, warnings);
-    const weights = input.models.map((m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`).weight);
+    const weights = input.models.map((m) => m.params.weight);
     let divisor = 1;
-    if (g.normalize) {
+    if (input.global.normalize) {
       divisor = weights.reduce((a, b) => a + b, 0);
       if (Math.abs(divisor) < 1e-8) {
         throw new UserError(`linear: the weights of tensor ${tensor} sum to ${divisor}; cannot normalize (set normalize: false or change the weights)`, { field: 'weight' });
@@ -53,4 +48,4 @@ export const linear: MergeMethod = {
     }
     return { data: out, shape, diagnostics, warnings };
   },
-};
+});

@@ -5,14 +5,8 @@
  */
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { alignToBase, buildDiagnostics, numel, requireBase } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({
-  filter_wise: z.literal(false, { error: 'model_stock: only filter_wise: false is supported' }).default(false),
-});
-const modelParams = z.object({});
+import { alignToBase, buildDiagnostics, numel } from './common.js';
+import { defineMethod } from './define.js';
 
 export function modelStockT(l2sq: number[], dot: number[]): { t: number; cos: number } {
   const n = l2sq.length;
@@ -29,17 +23,17 @@ export function modelStockT(l2sq: number[], dot: number[]): { t: number; cos: nu
   return { t: (n * cos) / (1 + (n - 1) * cos), cos };
 }
 
-export const modelStock: MergeMethod = {
+export const modelStock = defineMethod({
   name: 'model_stock',
+  random: false,
   needsBase: true,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 2,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-    const { tensor, kernels } = input;
-    const base = requireBase('model_stock', tensor, input.base);
-    parseParams(globalParams, input.global, `merge_method model_stock parameters (tensor ${tensor})`);
+  models: { min: 2 },
+  globalParams: z.object({
+    filter_wise: z.literal(false, { error: 'model_stock: only filter_wise: false is supported' }).default(false),
+  }),
+  modelParams: z.object({}),
+  async merge(input) {
+    const { tensor, kernels, base } = input;
     const warnings: string[] = [];
     const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
     if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
@@ -66,4 +60,4 @@ export const modelStock: MergeMethod = {
     });
     return { data: out, shape: [...input.shape], diagnostics, warnings };
   },
-};
+});

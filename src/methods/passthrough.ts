@@ -1,27 +1,22 @@
 /** passthrough: one input per tensor, multiplied by its optional per-model `scale`. */
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
+import { defineMethod } from './define.js';
 
-const globalParams = z.object({});
-const modelParams = z.object({ scale: z.number().default(1) });
-
-export const passthrough: MergeMethod = {
+export const passthrough = defineMethod({
   name: 'passthrough',
+  random: false,
   needsBase: false,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  maxModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
+  models: { min: 1, max: 1 },
+  globalParams: z.object({}),
+  modelParams: z.object({ scale: z.number().default(1) }),
+  async merge(input) {
     if (input.models.length !== 1) {
       throw new UserError(`passthrough takes exactly one model per tensor; tensor ${input.tensor} got ${input.models.length}`);
     }
     const m = input.models[0];
-    const { scale } = parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${input.tensor}`);
+    const { scale } = m.params;
     const data = scale === 1 ? m.data.slice() : await input.kernels.weightedSum([m.data], [scale]);
     return { data, shape: [...m.shape], diagnostics: null, warnings: [] };
   },
-};
+});

@@ -5,12 +5,8 @@
  */
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { buildDiagnostics, cropToCommon, numel, requireBase, requiredNumber, sameShape } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, TensorMergeInput, TensorMergeOutput } from './types.js';
-
-const globalParams = z.object({ t: z.number({ error: requiredNumber('t') }) });
-const modelParams = z.object({});
+import { buildDiagnostics, cropToCommon, numel, requiredNumber, sameShape } from './common.js';
+import { defineMethod } from './define.js';
 
 const DOT_THRESHOLD = 0.9995;
 /** mergekit leaves a tensor unnormalised when its norm is at most this. */
@@ -27,25 +23,23 @@ export function slerpCoefficients(t: number, dot: number, sq0: number, sq1: numb
   return { c0: Math.sin((1 - t) * theta) / s, c1: Math.sin(t * theta) / s, lerp: false };
 }
 
-export const slerp: MergeMethod = {
+export const slerp = defineMethod({
   name: 'slerp',
+  random: false,
   needsBase: true,
-  globalParams: globalParams as unknown as MergeMethod['globalParams'],
-  modelParams: modelParams as unknown as MergeMethod['modelParams'],
-  minModels: 1,
-  maxModels: 1,
-  rescaleRule: () => 'none',
-  async mergeTensor(input: TensorMergeInput): Promise<TensorMergeOutput> {
-    const { tensor, kernels } = input;
-    const base = requireBase('slerp', tensor, input.base);
-    const { t } = parseParams(globalParams, input.global, `merge_method slerp parameters (tensor ${tensor})`);
+  models: { min: 1, max: 1 },
+  globalParams: z.object({ t: z.number({ error: requiredNumber('t') }) }),
+  modelParams: z.object({}),
+  async merge(input) {
+    const { tensor, kernels, base } = input;
+    const { t } = input.global;
     const warnings: string[] = [];
     // mergekit passes the one tensor through when only one model has it.
     if (input.models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
     if (input.models.length !== 1) {
       throw new UserError(`slerp merges exactly two models (the base and one other); tensor ${tensor} got ${input.models.length + 1}`);
     }
-    const all = [{ ref: input.baseRef ?? 'base', data: base, shape: input.shape, params: {} }, input.models[0]];
+    const all = [{ ref: input.baseRef, data: base, shape: input.shape }, input.models[0]];
     if (!sameShape(all[0].shape, all[1].shape) && !input.isEmbedding) {
       throw new UserError(`slerp: tensor ${tensor} has shape [${all[0].shape}] in the base but [${all[1].shape}] in ${input.models[0].ref}`);
     }
@@ -69,4 +63,4 @@ export const slerp: MergeMethod = {
     });
     return { data: out, shape, diagnostics, warnings };
   },
-};
+});

@@ -8,13 +8,12 @@
  * `int8_mask` is accepted and ignored: in mergekit it only shrinks an intermediate.
  */
 import { z } from 'zod';
-import { maskKey } from '../kernels/rng.js';
 import { countNonZero } from '../kernels/loops.js';
-import type { Mask } from '../kernels/types.js';
+import type { Mask, RngKey } from '../kernels/types.js';
 import { UserError } from '../util/errors.js';
-import { alignToBase, buildDiagnostics, numel, requireBase, requiredNumber, toRescaleRule } from './common.js';
-import { parseParams } from './parse.js';
-import type { MergeMethod, RescaleRule, TensorMergeInput, TensorMergeOutput } from './types.js';
+import { alignToBase, buildDiagnostics, numel, requiredNumber, toRescaleRule } from './common.js';
+import { defineMethod } from './define.js';
+import type { MergeInput, MergeMethod, TensorMergeOutput } from './types.js';
 
 export type Sparsifier = 'none' | 'magnitude' | 'random' | 'magnitude_outliers' | 'della_magprune';
 
@@ -53,13 +52,21 @@ const density = z
   .number({ error: requiredNumber('density') })
   .gt(0, { error: 'density must be in (0, 1]' })
   .lte(1, { error: 'density must be in (0, 1]' })
-  .default(1);
+  .default(1)
+  .describe('the fraction of the task vector kept');
+
+const weight = z.number({ error: requiredNumber('weight') });
+/** `gamma` only for the breadcrumbs pair, `epsilon` only for the della pair. */
+const MODEL_SCHEMAS = {
+  plain: z.object({ weight, density }),
+  outliers: z.object({ weight, density, gamma: z.number().gte(0).lte(1).default(0.01) }),
+  della: z.object({ weight, density, epsilon: z.number().gte(0).default(0.15) }),
+};
 
 function modelSchema(c: TaskArithmeticConfig) {
-  const base = { weight: z.number({ error: requiredNumber('weight') }), density };
-  if (c.sparsifier === 'magnitude_outliers') return z.object({ ...base, gamma: z.number().gte(0).lte(1).default(0.01) });
-  if (c.sparsifier === 'della_magprune') return z.object({ ...base, epsilon: z.number().gte(0).default(0.15) });
-  return z.object(base);
+  if (c.sparsifier === 'magnitude_outliers') return MODEL_SCHEMAS.outliers;
+  if (c.sparsifier === 'della_magprune') return MODEL_SCHEMAS.della;
+  return MODEL_SCHEMAS.plain;
 }
 
 interface ModelParams {
@@ -69,42 +76,58 @@ interface ModelParams {
   epsilon?: number;
 }
 
+interface GlobalParams {
+  normalize: boolean;
+  rescale: 'l1' | 'inverse_density' | 'none';
+  lambda: number;
+}
+
+/** della's band: the keep probabilities density +- epsilon must stay inside (0, 1). */
+function dellaBandProblem(p: ModelParams, method: string): string | null {
+  const eps = p.epsilon ?? 0.15;
+  if (p.density >= 1 || (p.density - eps > 0 && p.density + eps < 1)) return null;
+  return `${method} needs 0 < density - epsilon and density + epsilon < 1, got density ${p.density} and epsilon ${eps}`;
+}
+
 export function makeTaskArithmeticMethod(c: TaskArithmeticConfig): MergeMethod {
-  const globalParams = globalSchema(c);
-  const modelParams = modelSchema(c);
-  return {
+  const random = c.sparsifier === 'random' || c.sparsifier === 'della_magprune';
+  const common = {
     name: c.name,
     needsBase: true,
-    globalParams: globalParams as unknown as MergeMethod['globalParams'],
-    modelParams: modelParams as unknown as MergeMethod['modelParams'],
-    minModels: 1,
-    rescaleRule: (g) => parseParams(globalParams, g, `merge_method ${c.name} parameters`).rescale,
-    mergeTensor: (input) => mergeTaskArithmetic(c, globalParams, modelParams, input),
-  };
+    models: { min: 1 },
+    globalParams: globalSchema(c),
+    modelParams: modelSchema(c),
+    rescaleRule: (g: GlobalParams) => g.rescale,
+    check: ({ model }: { model: ModelParams }) => (c.sparsifier === 'della_magprune' ? dellaBandProblem(model, c.name) : null),
+  } as const;
+  // Only the random sparsifiers are handed a random stream; the others are seed-independent by construction.
+  return random
+    ? defineMethod({ ...common, random: true, merge: (input) => mergeTaskArithmetic(c, input, input.rngKey) })
+    : defineMethod({ ...common, random: false, merge: (input) => mergeTaskArithmetic(c, input, null) });
 }
 
 async function mergeTaskArithmetic(
   c: TaskArithmeticConfig,
-  globalParams: ReturnType<typeof globalSchema>,
-  modelParams: ReturnType<typeof modelSchema>,
-  input: TensorMergeInput,
+  input: MergeInput<GlobalParams, ModelParams, true, false>,
+  rngKey: ((ref: string) => RngKey) | null,
 ): Promise<TensorMergeOutput> {
-  const { tensor, kernels } = input;
-  const base = requireBase(c.name, tensor, input.base);
+  const { tensor, kernels, base } = input;
   const shape = input.shape;
   const N = numel(shape);
   if (base.length !== N) throw new Error(`tensor ${tensor}: base has ${base.length} values for shape [${shape}]`);
-  const g = parseParams(globalParams, input.global, `merge_method ${c.name} parameters (tensor ${tensor})`);
-  const rule: RescaleRule = g.rescale;
+  const g = input.global;
+  const rule = g.rescale;
   const warnings: string[] = [];
   const models = alignToBase(tensor, shape, input.models, input.isEmbedding, warnings);
   if (models.length === 0) {
     if (input.models.length > 0) warnings.push(`${tensor}: no task vector left, output is the base tensor`);
     return { data: base.slice(), shape: [...shape], diagnostics: null, warnings };
   }
-  const params = models.map(
-    (m) => parseParams(modelParams, m.params, `stage ${input.stage}: model ${JSON.stringify(m.ref)} parameters for tensor ${tensor}`) as ModelParams,
-  );
+  const params = models.map((m) => m.params);
+  const streamOf = (ref: string) => {
+    if (!rngKey) throw new Error(`internal: ${c.name} draws a mask but was not declared random`);
+    return rngKey(ref);
+  };
 
   const masks: Mask[] = [];
   const coeffs: number[] = [];
@@ -141,19 +164,14 @@ async function mergeTaskArithmetic(
         mask = await kernels.rankBandMask(data, base, nBot, N - nTop);
         keptCount = N - nTop - nBot;
       } else if (c.sparsifier === 'random') {
-        mask = await kernels.bernoulliMask(maskKey(input.seed, input.stage, models[i].ref, tensor), rho, N);
+        mask = await kernels.bernoulliMask(streamOf(models[i].ref), rho, N);
       } else {
+        // `check` has refused an epsilon outside the band before any tensor was read.
         const eps = p.epsilon ?? 0.15;
-        if (!(rho - eps > 0 && rho + eps < 1)) {
-          throw new UserError(
-            `stage ${input.stage}: ${c.name}: model ${m(models[i].ref)} has density ${rho} and epsilon ${eps}; need 0 < density - epsilon and density + epsilon < 1`,
-            { field: 'epsilon' },
-          );
-        }
         const rowLen = shape.length >= 1 ? shape[shape.length - 1] : 1;
         const r = await kernels.dellaMask(
           data, base, rowLen, rho, eps,
-          maskKey(input.seed, input.stage, models[i].ref, tensor),
+          streamOf(models[i].ref),
           rule === 'inverse_density',
         );
         mask = r.mask;

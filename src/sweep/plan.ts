@@ -1,6 +1,7 @@
 import type { Checkpoint } from '../checkpoint/reader.js';
 import { ENGINE_VERSION, canonicalStage, planRecipe } from '../merge/engine.js';
 import { ENGINE_CODE } from '../merge/codeVersion.js';
+import { getMethod, methodsReady } from '../methods/registry.js';
 import { resolveParsed, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
 import { formatProblem, isUserError, problemsError, sortProblems, type Problem } from '../util/errors.js';
@@ -20,9 +21,19 @@ import { contentKey, type FolderHasher } from './hash.js';
  * weights has one key and is merged once. An evaluation's key likewise carries the evaluator's.
  */
 
-/** Methods that draw random masks; only their stages depend on the seed. */
-export function isRandomMethod(method: string): boolean {
-  return /^(dare_|della)/.test(method);
+/**
+ * What a stage's key takes from its method: whether it draws random numbers (only then does the
+ * seed key the stage) and, for a method loaded from outside src/methods, the digest of its source.
+ * An unknown name is reported by the header check, or by the merge itself when that check is off.
+ */
+function methodTraits(name: string): { random: boolean; source: string | null } {
+  try {
+    const m = getMethod(name);
+    return { random: m.random, source: m.source };
+  } catch (e) {
+    if (isUserError(e)) return { random: false, source: null };
+    throw e;
+  }
 }
 
 /** Bump when what a point-diagnostics file holds changes. */
@@ -134,6 +145,7 @@ async function checkPoints(exp: Experiment, opts: { checkHeaders?: boolean; unav
   const headerProblems = new Map<string, Problem[]>();
   const checked: CheckedPoint[] = [];
   const pointIndex = new Map<string, number>();
+  await methodsReady();
   try {
     for (const tp of expandExperiment(exp)) {
       const v = tp.variant;
@@ -202,7 +214,7 @@ export async function checkPlan(exp: Experiment, opts: { checkHeaders?: boolean;
   const tally = new ProblemTally(variantPointCounts(exp));
   for (const p of opts.prior?.problems ?? []) tally.add(p, null, null);
   const checked = await checkPoints(exp, { checkHeaders: opts.checkHeaders, unavailableModels: opts.prior?.unavailableModels }, tally);
-  const points = checked.reduce((a, c) => a + (c.resolved.stages.some((st) => isRandomMethod(st.method)) ? c.tp.variant.seeds.length : 1), 0);
+  const points = checked.reduce((a, c) => a + (c.resolved.stages.some((st) => methodTraits(st.method).random) ? c.tp.variant.seeds.length : 1), 0);
   return { problems: sortProblems(tally.list()), points };
 }
 
@@ -227,7 +239,7 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
       if (st.baseModel && st.inputs[st.baseModel]?.kind === 'path') usedAsBase.add(st.baseModel);
       for (const [ref, inp] of Object.entries(st.inputs)) if (inp.kind === 'path') usedAsInput.add(ref);
     }
-    const random = resolved.stages.some((s) => isRandomMethod(s.method));
+    const random = resolved.stages.some((s) => methodTraits(s.method).random);
     for (const seed of random ? v.seeds : [null]) {
       const id = pointId(v.name, tp.axes, seed);
       if (seen.has(id)) continue;
@@ -244,7 +256,8 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
           for (const [ref, inp] of Object.entries(st.inputs)) {
             inputs[ref] = inp.kind === 'path' ? { kind: 'model', model: ref, dir: inp.path, hash: await hashOf(ref) } : { kind: 'stage', key: keys.get(inp.stage)!, name: inp.stage };
           }
-          node = { key, name: st.name, method: st.method, random: isRandomMethod(st.method), seed: isRandomMethod(st.method) ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
+          const { random: stageRandom } = methodTraits(st.method);
+          node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
           stages.set(key, node);
         }
         node.points.push(id);
@@ -309,6 +322,8 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
 async function stageKey(st: ResolvedStage, seed: number | null, upstream: Map<string, string>, hashOf: (name: string) => Promise<string>): Promise<string> {
   const inputKeys: Record<string, string> = {};
   for (const [ref, inp] of Object.entries(st.inputs)) inputKeys[ref] = inp.kind === 'path' ? `model:${await hashOf(ref)}` : `stage:${upstream.get(inp.stage)}`;
-  const random = isRandomMethod(st.method);
-  return contentKey({ kind: 'stage', engine: ENGINE_CODE, stage: canonicalStage(st, inputKeys), seed: random ? (seed ?? 0) : null });
+  const { random, source } = methodTraits(st.method);
+  // ENGINE_CODE covers the built-in methods; a plugin's own file keys the stages it merges.
+  const methodCode = source === null ? {} : { methodCode: source };
+  return contentKey({ kind: 'stage', engine: ENGINE_CODE, ...methodCode, stage: canonicalStage(st, inputKeys), seed: random ? (seed ?? 0) : null });
 }

@@ -1,5 +1,5 @@
 import { openCheckpoint, type Checkpoint } from '../checkpoint/reader.js';
-import { layerIndex } from '../methods/names.js';
+import { layerIndex } from '../checkpoint/names.js';
 
 /**
  * The final model of a chained merge against the ORIGINAL parents (math, chat) rather than against

@@ -39,7 +39,7 @@ function workerEntry(): { file: string; execArgv: string[] } {
 
 export class WorkerPool {
   private slots: Slot[] = [];
-  private queue: Array<{ task: Task; resolve: Slot['busy'] extends infer B ? (B extends { resolve: infer R } ? R : never) : never; reject: (e: Error) => void; onProgress?: (f: number) => void }> = [];
+  private queue: Array<{ task: Task; gpus: number[]; resolve: Slot['busy'] extends infer B ? (B extends { resolve: infer R } ? R : never) : never; reject: (e: Error) => void; onProgress?: (f: number) => void }> = [];
   private nextId = 1;
   private closed = false;
   /** Worker processes started (replacements included). */
@@ -93,9 +93,10 @@ export class WorkerPool {
     return slot;
   }
 
-  run(task: Task, onProgress?: (f: number) => void): Promise<{ seconds: number; alreadyDone: boolean }> {
+  /** Run a task on a free worker; `gpus` are the device indices it is given. */
+  run(task: Task, opts: { gpus?: number[]; onProgress?: (f: number) => void } = {}): Promise<{ seconds: number; alreadyDone: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, resolve, reject, onProgress });
+      this.queue.push({ task, gpus: opts.gpus ?? [], resolve, reject, onProgress: opts.onProgress });
       this.pump();
     });
   }
@@ -115,15 +116,9 @@ export class WorkerPool {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       slot.busy = { id, resolve: job.resolve, reject: job.reject, onProgress: job.onProgress };
-      const msg: ToWorker = { id, task: job.task };
+      const msg: ToWorker = { id, task: job.task, gpus: job.gpus };
       slot.child.send(msg);
     }
-  }
-
-  /** Stop every worker now; their running tasks fail, queued ones never start. */
-  kill(): void {
-    this.closed = true;
-    for (const s of this.slots) s.child.kill('SIGKILL');
   }
 
   async close(): Promise<void> {

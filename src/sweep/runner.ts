@@ -1,30 +1,39 @@
 import { promises as fs, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ENGINE_VERSION } from '../merge/engine.js';
-import { ResultRecord } from '../results/record.js';
+import type { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { writeExports } from '../results/export.js';
-import { UserError, isUserError } from '../util/errors.js';
-import { CacheLayout, clearTmp, exists, readJson, removeStageDir, stageComplete } from './cache.js';
-import { readExperiment, type Experiment } from './experiment.js';
+import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
+import { describePlan } from './describe.js';
+import { diskLine, estimateDisk, freeBytes } from './disk.js';
+import type { ExecutionEnd, Executor } from './executor.js';
+import { LocalExecutor } from './executors/local.js';
 import { suiteProblems } from './check.js';
-import { evaluatorVersion } from './evaluator.js';
-import { FolderHasher, contentKey, sha256, weightBytes } from './hash.js';
-import { buildPlan, type Plan, type PointNode, type StageNode } from './plan.js';
-import { WorkerPool } from './pool.js';
+import { readExperiment } from './experiment.js';
+import { FolderHasher, weightBytes } from './hash.js';
+import { buildGraph } from './graph.js';
+import { acquireLock } from './lock.js';
+import { buildPlan, type Plan, type PointNode } from './plan.js';
 import { createProgress } from './progress.js';
-import type { EvalFile, PointDiagFile, StageDiagFile, Task } from './tasks.js';
+import { assembleRecord, recordLine } from './record.js';
+import { neededMerges, pointComplete, scanCache, type Have } from './scan.js';
+import { Scheduler, type SchedulerListener } from './scheduler.js';
+import { evalVersion } from './suites.js';
+import { printSummary, type RunSummary } from './summary.js';
 
 /**
- * `mergelab run EXP.yaml`: plan the sweep, work out what the cache already holds, then run the
- * remaining merges, evaluations and point diagnostics as a dependency graph on N worker
- * processes, appending one record per finished point to results.jsonl.
+ * `mergelab run EXP.yaml`: plan the sweep, work out what the cache already holds, turn the rest
+ * into a task graph and hand it to an executor, appending one record per finished point to
+ * results.jsonl; then exports, the report and the summary.
  *
  * Resume is exact because a record is a pure function of cache files (stage diagnostics,
  * evaluation, point diagnostics), each written atomically under a content key: a restarted run
  * rebuilds the records of finished points from the cache and does only the missing work.
  */
+
+export type { RunSummary } from './summary.js';
+export { printSummary } from './summary.js';
 
 export interface RunOptions {
   jobs?: number;
@@ -43,242 +52,15 @@ export interface RunOptions {
   progress?: 'auto' | 'bar' | 'lines' | 'none';
   /** Where summary and plan lines go (default stdout). */
   out?: (line: string) => void;
+  /** Stops the run: what is recorded stays recorded, the rest resumes on the next run. */
+  signal?: AbortSignal;
   /**
-   * `soft` aborted: start no new task, let the running ones finish and record their points; `hard`
-   * aborted: stop the running tasks now. Either way the run ends with the points finished so far
-   * saved, no temporary folder, and `interrupted` set; a rerun resumes.
+   * Winds the run down: no task starts after it aborts, the running ones finish and their points
+   * are recorded (`signal` then still stops them at once). The first Ctrl-C of `mergelab run`.
    */
-  stop?: { soft: AbortSignal; hard: AbortSignal };
+  drain?: AbortSignal;
   /** Called whenever a point's record is saved: points with a record, of all points. */
   onSaved?: (saved: number, total: number) => void;
-}
-
-export interface RunSummary {
-  experiment: string;
-  expDir: string;
-  resultsFile: string;
-  points: number;
-  /** Points whose record could be rebuilt from the cache at start. */
-  pointsCachedAtStart: number;
-  failed: number;
-  merges: {
-    performed: number;
-    /** Stage uses (summed over points) that needed no merge of their own: shared within the run or cached. */
-    reused: number;
-    /** Distinct stages already in the cache at start (diagnostics present). */
-    cachedAtStart: number;
-    /** Merges performed, per stage name. */
-    byStage: Record<string, number>;
-  };
-  evaluations: { performed: number; reused: number };
-  pointDiagnostics: number;
-  wallSeconds: number;
-  diskEstimateBytes: number;
-  reportPath: string | null;
-  records: ResultRecord[];
-  /** Stopped by `stop` before every point had its record. */
-  interrupted: boolean;
-}
-
-interface Have {
-  diag: Set<string>;
-  folder: Set<string>;
-  evals: Set<string>;
-  pds: Set<string>;
-}
-
-type NodeKind = 'merge' | 'eval' | 'pointdiag';
-interface GraphNode {
-  id: string;
-  kind: NodeKind;
-  task: Task;
-  deps: Set<string>;
-  dependents: string[];
-  state: 'waiting' | 'running' | 'done' | 'failed';
-  error?: string;
-  /** Smallest index of a point that needs this node (scheduling order). */
-  order: number;
-  label: string;
-  /** Stage folder this node reads (released when it finishes). */
-  reads: string | null;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const u = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function acquireLock(expDir: string): Promise<() => Promise<void>> {
-  const lock = path.join(expDir, '.run.lock');
-  await fs.mkdir(expDir, { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await fs.writeFile(lock, String(process.pid), { flag: 'wx' });
-      return async () => {
-        await fs.rm(lock, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number((await fs.readFile(lock, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new UserError(`${expDir}: another run of this experiment is in progress (process ${pid}); wait for it or stop it (${lock})`);
-      }
-      // The holder died (killed, crashed): its lock is stale.
-      await fs.rm(lock, { force: true });
-    }
-  }
-  throw new UserError(`${expDir}: could not take the run lock ${lock}`);
-}
-
-/** Version of the evaluation: the evaluator's, plus the content of the suite files used. */
-async function evalVersion(exp: Experiment): Promise<string> {
-  const { DEFAULT_EVALS_DIR: evalsDir } = await import('../eval/evaluate.js');
-  const parts = [await evaluatorVersion()];
-  for (const s of exp.eval.suites) {
-    for (const ext of ['yaml', 'jsonl']) {
-      try {
-        parts.push(sha256(await fs.readFile(path.join(evalsDir, `${s}.${ext}`))));
-      } catch {
-        parts.push(`${s}.${ext}:absent`);
-      }
-    }
-  }
-  return contentKey(parts);
-}
-
-async function scanCache(plan: Plan, layout: CacheLayout): Promise<Have> {
-  const have: Have = { diag: new Set(), folder: new Set(), evals: new Set(), pds: new Set() };
-  for (const key of plan.stages.keys()) {
-    if (await exists(layout.diagFile(key))) have.diag.add(key);
-    if (await stageComplete(layout, key)) have.folder.add(key);
-  }
-  for (const p of plan.points) {
-    if (await exists(layout.evalFile(p.evalKey))) have.evals.add(p.evalKey);
-    if (p.pointDiag && (await exists(layout.pointDiagFile(p.pointDiag.key)))) have.pds.add(p.pointDiag.key);
-  }
-  return have;
-}
-
-function pointComplete(p: PointNode, have: Have): boolean {
-  return have.evals.has(p.evalKey) && (!p.pointDiag || have.pds.has(p.pointDiag.key)) && p.stages.every((k) => have.diag.has(k));
-}
-
-/** Which stages must be merged, given what the cache holds and what unfinished points need. */
-function neededMerges(plan: Plan, have: Have): Set<string> {
-  const merges = new Set<string>();
-  const needMerge = (key: string): void => {
-    if (merges.has(key)) return;
-    merges.add(key);
-    for (const inp of Object.values(plan.stages.get(key)!.inputs)) if (inp.kind === 'stage') needFolder(inp.key);
-  };
-  const needFolder = (key: string): void => {
-    if (!have.folder.has(key)) needMerge(key);
-  };
-  for (const p of plan.points) {
-    if (pointComplete(p, have)) continue;
-    if (p.role === 'merge' && (!have.evals.has(p.evalKey) || (p.pointDiag && !have.pds.has(p.pointDiag.key)))) needFolder(p.modelKey);
-    for (const k of p.stages) if (!have.diag.has(k)) needMerge(k);
-  }
-  return merges;
-}
-
-function stageLine(s: StageNode, state: string): string {
-  return `    ${s.name} (${s.method}${s.random ? `, seed ${s.seed}` : ''}) ${s.key.slice(0, 10)}: ${state}`;
-}
-
-function describePlan(plan: Plan, have: Have, merges: Set<string>, out: (l: string) => void): void {
-  const printed = new Set<string>();
-  for (const p of plan.points) {
-    const complete = pointComplete(p, have);
-    out(`${complete ? '[cached]' : '[to run]'} ${p.id}`);
-    if (p.role !== 'merge') {
-      out(`    reference ${p.modelDir}: evaluation ${have.evals.has(p.evalKey) ? 'cached' : 'to run'}`);
-      continue;
-    }
-    for (const k of p.stages) {
-      const s = plan.stages.get(k)!;
-      const shared = s.points.length > 1 ? (printed.has(k) ? ', shared (listed above)' : `, shared by ${s.points.length} points`) : '';
-      printed.add(k);
-      const state = merges.has(k)
-        ? have.folder.has(k)
-          ? 'cached checkpoint, diagnostics to recompute'
-          : 'to merge'
-        : have.folder.has(k)
-          ? 'cached'
-          : 'merged earlier (checkpoint deleted, diagnostics kept)';
-      out(stageLine(s, state + shared));
-    }
-    out(`    evaluation: ${have.evals.has(p.evalKey) ? 'cached' : 'to run'}${p.pointDiag ? `; final-vs-parents diagnostics: ${have.pds.has(p.pointDiag.key) ? 'cached' : 'to compute'}` : ''}`);
-  }
-}
-
-function sanitizeMetrics(m: Record<string, Record<string, number | null>>): Record<string, Record<string, number>> {
-  // JSON has no NaN: a metric over zero items comes back as null and is left out of the record.
-  const out: Record<string, Record<string, number>> = {};
-  for (const [suite, ms] of Object.entries(m)) {
-    out[suite] = {};
-    for (const [k, v] of Object.entries(ms)) if (typeof v === 'number' && Number.isFinite(v)) out[suite][k] = v;
-  }
-  return out;
-}
-
-/** A point's record, from cache files only (so a resumed run writes the same bytes). */
-async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayout, failure: string | null, backend: string): Promise<ResultRecord> {
-  const exp = plan.experiment;
-  const diagnostics: unknown[] = [];
-  const timings: Record<string, number> = {};
-  let mergeSeconds = 0;
-  for (const k of p.stages) {
-    if (await exists(layout.diagFile(k))) {
-      const d = await readJson<StageDiagFile>(layout.diagFile(k));
-      diagnostics.push(d.diagnostics);
-      mergeSeconds += d.seconds;
-    }
-  }
-  if (p.stages.length) timings.merge_s = mergeSeconds;
-  if (p.pointDiag && (await exists(layout.pointDiagFile(p.pointDiag.key)))) {
-    const d = await readJson<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key));
-    diagnostics.push(d.diagnostics);
-    timings.point_diagnostics_s = d.seconds;
-  }
-  const base = {
-    experiment: exp.name,
-    point: p.id,
-    role: p.role,
-    variant: p.variant,
-    axes: p.axes,
-    seed: p.seed,
-    recipe: p.recipe,
-    engineVersion: ENGINE_VERSION,
-    diagnostics,
-  };
-  if (failure === null) {
-    const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
-    timings.eval_s = e.seconds;
-    for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
-    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), timings, samples: e.result.samples });
-  }
-  return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
 }
 
 export async function runExperiment(file: string, opts: RunOptions = {}): Promise<RunSummary> {
@@ -286,7 +68,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 1));
   const backend = opts.backend ?? 'auto';
-  // Problems of the file and its suites are reported with its recipes', all at once, by buildPlan.
+  // The file's own problems and its suites' are reported with its recipes', all at once, by buildPlan.
   const draft = await readExperiment(file, { zooDir: opts.zooDir });
   const exp = draft.experiment;
   const prior = { problems: [...draft.problems, ...(await suiteProblems(exp))], unavailableModels: draft.unavailableModels };
@@ -294,8 +76,14 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
   try {
-    if (opts.fresh && !opts.dryRun) await fs.rm(layout.root, { recursive: true, force: true });
-    if (!opts.dryRun) await clearTmp(layout);
+    let logStream: ReturnType<typeof createWriteStream> | null = null;
+    let executor: Executor | null = null;
+    if (!opts.dryRun) {
+      logStream = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
+      executor = new LocalExecutor({ jobs, backend, log: logStream });
+      if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
+      if (await executor.tmpIsIdle()) await clearTmp(layout);
+    }
     const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
     const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp), prior });
     const have = await scanCache(plan, layout);
@@ -306,63 +94,52 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     out(`experiment ${exp.name} (${exp.file}): ${plan.points.length} points (${nRefs} references, ${plan.points.length - nRefs} merges), ${plan.stages.size} distinct stages`);
     out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${plural(have.folder.size, 'checkpoint')} on disk); to do: ${plural(merges.size, 'merge')}, ${plural(evalsToRun.size, 'evaluation')}`);
 
-    // Disk: every merge writes about one model's weights.
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
-    // A stage other stages read stays on disk until its last reader is done: count those as held.
-    const upstream = new Set([...plan.stages.values()].flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'stage' ? [i.key] : []))));
-    const intermediates = [...merges].filter((k) => upstream.has(k)).length;
-    const total = merges.size * modelBytes;
-    const peak = opts.keepModels ? total : Math.min(merges.size, intermediates + jobs) * modelBytes;
-    let free: number | null = null;
-    try {
-      let at = expDir;
-      while (!(await exists(at)) && path.dirname(at) !== at) at = path.dirname(at);
-      const st = await fs.statfs(at);
-      free = st.bavail * st.bsize;
-    } catch {
-      free = null;
-    }
-    out(
-      `disk needed: ${fmtBytes(peak)} at most at once (${plural(merges.size, 'merge')} x ~${fmtBytes(modelBytes)}${opts.keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(total)} written in all`})${free !== null ? `; ${fmtBytes(free)} free` : ''}`,
-    );
-    if (free !== null && peak > free) out(`warning: the run may need more disk than is free at ${expDir}`);
+    const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: jobs }), free: await freeBytes(expDir) };
+    out(diskLine(merges.size, disk, !!opts.keepModels));
+    if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
 
-    if (opts.dryRun) {
+    const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak };
+    if (!executor || !logStream) {
       describePlan(plan, have, merges, out);
       return {
-        experiment: exp.name,
-        expDir,
-        resultsFile: resultsPath(expDir),
-        points: plan.points.length,
-        pointsCachedAtStart: completeAtStart.length,
+        ...base,
+        executor: 'local',
         failed: 0,
         merges: { performed: 0, reused: 0, cachedAtStart: have.diag.size, byStage: {} },
         evaluations: { performed: 0, reused: 0 },
         pointDiagnostics: 0,
         wallSeconds: (performance.now() - t0) / 1000,
-        diskEstimateBytes: peak,
         reportPath: null,
+        interrupted: null,
         records: [],
-        interrupted: false,
       };
     }
-    return await execute(plan, layout, have, merges, { ...opts, jobs, backend, out, t0, expDir, peak, completeAtStart });
+    try {
+      const summary = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
+      const s: RunSummary = { ...base, ...summary, wallSeconds: (performance.now() - t0) / 1000 };
+      printSummary(s, out);
+      return s;
+    } finally {
+      const ls = logStream;
+      await new Promise<void>((r) => ls.end(() => r()));
+    }
   } finally {
     await release();
   }
 }
 
 interface ExecCtx extends RunOptions {
-  jobs: number;
   backend: string;
   out: (l: string) => void;
-  t0: number;
-  expDir: string;
-  peak: number;
+  modelBytes: number;
   completeAtStart: PointNode[];
+  expDir: string;
 }
 
-async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<string>, ctx: ExecCtx): Promise<RunSummary> {
+type Executed = Pick<RunSummary, 'executor' | 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
+
+async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<string>, executor: Executor, ctx: ExecCtx): Promise<Executed> {
   const { expDir, out } = ctx;
   const exp = plan.experiment;
   const resultsFile = resultsPath(expDir);
@@ -376,82 +153,8 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   for (const p of ctx.completeAtStart) records.set(p.id, await assembleRecord(plan, p, layout, null, ctx.backend));
   await writeResults(resultsFile, plan.points.filter((p) => records.has(p.id)).map((p) => records.get(p.id)!));
   ctx.onSaved?.(records.size, plan.points.length);
-  const stopping = (): boolean => ctx.stop?.soft.aborted === true;
 
-  // The task graph.
-  const nodes = new Map<string, GraphNode>();
-  const add = (n: Omit<GraphNode, 'dependents' | 'state'>): GraphNode => {
-    const existing = nodes.get(n.id);
-    if (existing) {
-      existing.order = Math.min(existing.order, n.order);
-      return existing;
-    }
-    const node: GraphNode = { ...n, dependents: [], state: 'waiting' };
-    nodes.set(n.id, node);
-    return node;
-  };
-  const pointOrder = new Map(plan.points.map((p) => [p.id, p.index]));
-  const mergeId = (k: string) => `merge:${k}`;
-  for (const key of merges) {
-    const s = plan.stages.get(key)!;
-    const inputs: Record<string, string> = {};
-    const deps = new Set<string>();
-    for (const [ref, inp] of Object.entries(s.inputs)) {
-      if (inp.kind === 'model') inputs[ref] = inp.dir;
-      else {
-        inputs[ref] = layout.stageDir(inp.key);
-        if (merges.has(inp.key)) deps.add(mergeId(inp.key));
-      }
-    }
-    add({
-      id: mergeId(key),
-      kind: 'merge',
-      task: { type: 'merge', key, cacheRoot: layout.root, recipe: s.recipe, stageName: s.name, modelDirs: plan.modelDirs, inputs, seed: s.seed },
-      deps,
-      order: Math.min(...s.points.map((id) => pointOrder.get(id) ?? Infinity)),
-      label: `merge ${s.name}`,
-      reads: null,
-    });
-  }
-  const pending = plan.points.filter((p) => !records.has(p.id));
-  const pointDeps = new Map<string, Set<string>>();
-  for (const p of pending) {
-    const deps = new Set<string>();
-    for (const k of p.stages) if (merges.has(k)) deps.add(mergeId(k));
-    const finalDir = p.role === 'merge' ? layout.stageDir(p.modelKey) : p.modelDir!;
-    const finalDep = p.role === 'merge' && merges.has(p.modelKey) ? [mergeId(p.modelKey)] : [];
-    if (!have.evals.has(p.evalKey)) {
-      const n = add({ id: `eval:${p.evalKey}`, kind: 'eval', task: { type: 'eval', key: p.evalKey, cacheRoot: layout.root, modelDir: finalDir, eval: exp.eval }, deps: new Set(finalDep), order: p.index, label: `eval ${p.id}`, reads: p.role === 'merge' ? p.modelKey : null });
-      deps.add(n.id);
-    }
-    if (p.pointDiag && !have.pds.has(p.pointDiag.key)) {
-      const n = add({
-        id: `pd:${p.pointDiag.key}`,
-        kind: 'pointdiag',
-        task: { type: 'pointdiag', key: p.pointDiag.key, cacheRoot: layout.root, finalDir, base: p.pointDiag.base, parents: p.pointDiag.parents },
-        deps: new Set(finalDep),
-        order: p.index,
-        label: `diagnostics ${p.id}`,
-        reads: p.modelKey,
-      });
-      deps.add(n.id);
-    }
-    pointDeps.set(p.id, deps);
-  }
-  // Readers of each stage folder: merges of downstream stages, evaluations, point diagnostics.
-  const readers = new Map<string, number>();
-  for (const n of nodes.values()) {
-    for (const d of n.deps) nodes.get(d)!.dependents.push(n.id);
-    if (n.kind === 'merge') for (const inp of Object.values(plan.stages.get((n.task as { key: string }).key)!.inputs)) if (inp.kind === 'stage') readers.set(inp.key, (readers.get(inp.key) ?? 0) + 1);
-    if (n.reads) readers.set(n.reads, (readers.get(n.reads) ?? 0) + 1);
-  }
-  const releaseFolder = async (key: string): Promise<void> => {
-    const left = (readers.get(key) ?? 0) - 1;
-    readers.set(key, left);
-    if (left <= 0 && !ctx.keepModels) await removeStageDir(layout, key);
-  };
-
-  // Counters.
+  const graph = buildGraph(plan, layout, have, merges, { modelBytes: ctx.modelBytes });
   const byStage: Record<string, number> = {};
   let mergesPerformed = 0;
   let evalsPerformed = 0;
@@ -459,12 +162,20 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   let failed = 0;
 
   const progress = createProgress(ctx.progress ?? 'auto', out);
-  const state = () => ({ done: records.size, total: plan.points.length, running: [...nodes.values()].filter((n) => n.state === 'running').length, failed, activity: [...nodes.values()].filter((n) => n.state === 'running').map((n) => n.label).join(', ') });
+  let scheduler: Scheduler | null = null;
+  const state = () => {
+    const running = scheduler?.nodes('running') ?? [];
+    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label).join(', ') };
+  };
   progress.start(state());
 
-  let logStream: ReturnType<typeof createWriteStream> | null = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
-  const pool = new WorkerPool(ctx.jobs, { backend: ctx.backend, log: logStream });
-
+  // A stage folder is deleted once every node that reads it has settled.
+  const readers = new Map(graph.readers);
+  const releaseFolder = async (key: string): Promise<void> => {
+    const left = (readers.get(key) ?? 0) - 1;
+    readers.set(key, left);
+    if (left <= 0 && !ctx.keepModels) await removeStageDir(layout, key);
+  };
   // Points are recorded one at a time, in completion order; the file is put in plan order at the end.
   let recordChain: Promise<void> = Promise.resolve();
   const finishPoint = (p: PointNode, failure: string | null): void => {
@@ -474,137 +185,63 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
       records.set(p.id, rec);
       ctx.onSaved?.(records.size, plan.points.length);
       if (failure) failed++;
-      const m = rec.metrics;
-      const summary = Object.entries(m)
-        .map(([s, ms]) => {
-          const main = ms.exact_match_strict ?? ms.prompt_level_strict ?? ms.perplexity ?? Object.entries(ms).find(([k]) => k !== 'n')?.[1];
-          return main === undefined ? null : `${s}=${Number(main).toFixed(3)}`;
-        })
-        .filter(Boolean)
-        .join(' ');
       progress.update(state());
-      progress.log(`${failure ? 'FAILED' : 'done'} ${p.id}${failure ? `: ${failure.split('\n')[0]}` : summary ? `: ${summary}` : ''}`);
+      progress.log(recordLine(rec));
     });
   };
-  const checkPoints = (): void => {
-    for (const p of pending) {
-      if (records.has(p.id) || !pointDeps.has(p.id)) continue;
-      const deps = [...pointDeps.get(p.id)!].map((d) => nodes.get(d)!);
-      const bad = deps.find((d) => d.state === 'failed');
-      // A task cut off by an interrupt did not fail: its point is left for the rerun.
-      if (bad && stopping()) continue;
-      if (bad || deps.every((d) => d.state === 'done')) {
-        pointDeps.delete(p.id);
-        finishPoint(p, bad ? bad.error! : null);
+  const listener: SchedulerListener = {
+    async settled(node, outcome) {
+      if (outcome.ok && !outcome.alreadyDone) {
+        if (node.kind === 'merge') {
+          mergesPerformed++;
+          const name = plan.stages.get(node.writes!)!.name;
+          byStage[name] = (byStage[name] ?? 0) + 1;
+        } else if (node.kind === 'eval') evalsPerformed++;
+        else pdsPerformed++;
       }
-    }
+      if (outcome.ok && node.writes && !readers.get(node.writes) && !ctx.keepModels) await removeStageDir(layout, node.writes);
+      for (const k of node.reads) await releaseFolder(k);
+      progress.update(state());
+    },
+    record: finishPoint,
   };
-
-  const fail = (n: GraphNode, error: string): void => {
-    n.state = 'failed';
-    n.error = error;
-    for (const d of n.dependents) {
-      const dn = nodes.get(d)!;
-      if (dn.state === 'waiting') fail(dn, error);
-    }
-  };
-
-  await new Promise<void>((resolveAll) => {
-    let inFlight = 0;
-    const ready = (): GraphNode[] =>
-      [...nodes.values()]
-        .filter((n) => n.state === 'waiting' && [...n.deps].every((d) => nodes.get(d)!.state === 'done'))
-        // Evaluations first: they free checkpoints; then by the first point that needs the work.
-        .sort((a, b) => (a.kind === 'merge' ? 1 : 0) - (b.kind === 'merge' ? 1 : 0) || a.order - b.order);
-    const pump = (): void => {
-      checkPoints();
-      for (const n of ready()) {
-        if (inFlight >= ctx.jobs || stopping()) break;
-        n.state = 'running';
-        inFlight++;
-        progress.update(state());
-        pool.run(n.task).then(
-          async (r) => {
-            if (n.kind === 'merge') {
-              if (!r.alreadyDone) {
-                mergesPerformed++;
-                const name = plan.stages.get((n.task as { key: string }).key)!.name;
-                byStage[name] = (byStage[name] ?? 0) + 1;
-              }
-              if (!readers.get((n.task as { key: string }).key) && !ctx.keepModels) await removeStageDir(layout, (n.task as { key: string }).key);
-            } else if (n.kind === 'eval') {
-              if (!r.alreadyDone) evalsPerformed++;
-            } else if (!r.alreadyDone) pdsPerformed++;
-            n.state = 'done';
-            await after(n);
-          },
-          async (e: Error) => {
-            const what = n.kind === 'merge' ? `merge of stage ${plan.stages.get((n.task as { key: string }).key)!.name}` : n.kind === 'eval' ? 'evaluation' : 'final-vs-parents diagnostics';
-            fail(n, `${what} failed: ${e.message}`);
-            await after(n);
-          },
-        );
-      }
-      if (inFlight === 0 && (stopping() || ready().length === 0)) {
-        checkPoints();
-        resolveAll();
-      }
-    };
-    ctx.stop?.soft.addEventListener('abort', () => pump(), { once: true });
-    ctx.stop?.hard.addEventListener('abort', () => pool.kill(), { once: true });
-    const after = async (n: GraphNode): Promise<void> => {
-      inFlight--;
-      if (n.kind === 'merge') for (const inp of Object.values(plan.stages.get((n.task as { key: string }).key)!.inputs)) if (inp.kind === 'stage') await releaseFolder(inp.key);
-      if (n.reads) await releaseFolder(n.reads);
-      pump();
-    };
-    pump();
-  });
+  scheduler = new Scheduler(graph, listener);
+  scheduler.start();
+  const end: ExecutionEnd = await executor.run(scheduler, ctx.signal, ctx.drain);
   await recordChain;
-  await pool.close();
   progress.stop();
-  await new Promise<void>((r) => logStream!.end(() => r()));
-  logStream = null;
+  // Work cut off by the interrupt left temporary folders; the finished stages stay for the rerun.
+  if (end.interrupted && (await executor.tmpIsIdle())) await clearTmp(layout);
 
-  const interrupted = stopping() && records.size < plan.points.length;
-  // Points whose work never ran (an upstream failure cut them off) still get their failure record.
-  if (!interrupted) for (const p of pending) if (!records.has(p.id)) finishPoint(p, 'not run: a task it depends on did not finish');
+  // Points whose work never ran (an upstream failure cut them off) still get their failure record;
+  // after an interruption they get none: the next run resumes them.
+  if (!end.interrupted) for (const p of scheduler.unrecorded()) finishPoint(p, 'not run: a task it depends on did not finish');
   await recordChain;
 
   const ordered = plan.points.map((p) => records.get(p.id)!).filter(Boolean);
   await writeResults(resultsFile, ordered);
   await writeExports(ordered, expDir);
-  // Work cut off by an interrupt left its temporary folders; finished stage checkpoints stay for the rerun.
-  if (interrupted) await clearTmp(layout);
-  else if (!ctx.keepModels) for (const key of plan.stages.keys()) await removeStageDir(layout, key);
-  else await linkModels(plan, layout, expDir);
-
   let reportPath: string | null = null;
-  if (ctx.report !== false && !interrupted) reportPath = await writeReport(expDir, out);
+  if (!end.interrupted) {
+    if (!ctx.keepModels) for (const key of plan.stages.keys()) await removeStageDir(layout, key);
+    else await linkModels(plan, layout, expDir);
+    if (ctx.report !== false) reportPath = await writeReport(expDir, out);
+  }
 
   // Reuse counts only uses that were served: a stage whose merge failed served nobody.
-  const failedMerges = new Set([...nodes.values()].filter((n) => n.kind === 'merge' && n.state === 'failed').map((n) => (n.task as { key: string }).key));
+  const failedMerges = new Set(scheduler.nodes('failed').flatMap((n) => (n.writes ? [n.writes] : [])));
   const stageUses = plan.points.reduce((a, p) => a + p.stages.filter((k) => !failedMerges.has(k)).length, 0);
   const okPoints = ordered.filter((r) => r.status === 'ok').length;
-  const summary: RunSummary = {
-    experiment: exp.name,
-    expDir,
-    resultsFile,
-    points: plan.points.length,
-    pointsCachedAtStart: ctx.completeAtStart.length,
+  return {
+    executor: executor.name,
     failed: ordered.filter((r) => r.status === 'failed').length,
     merges: { performed: mergesPerformed, reused: stageUses - mergesPerformed, cachedAtStart: have.diag.size, byStage },
     evaluations: { performed: evalsPerformed, reused: Math.max(0, okPoints - evalsPerformed) },
     pointDiagnostics: pdsPerformed,
-    wallSeconds: (performance.now() - ctx.t0) / 1000,
-    diskEstimateBytes: ctx.peak,
     reportPath,
+    interrupted: end.interrupted ? end.note : null,
     records: ordered,
-    interrupted,
   };
-  // An interrupted run's counts describe a part of the work; the caller says what was saved.
-  if (!interrupted) printSummary(summary, out);
-  return summary;
 }
 
 /** With --keep-models, each point's final model is reachable as reports/EXP/models/POINT. */
@@ -633,17 +270,6 @@ async function writeReport(expDir: string, out: (l: string) => void): Promise<st
   }
 }
 
-export function printSummary(s: RunSummary, out: (l: string) => void): void {
-  const byStage = Object.entries(s.merges.byStage)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(', ');
-  out(`summary of ${s.experiment}:`);
-  out(`  points: ${s.points} (${s.pointsCachedAtStart} complete from the cache at start), failed: ${s.failed}`);
-  out(`  merges performed: ${s.merges.performed}${byStage ? ` (${byStage})` : ''}`);
-  out(`  merges reused from cache: ${s.merges.reused} (stage uses that needed no merge of their own; ${s.merges.cachedAtStart} stages were cached at start)`);
-  out(`  evaluations performed: ${s.evaluations.performed}, reused: ${s.evaluations.reused}`);
-  out(`  final-vs-parents diagnostics computed: ${s.pointDiagnostics}`);
-  out(`  wall time: ${s.wallSeconds.toFixed(1)} s`);
-  out(`  results: ${s.resultsFile}${s.reportPath ? `; report: ${s.reportPath}` : ''}`);
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
-

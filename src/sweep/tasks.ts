@@ -78,6 +78,8 @@ export interface PointDiagFile {
 
 export interface TaskContext {
   kernels(): Promise<Kernels>;
+  /** Device indices of the GPUs this task was given (empty: none); a task that starts a server hands them on as its CUDA_VISIBLE_DEVICES. */
+  gpus: number[];
   onProgress?: (fraction: number) => void;
 }
 

@@ -7,7 +7,7 @@ import { runTask, type Task } from './tasks.js';
  * evaluations need processes) that runs one task at a time for the parent over IPC.
  */
 
-export type ToWorker = { id: number; task: Task };
+export type ToWorker = { id: number; task: Task; gpus: number[] };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
@@ -26,15 +26,16 @@ function send(m: FromWorker): void {
 // atomic, so work abandoned here leaves nothing half-written under a final name.
 process.on('disconnect', () => process.exit(0));
 // Ctrl-C reaches the whole process group: the parent decides whether our task finishes (first
-// Ctrl-C) or we are killed (second), so the signal itself must not end us mid-task.
+// Ctrl-C) or is abandoned (second: it closes our channel), so the signal must not end us mid-task.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
 process.on('message', (msg: ToWorker) => {
-  const { id, task } = msg;
+  const { id, task, gpus } = msg;
   let lastSent = 0;
   runTask(task, {
     kernels: getKernels,
+    gpus,
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kernels } from '../../src/kernels/types.js';
 import { getMethod } from '../../src/methods/registry.js';
-import { isEmbeddingTensor, layerIndex } from '../../src/methods/names.js';
+import { isEmbeddingTensor, layerIndex } from '../../src/checkpoint/names.js';
 import { UserError } from '../../src/util/errors.js';
 import { BACKENDS, expectClose, randn } from '../kernels/backends.js';
 import { f32, input } from './helpers.js';

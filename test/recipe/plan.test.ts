@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { planStage, withLayer, type HeaderView } from '../../src/merge/plan.js';
+import { withLayer } from '../../src/checkpoint/names.js';
+import { planStage, type HeaderView } from '../../src/merge/plan.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { loadRecipe } from '../../src/recipe/recipe.js';
 import { tinyLlamaShapes, tmpDir } from '../merge/tiny-llama.js';

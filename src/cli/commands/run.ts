@@ -66,7 +66,8 @@ export function register(program: Command): void {
           fresh: o.fresh,
           report: o.report,
           progress: o.progress,
-          stop: { soft: stop.soft, hard: stop.hard },
+          drain: stop.soft,
+          signal: stop.hard,
           onSaved: (done, total) => (saved = { done, total }),
         });
         if (summary.interrupted) {

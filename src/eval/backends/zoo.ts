@@ -4,9 +4,14 @@ import { generateGreedy, scoreText } from '../../zoo/generate.js';
 import { initBackend, tf } from '../../zoo/model.js';
 import type { EvalBackend, GenerateRequest, Generation, Score, ScoreRequest } from './types.js';
 import { installFastTile } from './fast-tile.js';
+import { zooTokenLevel } from './zoo-tokens.js';
+import type { TokenLevel } from './types.js';
 
 export class ZooBackend implements EvalBackend {
-  private constructor(private readonly model: ZooModel, readonly name: string) {}
+  readonly tokens: TokenLevel;
+  private constructor(private readonly model: ZooModel, readonly name: string) {
+    this.tokens = zooTokenLevel(model);
+  }
 
   static async open(modelDir: string): Promise<ZooBackend> {
     const tfBackend = await initBackend();

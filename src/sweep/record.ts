@@ -1,0 +1,71 @@
+import { ENGINE_VERSION } from '../merge/engine.js';
+import { ResultRecord } from '../results/record.js';
+import { CacheLayout, exists, readJson } from './cache.js';
+import type { Plan, PointNode } from './plan.js';
+import type { EvalFile, PointDiagFile, StageDiagFile } from './tasks.js';
+
+/**
+ * A point's result record, made from cache files only, so a resumed run, a re-attached Slurm run
+ * and an uninterrupted local run write the same bytes (timings aside).
+ */
+
+function sanitizeMetrics(m: Record<string, Record<string, number | null>>): Record<string, Record<string, number>> {
+  // JSON has no NaN: a metric over zero items comes back as null and is left out of the record.
+  const out: Record<string, Record<string, number>> = {};
+  for (const [suite, ms] of Object.entries(m)) {
+    out[suite] = {};
+    for (const [k, v] of Object.entries(ms)) if (typeof v === 'number' && Number.isFinite(v)) out[suite][k] = v;
+  }
+  return out;
+}
+
+export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayout, failure: string | null, backend: string): Promise<ResultRecord> {
+  const exp = plan.experiment;
+  const diagnostics: unknown[] = [];
+  const timings: Record<string, number> = {};
+  let mergeSeconds = 0;
+  for (const k of p.stages) {
+    if (await exists(layout.diagFile(k))) {
+      const d = await readJson<StageDiagFile>(layout.diagFile(k));
+      diagnostics.push(d.diagnostics);
+      mergeSeconds += d.seconds;
+    }
+  }
+  if (p.stages.length) timings.merge_s = mergeSeconds;
+  if (p.pointDiag && (await exists(layout.pointDiagFile(p.pointDiag.key)))) {
+    const d = await readJson<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key));
+    diagnostics.push(d.diagnostics);
+    timings.point_diagnostics_s = d.seconds;
+  }
+  const base = {
+    experiment: exp.name,
+    point: p.id,
+    role: p.role,
+    variant: p.variant,
+    axes: p.axes,
+    seed: p.seed,
+    recipe: p.recipe,
+    engineVersion: ENGINE_VERSION,
+    diagnostics,
+  };
+  if (failure === null) {
+    const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
+    timings.eval_s = e.seconds;
+    for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
+    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), timings, samples: e.result.samples });
+  }
+  return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
+}
+
+/** The progress line of a recorded point: `done ID: suite=main metric ...` or `FAILED ID: reason`. */
+export function recordLine(rec: ResultRecord): string {
+  if (rec.status === 'failed') return `FAILED ${rec.point}: ${(rec.error ?? '').split('\n')[0]}`;
+  const summary = Object.entries(rec.metrics)
+    .map(([s, ms]) => {
+      const main = ms.exact_match_strict ?? ms.prompt_level_strict ?? ms.perplexity ?? Object.entries(ms).find(([k]) => k !== 'n')?.[1];
+      return main === undefined ? null : `${s}=${Number(main).toFixed(3)}`;
+    })
+    .filter(Boolean)
+    .join(' ');
+  return `done ${rec.point}${summary ? `: ${summary}` : ''}`;
+}
