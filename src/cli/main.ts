@@ -1,33 +1,19 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { isUserError } from '../util/errors.js';
-
-const program = new Command();
-program.name('mergelab').description('Sweep, merge, evaluate and report on model-merge recipes').version('0.1.0');
-
-// Each command module registers itself; keeping them separate keeps this file a table of contents.
-const commandModules: Array<() => Promise<{ register(p: Command): void }>> = [
-  () => import('./commands/merge.js'),
-  () => import('./commands/validate.js'),
-  () => import('./commands/eval.js'),
-  () => import('./commands/data.js'),
-  () => import('./commands/zoo.js'),
-  () => import('./commands/run.js'),
-  () => import('./commands/report.js'),
-  () => import('./commands/serve.js'),
-  () => import('./commands/status.js'),
-  () => import('./commands/task.js'),
-];
+import { CommanderError } from 'commander';
+import { formatProblems, isUserError } from '../util/errors.js';
+import { exitCodeFor } from './exit.js';
+import { restoreTerminal } from './interrupt.js';
+import { buildProgram } from './program.js';
 
 async function main(): Promise<void> {
-  for (const load of commandModules) (await load()).register(program);
-  await program.parseAsync(process.argv);
+  await buildProgram().parseAsync(process.argv);
 }
 
 main().catch((e: unknown) => {
-  if (isUserError(e)) {
-    process.stderr.write(`mergelab: ${e.message}\n`);
-    process.exit(2);
-  }
-  throw e;
+  restoreTerminal();
+  process.exitCode = exitCodeFor(e);
+  // Commander has printed its usage error, help or version itself.
+  if (e instanceof CommanderError) return;
+  if (isUserError(e)) process.stderr.write(`mergelab: ${formatProblems(e.problems, e.problems.length > 1 ? e.file : undefined)}\n`);
+  else process.stderr.write(`mergelab: internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
 });

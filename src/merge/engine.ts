@@ -6,11 +6,12 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
-import { getMethod, methodsReady } from '../methods/registry.js';
+import { getMethod, listMethods, methodsReady } from '../methods/registry.js';
 import type { MergeMethod } from '../methods/types.js';
 import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
-import { UserError, UserErrors, isUserError } from '../util/errors.js';
+import { UserError, isUserError, problemsError, type Problem } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 import { readStageTokenizers, tokenizeEmbeddings } from '../tokenizer/engine.js';
 import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from '../tokenizer/stage.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
@@ -61,6 +62,8 @@ export interface MergeStageOptions {
   allowCrimes?: boolean;
   /** More files for the output folder (the model card). */
   extraFiles?: Record<string, string>;
+  /** Stop between two tensors once aborted (the temporary output is removed, nothing is published). */
+  signal?: AbortSignal;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -72,37 +75,47 @@ export interface DiagnosticsFile {
 }
 
 /** The stage's method, or the problem naming it at its line; a MERGELAB_METHODS module that fails to load throws its own error. */
-async function locateMethod(stage: ResolvedStage): Promise<MergeMethod | string> {
+async function locateMethod(stage: ResolvedStage): Promise<{ method: MergeMethod; problem?: undefined } | { method?: undefined; problem: Problem }> {
   await methodsReady();
   try {
-    return getMethod(stage.method);
+    return { method: getMethod(stage.method) };
   } catch (e) {
-    if (isUserError(e)) return `${stage.doc.where(['merge_method'])}: ${stage.label ? stage.label + ': ' : ''}${e.message}`;
+    if (isUserError(e)) return { problem: stage.doc.problem(['merge_method'], e.message, stage.label, false, nearest(stage.method, listMethods())) };
     throw e;
   }
 }
 
-function throwProblems(problems: string[], file?: string): never {
-  throw problems.length === 1 ? new UserError(problems[0], { file }) : new UserErrors(problems, { file });
+function throwProblems(problems: Problem[], file?: string): never {
+  throw problemsError(problems, file);
+}
+
+/** Where a stage first names model `ref` (its base_model or its first models/sources entry). */
+function modelPos(stage: ResolvedStage, ref: string): ReturnType<ResolvedStage['doc']['pos']> {
+  if (stage.baseModel === ref) return stage.doc.pos(['base_model']);
+  for (const s of stage.slices) for (const src of s.sources) if (src.ref === ref && !src.implicit) return stage.doc.pos([...src.field, 'model']);
+  return stage.doc.pos([]);
 }
 
 /** Open a stage's inputs; every folder that fails to open is reported, each naming the model. */
-async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: string[]): Promise<Record<string, Checkpoint>> {
+async function openInputs(stage: ResolvedStage, dirs: Record<string, string>, opened: Map<string, Checkpoint>, problems: Problem[], unopenable: Set<string> = new Set()): Promise<Record<string, Checkpoint>> {
   const out: Record<string, Checkpoint> = {};
   for (const ref of Object.keys(stage.inputs)) {
     const dir = dirs[ref];
     if (dir === undefined) {
-      problems.push(`${stage.doc.where([])}: ${stage.label ? stage.label + ': ' : ''}no folder given for model '${ref}'`);
+      problems.push(stage.doc.problem([], `no folder given for model '${ref}'`, stage.label));
       continue;
     }
     const key = path.resolve(dir);
+    // A folder that failed to open for an earlier stage was reported there.
+    if (unopenable.has(key)) continue;
     let c = opened.get(key);
     if (!c) {
       try {
         c = await openCheckpoint(key);
       } catch (e) {
         if (!isUserError(e)) throw e;
-        problems.push(`${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}`);
+        problems.push({ ...modelPos(stage, ref), message: `${stage.label ? stage.label + ': ' : ''}model '${ref}': ${e.message}` });
+        unopenable.add(key);
         continue;
       }
       opened.set(key, c);
@@ -125,8 +138,8 @@ function checkOutDir(outDir: string, inputDirs: string[]): void {
 
 /** Merge one stage whose inputs are folders on disk. Throws UserError(s) before reading any tensor when the plan has problems. */
 export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions): Promise<StageDiagnostics> {
-  const method = await locateMethod(stage);
-  if (typeof method === 'string') throwProblems([method], stage.file);
+  const { method, problem } = await locateMethod(stage);
+  if (problem) throwProblems([problem], stage.file);
   // Folders the recipe resolved itself need not be passed; stage outputs must be.
   const inputs: Record<string, string> = {};
   for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') inputs[ref] = inp.path;
@@ -135,7 +148,7 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
   opts = { ...opts, inputs };
   const opened = new Map<string, Checkpoint>();
   try {
-    const problems: string[] = [];
+    const problems: Problem[] = [];
     const readers = await openInputs(stage, opts.inputs, opened, problems);
     if (problems.length) throwProblems(problems, stage.file);
     const plan = planStage(stage, method, readers);
@@ -194,6 +207,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
   reuse?.();
   try {
     for (const t of plan.tensors) {
+      opts.signal?.throwIfAborted();
       if (t.kind === 'copy') {
         const raw = await readers[t.copyFrom!.ref].readRaw(t.copyFrom!.tensor);
         await writer.addRaw(t.name, raw.dtype, raw.shape, raw.bytes);
@@ -314,6 +328,8 @@ export interface RunRecipeOptions {
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
+  /** Stop between two tensors once aborted; temporary stage folders are removed. */
+  signal?: AbortSignal;
 }
 
 export interface RunRecipeResult {
@@ -346,37 +362,40 @@ export async function planRecipe(
   recipe: Recipe,
   opened: Map<string, Checkpoint>,
   opts: { strictShapes?: boolean; allowCrimes?: boolean } = {},
-): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
-  const problems: string[] = [];
+): Promise<{ plans: Map<string, StagePlan>; problems: Problem[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
+  const problems: Problem[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
   const tokenizers = new Map<string, StageTokenizer | null>();
   // The tokenizer each planned stage's output will carry, for the stages that read it.
   const outTokenizers = new Map<string, Awaited<ReturnType<typeof readStageTokenizers>>[string]>();
+  // What each stage's output will look like, for the stages that read it: its plan's, or, for a
+  // stage that could not be planned (an unknown method), its reference input's header, so that
+  // the stages after it are still checked.
+  const outputs = new Map<string, HeaderView>();
+  const unopenable = new Set<string>();
   for (const stage of recipe.stages) {
-    const method = await locateMethod(stage);
+    const { method, problem } = await locateMethod(stage);
     const dirs: Record<string, string> = {};
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'path') dirs[ref] = inp.path;
-    const stageProblems: string[] = [];
-    const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems)) };
-    let upstreamMissing = false;
+    const stageProblems: Problem[] = [];
+    const views: Record<string, HeaderView> = { ...(await openInputs({ ...stage, inputs: Object.fromEntries(Object.entries(stage.inputs).filter(([, i]) => i.kind === 'path')) }, dirs, opened, stageProblems, unopenable)) };
     for (const [ref, inp] of Object.entries(stage.inputs)) {
-      if (inp.kind !== 'stage') continue;
-      const up = plans.get(inp.stage);
-      if (up) views[ref] = plannedOutputView(up);
-      else upstreamMissing = true;
+      const up = inp.kind === 'stage' ? outputs.get(inp.stage) : undefined;
+      if (up) views[ref] = up;
     }
     problems.push(...stageProblems);
-    if (typeof method === 'string') {
-      problems.push(method);
+    // A model whose reference did not resolve or whose folder did not open (already reported)
+    // borrows another input's header, so that its parameters and the later stages are still
+    // checked; header checks against it then pass trivially.
+    const stand = views[stage.baseModel ?? ''] ?? Object.values(views)[0];
+    if (!stand) continue;
+    for (const s of stage.slices) for (const src of s.sources) if (!views[src.ref]) views[src.ref] = stand;
+    if (problem) {
+      problems.push(problem);
+      outputs.set(stage.name, stand);
       continue;
     }
-    if (stageProblems.length || upstreamMissing) continue;
-    // A model whose reference did not resolve (already reported) borrows another input's header,
-    // so its parameters are still checked; header checks against it then pass trivially.
-    const stand = views[stage.baseModel ?? ''] ?? Object.values(views)[0];
-    for (const s of stage.slices) for (const src of s.sources) if (!views[src.ref] && stand) views[src.ref] = stand;
-    if (!stand) continue;
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
@@ -391,6 +410,7 @@ export async function planRecipe(
     outTokenizers.set(stage.name, tok.output);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
+    outputs.set(stage.name, plannedOutputView(plan));
   }
   return { plans, problems, warnings, tokenizers };
 }
@@ -445,6 +465,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         tokenizer: tokenizers.get(stage.name) ?? null,
         copyTokenizer: opts.copyTokenizer,
         extraFiles: isFinal && opts.modelCard ? { 'README.md': modelCard(recipe, path.basename(outDir), await recipeSource(input, recipe)) } : undefined,
+        signal: opts.signal,
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
@@ -509,7 +530,7 @@ export function canonicalStage(stage: ResolvedStage, inputKeys: Record<string, s
 }
 
 export interface ValidateResult {
-  problems: string[];
+  problems: Problem[];
   warnings: string[];
   /** Stages in run order (empty when the recipe itself did not parse). */
   stages: string[];
@@ -526,8 +547,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
     resolved = resolveParsed(parsed, { ...opts, keepPartial: true });
   } catch (e) {
-    if (e instanceof UserErrors) return { problems: e.problems, warnings: [], stages: [] };
-    if (isUserError(e)) return { problems: [e.message], warnings: [], stages: [] };
+    if (isUserError(e)) return { problems: [...e.problems], warnings: [], stages: [] };
     throw e;
   }
   const recipe = resolved.recipe;
@@ -542,6 +562,6 @@ export async function checkRecipe(input: string | { text: string; file?: string;
 }
 
 /** The problems `checkRecipe` finds (empty when the recipe can be merged). */
-export async function validateRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<string[]> {
+export async function validateRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<Problem[]> {
   return (await checkRecipe(input, opts)).problems;
 }

@@ -7,6 +7,8 @@ import { gradientT, lookupParam } from '../recipe/params.js';
 import { stageLabel, type ResolvedStage, type StageSlice, type StageSource } from '../recipe/recipe.js';
 import type { ParamBlock } from '../recipe/schema.js';
 import type { FieldPath } from '../recipe/source.js';
+import type { Problem, SourcePos } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 
 /**
  * Everything about a stage that can be decided from safetensors headers alone: which output
@@ -63,7 +65,7 @@ export interface StagePlan {
   configFrom: string;
   config: Record<string, unknown> | null;
   rescaleRule: string;
-  problems: string[];
+  problems: Problem[];
   warnings: string[];
 }
 
@@ -101,17 +103,17 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Problems are keyed by their text so one missing parameter is reported once, not once per tensor. */
 class ProblemSet {
-  private readonly map = new Map<string, { where: string; tensors: string[] }>();
+  private readonly map = new Map<string, { where: SourcePos; tensors: string[] }>();
   /** `tensor` is given where the problem may hold for some tensors only (filters, gradients), so the message says which. */
-  add(where: string, msg: string, tensor: string | null): void {
+  add(where: SourcePos, msg: string, tensor: string | null): void {
     let e = this.map.get(msg);
     if (!e) this.map.set(msg, (e = { where, tensors: [] }));
     if (tensor !== null) e.tensors.push(tensor);
   }
-  list(totalTensors: number): string[] {
+  list(totalTensors: number): Problem[] {
     return [...this.map.entries()].map(([msg, { where, tensors }]) => {
       const scope = tensors.length === 0 || tensors.length >= totalTensors ? '' : tensors.length === 1 ? ` (tensor ${tensors[0]})` : ` (${tensors.length} tensors, e.g. ${tensors[0]})`;
-      return `${where}: ${msg}${scope}`;
+      return { ...where, message: `${msg}${scope}` };
     });
   }
 }
@@ -177,7 +179,8 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   const doc = stage.doc;
   const problems = new ProblemSet();
   const warnings: string[] = [];
-  const at = (p: FieldPath) => doc.where(p);
+  const at = (p: FieldPath) => doc.pos(p);
+  const where = (p: FieldPath) => doc.where(p);
   const tensors: PlannedTensor[] = [];
   const explicitDtype = stage.outDtype ?? stage.dtype;
   const empty: StagePlan = { stage, method, tensors, outDtype: explicitDtype ?? 'F32', configFrom: '', config: null, rescaleRule: 'none', problems: [], warnings };
@@ -187,7 +190,7 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     problems.add(at(['merge_method']), `${lp}merge_method ${method.name} needs base_model (the model the task vectors are taken against)`, null);
   }
   for (const ref of Object.keys(stage.inputs)) {
-    if (!views[ref]) return { ...empty, problems: [`${at([])}: ${lp}internal: no header for input '${ref}'`] };
+    if (!views[ref]) return { ...empty, problems: [{ ...at([]), message: `${lp}internal: no header for input '${ref}'` }] };
   }
 
   const modelKeys = Object.keys(method.modelParams.shape);
@@ -214,11 +217,12 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
     for (const k of Object.keys(block)) {
       if (modelKeys.includes(k)) continue;
       if (globalKeys.includes(k) || anyGlobal.has(k)) {
-        if (!topLevel) warnings.push(`${at([...field, k])}: ${lp}'${k}' is a global parameter, read only from the top-level parameters; ignored here`);
-        else if (!globalKeys.includes(k)) warnings.push(`${at([...field, k])}: ${lp}merge_method ${method.name} does not use parameter '${k}'; ignored`);
+        if (!topLevel) warnings.push(`${where([...field, k])}: ${lp}'${k}' is a global parameter, read only from the top-level parameters; ignored here`);
+        else if (!globalKeys.includes(k)) warnings.push(`${where([...field, k])}: ${lp}merge_method ${method.name} does not use parameter '${k}'; ignored`);
         continue;
       }
-      warnings.push(`${at([...field, k])}: ${lp}merge_method ${method.name} has no parameter '${k}' (it reads ${[...modelKeys, ...globalKeys].join(', ')}); ignored`);
+      const near = nearest(k, [...modelKeys, ...globalKeys]);
+      warnings.push(`${where([...field, k])}: ${lp}merge_method ${method.name} has no parameter '${k}' (it reads ${[...modelKeys, ...globalKeys].join(', ')}); ignored${near ? ` (did you mean '${near}'?)` : ''}`);
     }
   };
   checkUnused(stage.parameters, ['parameters'], true);

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { UserError, UserErrors } from '../util/errors.js';
+import { UserError, formatProblem, problemsError, type Problem } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 import { parseRecipeText, readRecipeFile, type FieldPath, type ParsedFile, type RecipeDocument } from './source.js';
 import { tokenizerSetting, type TokenizerSetting } from '../tokenizer/config.js';
 import { StageDoc, describeIssues, structureIssues, type OutDtype, type ParamBlock } from './schema.js';
@@ -113,12 +114,18 @@ export interface LoadOptions {
    * checking parameters). Off by default: then `recipe` is null whenever there are problems.
    */
   keepPartial?: boolean;
+  /**
+   * Model names whose folders are known to be missing and already reported (a sweep's experiment
+   * names them): references to them stay unresolved without a second problem, and (with
+   * keepPartial) the rest of the recipe is still checked.
+   */
+  unavailable?: ReadonlySet<string>;
 }
 
 export interface LoadResult {
   /** Null when there are problems, except with `keepPartial` when only model references failed to resolve. */
   recipe: Recipe | null;
-  problems: string[];
+  problems: Problem[];
 }
 
 /**
@@ -126,7 +133,7 @@ export interface LoadResult {
  * problem rather than stopping at the first. Nothing here reads tensor data.
  */
 export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadResult {
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   const warnings: string[] = [];
   const cwd = opts.cwd ?? process.cwd();
   const modelDirs = opts.modelDirs ?? {};
@@ -140,7 +147,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
     const label = multi ? `stage ${d.index + 1}` : undefined;
     const issues = [...(r.success ? [] : describeIssues(r.error.issues)), ...structureIssues(raw)];
     if (issues.length || !r.success) {
-      for (const i of issues) problems.push(d.problem(i.path, i.message, label, 'atKey' in i && i.atKey === true));
+      for (const i of issues) problems.push(d.problem(i.path, i.message, label, i.atKey === true, i.suggestion));
       continue;
     }
     docs.push({ d, v: r.data, name: r.data.name ?? `stage${d.index + 1}`, explicitName: r.data.name !== undefined });
@@ -155,6 +162,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
 
   // Pass 2: model references and the slice structure.
   const stages: ResolvedStage[] = [];
+  let unavailableRefs = 0;
   for (const { d, v, name, explicitName } of docs) {
     const label = makeStageLabel({ index: d.index, name, explicitName }, multi);
     const slices: StageSlice[] = v.models
@@ -171,7 +179,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
         const listed = s.sources.find((x) => x.ref === base);
         if (listed) {
           if (Object.keys(listed.parameters).length > 0 && !v.slices) {
-            warnings.push(d.problem([...listed.field, 'parameters'], `the base model '${base}' takes no parameters; these are ignored`, label));
+            warnings.push(formatProblem(d.problem([...listed.field, 'parameters'], `the base model '${base}' takes no parameters; these are ignored`, label)));
           }
           continue;
         }
@@ -207,8 +215,13 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
           dependsOn.add(src.ref);
           continue;
         }
+        if (opts.unavailable?.has(src.ref)) {
+          unavailableRefs++;
+          continue;
+        }
         if (src.ref in modelDirs) {
           const p = path.resolve(cwd, modelDirs[src.ref]);
+          // Reported, then left unresolved: the rest of the recipe is still checked (validate keeps going).
           if (!isDir(p)) problems.push(d.problem(field, `--model-dir ${src.ref}=${modelDirs[src.ref]}: ${p} is not a folder`, label));
           else inputs[src.ref] = { kind: 'path', path: p };
           continue;
@@ -225,6 +238,8 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
             field,
             `model '${src.ref}' is neither a stage name${names.length ? ` (stages: ${names.join(', ')})` : ''} nor a local folder (looked in ${[...new Set(candidates)].join(' and ')}); pass --model-dir ${src.ref}=PATH (models cannot be downloaded)`,
             label,
+            false,
+            nearest(src.ref, [...names.filter((n) => n !== name), ...Object.keys(modelDirs)]),
           ),
         );
       }
@@ -282,9 +297,9 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
     const before = order.length;
     visit(s, []);
     order.splice(before);
-    warnings.push(s.doc.problem([], `${s.label || `stage ${s.index + 1}`} is not used by the final stage (the last document); it will not be run`));
+    warnings.push(formatProblem(s.doc.problem([], `${s.label || `stage ${s.index + 1}`} is not used by the final stage (the last document); it will not be run`)));
   }
-  if (problems.length > refProblems || (problems.length && !opts.keepPartial)) return { recipe: null, problems };
+  if (problems.length > refProblems || ((problems.length || unavailableRefs) && !opts.keepPartial)) return { recipe: null, problems };
   if (order[order.length - 1] !== final) {
     // Unreachable: the final stage is visited first and pushed last among its own dependencies.
     throw new Error('internal: final stage not last in order');
@@ -296,6 +311,6 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
 export async function loadRecipe(input: string | { text: string; file?: string; dir?: string }, opts: LoadOptions = {}): Promise<Recipe> {
   const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
   const { recipe, problems } = resolveParsed(parsed, opts);
-  if (!recipe || problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: parsed.file }) : new UserErrors(problems, { file: parsed.file });
+  if (!recipe || problems.length) throw problemsError(problems, parsed.file);
   return recipe;
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { TokenizerBlock } from '../tokenizer/config.js';
+import { nearest } from '../util/suggest.js';
+import { knownKeysAt } from '../util/zodKeys.js';
 
 /**
  * mergekit's recipe format (one YAML document = one merge stage), as zod schemas. We accept the
@@ -82,7 +84,7 @@ export const StageDoc = z.strictObject(
   );
 
 /** Checks zod cannot run when another field already failed; done on the raw value so they are always reported. */
-export function structureIssues(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+export function structureIssues(raw: unknown): SchemaIssue[] {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
   const r = raw as Record<string, unknown>;
   const has = (k: string) => r[k] !== undefined && r[k] !== null;
@@ -100,13 +102,26 @@ export type ParamBlock = z.output<typeof ParamBlock>;
 export type StageDoc = z.output<typeof StageDoc>;
 export type OutDtype = 'F32' | 'F16' | 'BF16';
 
-/** Turn zod issues into `file:line:col: field X: message` lines. */
-export function describeIssues(issues: z.core.$ZodIssue[]): Array<{ path: Array<string | number>; message: string; atKey?: boolean }> {
-  const out: Array<{ path: Array<string | number>; message: string; atKey?: boolean }> = [];
+export interface SchemaIssue {
+  path: Array<string | number>;
+  message: string;
+  /** The position is the key's, not its value's (an unknown field). */
+  atKey?: boolean;
+  /** The known field nearest to an unknown one. */
+  suggestion?: string;
+}
+
+/** Zod issues as positioned problems; an unknown field is answered with the nearest field `schema` knows there. */
+export function describeIssues(issues: z.core.$ZodIssue[], schema: z.ZodType = StageDoc): SchemaIssue[] {
+  const out: SchemaIssue[] = [];
   for (const i of issues) {
     const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
     if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) out.push({ atKey: true, path: [...p, k], message: `unknown field '${k}'` + (p.length === 0 ? ' (stage fields: name, merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source, tokenizer, chat_template)' : '') });
+      const known = knownKeysAt(schema, p);
+      for (const k of i.keys) {
+        const suggestion = nearest(k, known);
+        out.push({ atKey: true, path: [...p, k], message: `unknown field '${k}'` + (p.length === 0 ? ' (stage fields: name, merge_method, base_model, models, slices, parameters, dtype, out_dtype, tokenizer_source, tokenizer, chat_template)' : ''), ...(suggestion ? { suggestion } : {}) });
+      }
       continue;
     }
     out.push({ path: p, message: i.message });

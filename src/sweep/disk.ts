@@ -52,5 +52,5 @@ export async function freeBytes(dir: string): Promise<number | null> {
 }
 
 export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean): string {
-  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merges x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
+  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
 }

@@ -15,7 +15,10 @@ export type ExecutionEnd =
   | { interrupted: true; note: string };
 
 export interface ExecutionContext {
+  /** Stop now: running tasks are abandoned (their outputs are atomic, so nothing half-written stays). */
   signal?: AbortSignal;
+  /** Start nothing more, and end once what runs has settled (a first Ctrl-C). */
+  drain?: AbortSignal;
   /** A line for the run's output (submissions, retries), shown above the progress bar. */
   log(line: string): void;
   /** Something the progress display shows changed (a task started). */

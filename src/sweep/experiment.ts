@@ -3,7 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML, { LineCounter, isMap, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
-import { UserError, UserErrors } from '../util/errors.js';
+import { UserError, formatPos, problemsError, type Problem, type SourcePos } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
+import { knownKeysAt } from '../util/zodKeys.js';
 import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
 import { ExecutorSchema, resolveExecutor, type ExecutorConfig } from './executorConfig.js';
 
@@ -12,7 +14,9 @@ import { ExecutorSchema, resolveExecutor, type ExecutorConfig } from './executor
  * `${name}` placeholders, sweep axes, seeds, evaluation settings, baselines and report options.
  *
  * Every problem is reported as `file:line:col: field PATH: what was expected`, and all problems of
- * a file are reported at once.
+ * a file are reported at once. `readExperiment` returns the experiment together with the problems
+ * that still leave it plannable (an unknown placeholder, a missing model folder), so that a sweep's
+ * recipes are checked in the same pass.
  */
 
 export type AxisValue = number | string | boolean | null;
@@ -99,15 +103,28 @@ export interface AxisGroup {
   names: string[];
   /** rows[i][j] = value of names[j] at step i. */
   rows: AxisValue[][];
+  /** at[i][j] = where rows[i][j] is written in the file (a problem that value causes points there). */
+  at: SourcePos[][];
+}
+
+/** A `${name}` in a template: its place in the template text and in the file. */
+export interface Placeholder {
+  name: string;
+  /** Offset of the `$` in the template text, and the length of `${...}`. */
+  offset: number;
+  length: number;
+  at: SourcePos;
+  /** Neither a model nor an axis (reported with the experiment's problems; its points are not planned further there). */
+  unknown: boolean;
 }
 
 /** A recipe template and where its text sits in the experiment file. */
 export interface Template {
   text: string;
-  /** Maps `line:col` of the template text (1-based) to `file:line:col`. */
-  where(line: number, col: number): string;
-  /** Placeholder names in order of appearance, with their positions in the file. */
-  placeholders: Array<{ name: string; at: string }>;
+  /** Maps line and col of the template text (1-based) to the file. */
+  posAt(line: number, col: number): SourcePos;
+  /** Placeholders in order of appearance. */
+  placeholders: Placeholder[];
   field: string;
 }
 
@@ -147,8 +164,18 @@ export interface Experiment {
   report: ReportConfig;
   /** Which executor runs the sweep and the Slurm job settings (src/sweep/executorConfig.ts). */
   executor: ExecutorConfig;
-  /** `file:line:col` of a field, for messages raised after loading (planning). */
+  /** Where a field is in the file, for problems found after loading (planning, suites). */
+  pos(field: Array<string | number>): SourcePos;
+  /** `file:line:col` of `pos(field)`. */
   where(field: Array<string | number>): string;
+}
+
+/** An experiment as read, with the problems that did not stop it from being planned. */
+export interface ExperimentDraft {
+  experiment: Experiment;
+  problems: Problem[];
+  /** Models whose folder is missing (each already a problem): recipes naming them are checked without their headers. */
+  unavailableModels: Set<string>;
 }
 
 export const DEFAULT_BATCH_SIZE = 32;
@@ -184,27 +211,30 @@ class Locator {
     return undefined;
   }
 
-  /** Position of the value at `p`; for a record key error, the key itself when it can be found. */
-  where(p: ReadonlyArray<string | number>): string {
+  /** Position of the value at `p` (or of its nearest ancestor that exists). */
+  pos(p: ReadonlyArray<string | number>): SourcePos {
     const n = this.node(p);
-    if (!n?.range) return this.file;
+    if (!n?.range) return { file: this.file };
     return this.at(n.range[0]);
   }
 
+  where(p: ReadonlyArray<string | number>): string {
+    return formatPos(this.pos(p));
+  }
+
   /** Position of the KEY of the last path element (an unknown field is best shown at its name). */
-  whereKey(p: ReadonlyArray<string | number>): string {
+  posKey(p: ReadonlyArray<string | number>): SourcePos {
     const parent = p.length > 1 ? this.doc.getIn(p.slice(0, -1), true) : this.doc.contents;
     if (isMap(parent)) {
       const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === p[p.length - 1]);
       const r = pair && isScalar(pair.key) ? pair.key.range : undefined;
       if (r) return this.at(r[0]);
     }
-    return this.where(p);
+    return this.pos(p);
   }
 
-  at(offset: number): string {
-    const { line, col } = this.lines.linePos(offset);
-    return `${this.file}:${line}:${col}`;
+  at(offset: number): SourcePos {
+    return { file: this.file, ...this.lines.linePos(offset) };
   }
 }
 
@@ -214,16 +244,18 @@ export function formatPath(p: ReadonlyArray<string | number>): string {
   return out || '(document)';
 }
 
-function problemAt(loc: Locator, p: ReadonlyArray<string | number>, what: string): string {
-  return `${loc.where(p)}: field ${formatPath(p)}: ${what}`;
+function problemAt(loc: Locator, p: ReadonlyArray<string | number>, what: string, suggestion?: string): Problem {
+  return { ...loc.pos(p), field: formatPath(p), message: what, ...(suggestion !== undefined ? { suggestion } : {}) };
 }
 
 /** A recipe string's placeholders and a map from its own line:col to the experiment file's. */
-function makeTemplate(loc: Locator, p: Array<string | number>, text: string): Template {
+function makeTemplate(loc: Locator, p: Array<string | number>, text: string, isKnown: (name: string) => boolean): Template {
   const node = loc.doc.getIn(p, true);
   const field = formatPath(p);
-  const placeholders: Template['placeholders'] = [];
-  let where: Template['where'] = () => loc.where(p);
+  let posAt: Template['posAt'] = () => loc.pos(p);
+  // Where each placeholder is in the file: in the source of the scalar when it can be read from
+  // it (a block scalar holds the template's text verbatim, indented), else at the field.
+  let srcPos: (i: number) => SourcePos = () => loc.pos(p);
   if (isScalar(node) && node.range) {
     const [start, valueEnd] = node.range;
     const src = loc.text.slice(start, valueEnd);
@@ -235,17 +267,20 @@ function makeTemplate(loc: Locator, p: Array<string | number>, text: string): Te
       const rest = firstNl >= 0 ? src.slice(firstNl + 1) : '';
       const m = /^(?:[ \t]*\n)*( *)/.exec(rest);
       const indent = m ? m[1].length : 0;
-      where = (line, col) => `${loc.file}:${headerLine + line}:${col + indent}`;
+      posAt = (line, col) => ({ file: loc.file, line: headerLine + line, col: col + indent });
     } else {
       const { line: l0, col: c0 } = loc.lines.linePos(start);
       const quote = src.startsWith('"') || src.startsWith("'") ? 1 : 0;
-      where = (line, col) => (line === 1 ? `${loc.file}:${l0}:${c0 + quote + col - 1}` : `${loc.file}:${l0 + line - 1}:${col}`);
+      posAt = (line, col) => (line === 1 ? { file: loc.file, line: l0, col: c0 + quote + col - 1 } : { file: loc.file, line: l0 + line - 1, col });
     }
-    for (const m of src.matchAll(/\$\{([^}\n]*)\}/g)) placeholders.push({ name: m[1].trim(), at: loc.at(start + (m.index ?? 0)) });
-  } else {
-    for (const m of text.matchAll(/\$\{([^}\n]*)\}/g)) placeholders.push({ name: m[1].trim(), at: loc.where(p) });
+    const inSrc = [...src.matchAll(/\$\{([^}\n]*)\}/g)].map((m) => loc.at(start + (m.index ?? 0)));
+    srcPos = (i) => inSrc[i] ?? loc.pos(p);
   }
-  return { text, where, placeholders, field };
+  const placeholders: Placeholder[] = [...text.matchAll(/\$\{([^}\n]*)\}/g)].map((m, i) => {
+    const name = m[1].trim();
+    return { name, offset: m.index ?? 0, length: m[0].length, at: srcPos(i), unknown: !isKnown(name) };
+  });
+  return { text, posAt, placeholders, field };
 }
 
 function resolveModelDir(source: string, fileDir: string, zooDir: string): string {
@@ -263,23 +298,37 @@ async function isDir(p: string): Promise<boolean> {
 
 /** Parse and validate experiment text; throws UserErrors listing every problem with file:line:col. */
 export async function parseExperiment(text: string, file: string, opts: LoadExperimentOptions = {}): Promise<Experiment> {
+  const draft = await parseExperimentDraft(text, file, opts);
+  if (draft.problems.length) throw problemsError(draft.problems, file);
+  return draft.experiment;
+}
+
+/**
+ * Parse experiment text, keeping the problems that leave the experiment plannable; throws (every
+ * problem at once) only when it cannot be read at all: YAML syntax, or a field of the wrong shape.
+ */
+export async function parseExperimentDraft(text: string, file: string, opts: LoadExperimentOptions = {}): Promise<ExperimentDraft> {
   const lines = new LineCounter();
   const docs = YAML.parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const all = Array.isArray(docs) ? docs : [docs];
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   for (const d of all) {
     for (const e of d.errors) {
       const pos = e.linePos?.[0];
-      problems.push(`${pos ? `${file}:${pos.line}:${pos.col}` : file}: YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
+      problems.push({ file, ...(pos ? { line: pos.line, col: pos.col } : {}), message: `YAML syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}` });
     }
   }
-  if (problems.length) throw new UserErrors(problems, { file });
+  if (problems.length) throw problemsError(problems, file);
   const nonEmpty = all.filter((d) => d.contents !== null && d.contents !== undefined);
   if (nonEmpty.length !== 1) {
     throw new UserError(
-      nonEmpty.length === 0
-        ? `${file}: the experiment file is empty (expected a mapping with name, models, recipe or variants, eval)`
-        : `${file}: expected one YAML document; multi-stage recipes go inside \`recipe: |\` blocks, not at the top level`,
+      {
+        file,
+        message:
+          nonEmpty.length === 0
+            ? 'the experiment file is empty (expected a mapping with name, models, recipe or variants, eval)'
+            : 'expected one YAML document; multi-stage recipes go inside `recipe: |` blocks, not at the top level',
+      },
       { file },
     );
   }
@@ -290,21 +339,24 @@ export async function parseExperiment(text: string, file: string, opts: LoadExpe
     for (const i of parsed.error.issues) {
       const p = i.path.filter((k): k is string | number => typeof k !== 'symbol');
       if (i.code === 'unrecognized_keys') {
+        const known = knownKeysAt(ExperimentSchema, p);
         for (const k of i.keys) {
           const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor)' : '';
-          problems.push(`${loc.whereKey([...p, k])}: field ${formatPath([...p, k])}: unknown field '${k}'${top}`);
+          const suggestion = nearest(k, known);
+          problems.push({ ...loc.posKey([...p, k]), field: formatPath([...p, k]), message: `unknown field '${k}'${top}`, ...(suggestion ? { suggestion } : {}) });
         }
       } else {
         problems.push(problemAt(loc, p, i.message));
       }
     }
-    throw new UserErrors(problems, { file });
+    throw problemsError(problems, file);
   }
   return validate(parsed.data, loc, path.dirname(path.resolve(file)), opts);
 }
 
-async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts: LoadExperimentOptions): Promise<Experiment> {
-  const problems: string[] = [];
+async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts: LoadExperimentOptions): Promise<ExperimentDraft> {
+  const problems: Problem[] = [];
+  const unavailableModels = new Set<string>();
   const zooDir = opts.zooDir ?? defaultZooDir();
   const models: Record<string, ModelSpec> = {};
   for (const [name, source] of Object.entries(raw.models)) {
@@ -315,6 +367,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     }
     const dir = resolveModelDir(source, fileDir, zooDir);
     if (opts.checkModels !== false && !(await isDir(dir))) {
+      unavailableModels.add(name);
       problems.push(
         problemAt(
           loc,
@@ -336,22 +389,21 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     : [[raw.name.replace(/[^A-Za-z0-9_]/g, '_'), { recipe: raw.recipe!, sweep: raw.sweep, seeds: undefined }, []]];
   for (const [vname, v, vp] of rawVariants) {
     if (raw.variants && !NAME_RE.test(vname)) problems.push(problemAt(loc, vp, `variant name '${vname}': ${NAME_EXPECTED}`));
-    const template = makeTemplate(loc, [...vp, 'recipe'], v.recipe);
     const groups: AxisGroup[] = [];
-    const axisNames = new Map<string, string>();
+    const axisNames = new Map<string, SourcePos>();
     const addAxis = (name: string, p: Array<string | number>) => {
       if (!NAME_RE.test(name)) problems.push(problemAt(loc, p, `axis name '${name}': ${NAME_EXPECTED}`));
       else if (RESERVED.has(name)) problems.push(problemAt(loc, p, `'${name}' cannot be an axis: seeds are swept with the \`seeds\` field`));
       else if (name in raw.models) problems.push(problemAt(loc, p, `axis '${name}' has the name of a model; ${'${' + name + '}'} would be ambiguous`));
-      else if (axisNames.has(name)) problems.push(problemAt(loc, p, `axis '${name}' is already defined at ${axisNames.get(name)}`));
-      axisNames.set(name, loc.where(p));
+      else if (axisNames.has(name)) problems.push(problemAt(loc, p, `axis '${name}' is already defined at ${formatPos(axisNames.get(name)!)}`));
+      axisNames.set(name, loc.posKey(p));
     };
     const sweepPath = [...vp, 'sweep'];
     for (const [name, values] of Object.entries(v.sweep?.grid ?? {})) {
       addAxis(name, [...sweepPath, 'grid', name]);
       const dup = values.findIndex((x, i) => values.findIndex((y) => y === x) !== i);
       if (dup >= 0) problems.push(problemAt(loc, [...sweepPath, 'grid', name, dup], `value ${JSON.stringify(values[dup])} appears twice in axis '${name}'`));
-      groups.push({ names: [name], rows: values.map((x) => [x]) });
+      groups.push({ names: [name], rows: values.map((x) => [x]), at: values.map((_, i) => [loc.pos([...sweepPath, 'grid', name, i])]) });
     }
     (v.sweep?.zip ?? []).forEach((group, gi) => {
       const entries = Object.entries(group);
@@ -366,33 +418,43 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
         if (values.length !== len) problems.push(problemAt(loc, [...gp, name], `zipped axis '${name}' has ${values.length} values but '${entries[0][0]}' has ${len}; zipped axes are walked in step and need the same length`));
       }
       if (entries.every(([, vals]) => vals.length === len)) {
-        groups.push({ names: entries.map(([n]) => n), rows: Array.from({ length: len }, (_, i) => entries.map(([, vals]) => vals[i])) });
+        groups.push({
+          names: entries.map(([n]) => n),
+          rows: Array.from({ length: len }, (_, i) => entries.map(([, vals]) => vals[i])),
+          at: Array.from({ length: len }, (_, i) => entries.map(([n]) => loc.pos([...gp, n, i]))),
+        });
       }
     });
+    const template = makeTemplate(loc, [...vp, 'recipe'], v.recipe, (n) => n in raw.models || axisNames.has(n));
     const used = new Set<string>();
     for (const ph of template.placeholders) {
       used.add(ph.name);
-      if (ph.name in raw.models || axisNames.has(ph.name)) continue;
+      if (!ph.unknown) continue;
       const known = [...Object.keys(raw.models).map((m) => `${m} (model)`), ...[...axisNames.keys()].map((a) => `${a} (axis)`)];
-      problems.push(
-        `${ph.at}: field ${template.field}: unknown placeholder \${${ph.name}}` +
+      problems.push({
+        ...ph.at,
+        field: template.field,
+        message:
+          `unknown placeholder \${${ph.name}}` +
           (ph.name === 'seed' ? ' (seeds are not placeholders: the seed is given to every random stage; sweep it with `seeds`)' : `; known names: ${known.join(', ') || 'none'}`),
-      );
+        ...(ph.name !== 'seed' && nearest(ph.name, [...Object.keys(raw.models), ...axisNames.keys()]) ? { suggestion: nearest(ph.name, [...Object.keys(raw.models), ...axisNames.keys()]) } : {}),
+      });
     }
     for (const [name, at] of axisNames) {
-      if (!used.has(name)) problems.push(`${at}: axis '${name}' is not used by the recipe of ${raw.variants ? `variant '${vname}'` : 'the experiment'} (no \${${name}} in it), so its values would give identical points`);
+      // A typo'd placeholder leaves its axis unused: that is the same mistake, said once.
+      const typoOf = template.placeholders.some((ph) => ph.unknown && nearest(ph.name, [name]) === name);
+      if (!used.has(name) && !typoOf) problems.push({ ...at, message: `axis '${name}' is not used by the recipe of ${raw.variants ? `variant '${vname}'` : 'the experiment'} (no \${${name}} in it), so its values would give identical points` });
     }
     variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)' });
   }
 
   const baselines: string[] = [];
   (raw.baselines ?? []).forEach((b, i) => {
-    if (!(b in raw.models)) problems.push(problemAt(loc, ['baselines', i], `unknown model '${b}'; models: ${Object.keys(raw.models).join(', ')}`));
+    if (!(b in raw.models)) problems.push(problemAt(loc, ['baselines', i], `unknown model '${b}'; models: ${Object.keys(raw.models).join(', ')}`, nearest(b, Object.keys(raw.models))));
     else if (!baselines.includes(b)) baselines.push(b);
   });
 
-  if (problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: loc.file }) : new UserErrors(problems, { file: loc.file });
-  return {
+  const experiment: Experiment = {
     file: loc.file,
     name: raw.name,
     description: raw.description,
@@ -407,16 +469,26 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     baselines,
     report: raw.report ?? {},
     executor: resolveExecutor(raw.executor),
+    pos: (p) => loc.pos(p),
     where: (p) => loc.where(p),
   };
+  return { experiment, problems, unavailableModels };
 }
 
-export async function loadExperiment(file: string, opts: LoadExperimentOptions = {}): Promise<Experiment> {
-  let text: string;
+async function readText(file: string): Promise<string> {
   try {
-    text = await fs.readFile(file, 'utf8');
+    return await fs.readFile(file, 'utf8');
   } catch (e) {
-    throw new UserError(`cannot read experiment file ${file}: ${(e as Error).message}`, { file, cause: e });
+    throw new UserError({ file, message: `cannot read the experiment file: ${(e as Error).message}` }, { file, cause: e });
   }
-  return parseExperiment(text, file, opts);
+}
+
+/** Load an experiment file; throws UserErrors listing every problem. */
+export async function loadExperiment(file: string, opts: LoadExperimentOptions = {}): Promise<Experiment> {
+  return parseExperiment(await readText(file), file, opts);
+}
+
+/** Load an experiment file with the problems that leave it plannable (see parseExperimentDraft). */
+export async function readExperiment(file: string, opts: LoadExperimentOptions = {}): Promise<ExperimentDraft> {
+  return parseExperimentDraft(await readText(file), file, opts);
 }

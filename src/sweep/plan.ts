@@ -2,11 +2,12 @@ import type { Checkpoint } from '../checkpoint/reader.js';
 import { ENGINE_VERSION, canonicalStage, planRecipe } from '../merge/engine.js';
 import { ENGINE_CODE } from '../merge/codeVersion.js';
 import { getMethod, methodsReady } from '../methods/registry.js';
-import { resolveParsed, type ResolvedStage } from '../recipe/recipe.js';
+import { resolveParsed, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
-import { UserError, UserErrors, isUserError } from '../util/errors.js';
-import type { AxisValue, EvalConfig, Experiment, Variant } from './experiment.js';
-import { expandExperiment, pointId } from './expand.js';
+import { formatProblem, isUserError, problemsError, sortProblems, type Problem } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
+import type { AxisValue, EvalConfig, Experiment } from './experiment.js';
+import { expandExperiment, filePosOf, pointId, type TemplatePoint } from './expand.js';
 import { contentKey, type FolderHasher } from './hash.js';
 
 /**
@@ -89,135 +90,208 @@ export interface PlanOptions {
   evaluatorVersion: string;
   /** Check every recipe against the models' tensor headers (default true). */
   checkHeaders?: boolean;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** Recipe messages name `LABEL:line:col` of the filled-in recipe; point them at the experiment file instead. */
-function relocate(msg: string, label: string, v: Variant): string {
-  return msg.replace(new RegExp(`${escapeRe(label)}:(\\d+):(\\d+)`, 'g'), (_m, l: string, c: string) => v.template.where(Number(l), Number(c))).replaceAll(label, `${v.template.where(1, 1)}`);
+  /** Problems found before planning; reported together with the recipes' (all at once). */
+  prior?: PriorProblems;
 }
 
 export function evalKeyOf(modelKey: string, cfg: EvalConfig, evaluatorVersion: string): string {
   return contentKey({ kind: 'eval', evaluator: evaluatorVersion, model: modelKey, suites: cfg.suites, limit: cfg.limit, batchSize: cfg.batchSize, samples: cfg.samples });
 }
 
+/** What planning found before it: problems of the file that still leave it plannable (ExperimentDraft). */
+export interface PriorProblems {
+  problems: readonly Problem[];
+  /** Models whose folders are missing: recipes naming them are checked without their headers. */
+  unavailableModels: ReadonlySet<string>;
+}
+
+/**
+ * A sweep's problems, each said once at its place in the experiment file, with the number of a
+ * variant's points it is found in (a bad axis value is found in every point that uses it).
+ */
+class ProblemTally {
+  private readonly byKey = new Map<string, { problem: Problem; variant: string | null; points: Set<number> }>();
+  constructor(private readonly pointsOf: (variant: string) => number) {}
+  /** `variant` and `point` (its index among the variant's points) say where the problem was found; null for the file's own. */
+  add(problem: Problem, variant: string | null, point: number | null): void {
+    const key = `${variant}\u0000${formatProblem(problem)}`;
+    let e = this.byKey.get(key);
+    if (!e) this.byKey.set(key, (e = { problem, variant, points: new Set() }));
+    if (point !== null) e.points.add(point);
+  }
+  get size(): number {
+    return this.byKey.size;
+  }
+  list(): Problem[] {
+    return [...this.byKey.values()].map(({ problem, variant, points }) => (variant !== null && points.size ? { ...problem, points: { count: points.size, of: this.pointsOf(variant) } } : problem));
+  }
+}
+
+interface CheckedPoint {
+  tp: TemplatePoint;
+  resolved: Recipe;
+}
+
+/**
+ * Check every point's recipe (schema, references, methods, parameters and, with checkHeaders,
+ * shapes against the models' headers), each problem placed in the experiment file: a point's
+ * recipe is parsed under a file name of its own, and problems in it are mapped through the
+ * template's fills (`filePosOf`). Returns the points that are fine; `tally` gets the rest.
+ */
+async function checkPoints(exp: Experiment, opts: { checkHeaders?: boolean; unavailableModels?: ReadonlySet<string> }, tally: ProblemTally): Promise<CheckedPoint[]> {
+  const modelDirs = Object.fromEntries(Object.values(exp.models).map((m) => [m.name, m.dir]));
+  const dirToModel = new Map(Object.values(exp.models).map((m) => [m.dir, m.name]));
+  const opened = new Map<string, Checkpoint>();
+  const headerProblems = new Map<string, Problem[]>();
+  const checked: CheckedPoint[] = [];
+  const pointIndex = new Map<string, number>();
+  await methodsReady();
+  try {
+    for (const tp of expandExperiment(exp)) {
+      const v = tp.variant;
+      const index = pointIndex.get(v.name) ?? 0;
+      pointIndex.set(v.name, index + 1);
+      const label = `<recipe of ${v.field}>`;
+      const context = v.field === '(document)' ? undefined : `variant ${v.name}`;
+      // A problem in the point's recipe, at its place in the experiment file (or dropped, when it
+      // lies in an unknown placeholder, whose own problem says it).
+      const report = (p: Problem): void => {
+        if (p.file !== label) {
+          tally.add({ ...p, context: [context, p.context].filter(Boolean).join(', ') || undefined }, v.name, index);
+          return;
+        }
+        const at = filePosOf(tp, p.line, p.col);
+        if (at === null) return;
+        tally.add({ ...p, ...at, context: [context, p.context].filter(Boolean).join(', ') || undefined }, v.name, index);
+      };
+      let r: ReturnType<typeof resolveParsed>;
+      try {
+        const parsed = parseRecipeText(tp.recipe, label, process.cwd());
+        r = resolveParsed(parsed, { modelDirs, keepPartial: true, unavailable: opts.unavailableModels });
+      } catch (e) {
+        if (!isUserError(e)) throw e;
+        for (const p of e.problems) report(p.file === undefined ? { ...p, file: label } : p);
+        continue;
+      }
+      for (const p of r.problems) report(p);
+      if (!r.recipe) continue;
+      const resolved = r.recipe;
+      // Model references must be the experiment's named models: a bare folder path would bypass hashing and resume.
+      let bad = r.problems.length > 0;
+      for (const st of resolved.stages) {
+        for (const [ref, inp] of Object.entries(st.inputs)) {
+          if (inp.kind !== 'path' || (dirToModel.has(inp.path) && ref in modelDirs)) continue;
+          const src = st.slices.flatMap((sl) => sl.sources).find((x) => x.ref === ref && !x.implicit);
+          report(st.doc.problem(src ? [...src.field, 'model'] : ['base_model'], `model '${ref}' is not one of the experiment's models (${Object.keys(modelDirs).join(', ')}); declare it under \`models:\` and write \${${ref}} or its name`, st.label, false, nearest(ref, Object.keys(modelDirs))));
+          bad = true;
+        }
+      }
+      if (opts.checkHeaders !== false) {
+        let ps = headerProblems.get(tp.recipe);
+        if (!ps) headerProblems.set(tp.recipe, (ps = (await planRecipe(resolved, opened)).problems));
+        for (const p of ps) report(p);
+        if (ps.length) bad = true;
+      }
+      if (!bad) checked.push({ tp, resolved });
+    }
+  } finally {
+    await Promise.all([...opened.values()].map((c) => c.close()));
+  }
+  return checked;
+}
+
+function variantPointCounts(exp: Experiment): (variant: string) => number {
+  const counts = new Map<string, number>();
+  for (const tp of expandExperiment(exp)) counts.set(tp.variant.name, (counts.get(tp.variant.name) ?? 0) + 1);
+  return (v) => counts.get(v) ?? 0;
+}
+
+/**
+ * Every problem of an experiment's sweep, each once, in file order: the `prior` problems of the
+ * file itself, then those of its recipes. Reads headers, never tensor data; computes no key.
+ */
+export async function checkPlan(exp: Experiment, opts: { checkHeaders?: boolean; prior?: PriorProblems } = {}): Promise<{ problems: Problem[]; points: number }> {
+  const tally = new ProblemTally(variantPointCounts(exp));
+  for (const p of opts.prior?.problems ?? []) tally.add(p, null, null);
+  const checked = await checkPoints(exp, { checkHeaders: opts.checkHeaders, unavailableModels: opts.prior?.unavailableModels }, tally);
+  const points = checked.reduce((a, c) => a + (c.resolved.stages.some((st) => methodTraits(st.method).random) ? c.tp.variant.seeds.length : 1), 0);
+  return { problems: sortProblems(tally.list()), points };
+}
+
 export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Plan> {
   const modelDirs = Object.fromEntries(Object.values(exp.models).map((m) => [m.name, m.dir]));
   const modelHashes: Record<string, string> = {};
   const hashOf = async (name: string): Promise<string> => (modelHashes[name] ??= await opts.hasher.hash(modelDirs[name]));
-  const dirToModel = new Map(Object.values(exp.models).map((m) => [m.dir, m.name]));
 
-  const problems: string[] = [];
+  const tally = new ProblemTally(variantPointCounts(exp));
+  for (const p of opts.prior?.problems ?? []) tally.add(p, null, null);
+  const checked = await checkPoints(exp, { checkHeaders: opts.checkHeaders, unavailableModels: opts.prior?.unavailableModels }, tally);
+  if (tally.size) throw problemsError(sortProblems(tally.list()), exp.file);
+
   const stages = new Map<string, StageNode>();
   const mergePoints: PointNode[] = [];
   const seen = new Set<string>();
   const usedAsBase = new Set<string>();
   const usedAsInput = new Set<string>();
-  const opened = new Map<string, Checkpoint>();
-  const checkedRecipes = new Set<string>();
-  await methodsReady();
-
-  try {
-    for (const tp of expandExperiment(exp)) {
-      const v = tp.variant;
-      const label = `\u0000recipe:${v.name}\u0000`;
-      let resolved;
-      try {
-        const parsed = parseRecipeText(tp.recipe, label, process.cwd());
-        const r = resolveParsed(parsed, { modelDirs });
-        if (!r.recipe) {
-          for (const p of r.problems) problems.push(`${relocate(p, label, v)} (variant ${v.name}, point ${pointId(v.name, tp.axes, null)})`);
-          continue;
-        }
-        resolved = r.recipe;
-      } catch (e) {
-        if (!isUserError(e)) throw e;
-        const list = e instanceof UserErrors ? e.problems : [e.message];
-        for (const p of list) problems.push(`${relocate(p, label, v)} (variant ${v.name})`);
-        continue;
-      }
-      // Model references must be the experiment's named models: a bare folder path would bypass hashing and resume.
-      let bad = false;
-      for (const st of resolved.stages) {
-        for (const [ref, inp] of Object.entries(st.inputs)) {
-          if (inp.kind !== 'path') continue;
-          if (!dirToModel.has(inp.path) || !(ref in modelDirs)) {
-            problems.push(`${relocate(st.doc.where([]), label, v)}: variant ${v.name}: model '${ref}' is not one of the experiment's models (${Object.keys(modelDirs).join(', ')}); declare it under \`models:\` and write \${${ref}} or its name`);
-            bad = true;
-          }
-        }
-      }
-      if (bad) continue;
-      if (opts.checkHeaders !== false && !checkedRecipes.has(tp.recipe)) {
-        checkedRecipes.add(tp.recipe);
-        const { problems: ps } = await planRecipe(resolved, opened);
-        for (const p of ps) problems.push(`${relocate(p, label, v)} (variant ${v.name}, point ${pointId(v.name, tp.axes, null)})`);
-        if (ps.length) continue;
-      }
-      for (const st of resolved.stages) {
-        if (st.baseModel && st.inputs[st.baseModel]?.kind === 'path') usedAsBase.add(st.baseModel);
-        for (const [ref, inp] of Object.entries(st.inputs)) if (inp.kind === 'path') usedAsInput.add(ref);
-      }
-      const random = resolved.stages.some((s) => methodTraits(s.method).random);
-      for (const seed of random ? v.seeds : [null]) {
-        const id = pointId(v.name, tp.axes, seed);
-        if (seen.has(id)) continue;
-        seen.add(id);
-        const keys = new Map<string, string>();
-        const stageKeys: string[] = [];
-        for (const st of resolved.stages) {
-          const key = await stageKey(st, seed, keys, hashOf);
-          keys.set(st.name, key);
-          stageKeys.push(key);
-          let node = stages.get(key);
-          if (!node) {
-            const inputs: Record<string, StageInput> = {};
-            for (const [ref, inp] of Object.entries(st.inputs)) {
-              inputs[ref] = inp.kind === 'path' ? { kind: 'model', model: ref, dir: inp.path, hash: await hashOf(ref) } : { kind: 'stage', key: keys.get(inp.stage)!, name: inp.stage };
-            }
-            const { random: stageRandom } = methodTraits(st.method);
-            node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
-            stages.set(key, node);
-          }
-          node.points.push(id);
-        }
-        const finalKey = stageKeys[stageKeys.length - 1];
-        let pointDiag: PointNode['pointDiag'] = null;
-        const finalBase = resolved.final.baseModel;
-        // The base the chain's deltas are measured from: the final stage's, else any stage's that is a model.
-        const baseName: string | null =
-          finalBase && resolved.final.inputs[finalBase]?.kind === 'path' ? finalBase : (resolved.stages.map((s) => s.baseModel).find((b): b is string => !!b && b in modelDirs) ?? null);
-        if (resolved.stages.length > 1 && baseName) {
-          const parents = [...new Set(resolved.stages.flatMap((s) => Object.entries(s.inputs).filter(([r, i]) => i.kind === 'path' && r !== baseName).map(([r]) => r)))];
-          pointDiag = {
-            key: contentKey({ kind: 'point-diagnostics', v: POINT_DIAGNOSTICS_VERSION, final: finalKey, base: await hashOf(baseName), parents: await Promise.all(parents.map(async (p) => [p, await hashOf(p)])) }),
-            base: { name: baseName, dir: modelDirs[baseName] },
-            parents: parents.map((p) => ({ name: p, dir: modelDirs[p] })),
-          };
-        }
-        mergePoints.push({
-          index: 0,
-          id,
-          role: 'merge',
-          variant: v.name,
-          axes: tp.axes,
-          seed,
-          recipe: tp.recipe,
-          stages: stageKeys,
-          modelDir: null,
-          modelKey: finalKey,
-          evalKey: evalKeyOf(finalKey, exp.eval, opts.evaluatorVersion),
-          pointDiag,
-        });
-      }
+  for (const { tp, resolved } of checked) {
+    const v = tp.variant;
+    for (const st of resolved.stages) {
+      if (st.baseModel && st.inputs[st.baseModel]?.kind === 'path') usedAsBase.add(st.baseModel);
+      for (const [ref, inp] of Object.entries(st.inputs)) if (inp.kind === 'path') usedAsInput.add(ref);
     }
-  } finally {
-    await Promise.all([...opened.values()].map((c) => c.close()));
+    const random = resolved.stages.some((s) => methodTraits(s.method).random);
+    for (const seed of random ? v.seeds : [null]) {
+      const id = pointId(v.name, tp.axes, seed);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const keys = new Map<string, string>();
+      const stageKeys: string[] = [];
+      for (const st of resolved.stages) {
+        const key = await stageKey(st, seed, keys, hashOf);
+        keys.set(st.name, key);
+        stageKeys.push(key);
+        let node = stages.get(key);
+        if (!node) {
+          const inputs: Record<string, StageInput> = {};
+          for (const [ref, inp] of Object.entries(st.inputs)) {
+            inputs[ref] = inp.kind === 'path' ? { kind: 'model', model: ref, dir: inp.path, hash: await hashOf(ref) } : { kind: 'stage', key: keys.get(inp.stage)!, name: inp.stage };
+          }
+          const { random: stageRandom } = methodTraits(st.method);
+          node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
+          stages.set(key, node);
+        }
+        node.points.push(id);
+      }
+      const finalKey = stageKeys[stageKeys.length - 1];
+      let pointDiag: PointNode['pointDiag'] = null;
+      const finalBase = resolved.final.baseModel;
+      // The base the chain's deltas are measured from: the final stage's, else any stage's that is a model.
+      const baseName: string | null =
+        finalBase && resolved.final.inputs[finalBase]?.kind === 'path' ? finalBase : (resolved.stages.map((s) => s.baseModel).find((b): b is string => !!b && b in modelDirs) ?? null);
+      if (resolved.stages.length > 1 && baseName) {
+        const parents = [...new Set(resolved.stages.flatMap((s) => Object.entries(s.inputs).filter(([r, i]) => i.kind === 'path' && r !== baseName).map(([r]) => r)))];
+        pointDiag = {
+          key: contentKey({ kind: 'point-diagnostics', v: POINT_DIAGNOSTICS_VERSION, final: finalKey, base: await hashOf(baseName), parents: await Promise.all(parents.map(async (p) => [p, await hashOf(p)])) }),
+          base: { name: baseName, dir: modelDirs[baseName] },
+          parents: parents.map((p) => ({ name: p, dir: modelDirs[p] })),
+        };
+      }
+      mergePoints.push({
+        index: 0,
+        id,
+        role: 'merge',
+        variant: v.name,
+        axes: tp.axes,
+        seed,
+        recipe: tp.recipe,
+        stages: stageKeys,
+        modelDir: null,
+        modelKey: finalKey,
+        evalKey: evalKeyOf(finalKey, exp.eval, opts.evaluatorVersion),
+        pointDiag,
+      });
+    }
   }
-  if (problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: exp.file }) : new UserErrors(problems, { file: exp.file });
 
   // References: every base and parent used by a recipe, plus the baselines; bases first.
   const refNames = Object.keys(exp.models).filter((m) => usedAsInput.has(m) || exp.baselines.includes(m));

@@ -123,7 +123,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    const exits = this.slots.map((s) => new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r()))));
+    const exits = this.slots.map((s) => new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r()))));
     for (const s of this.slots) s.child.disconnect();
     await Promise.all(exits);
   }

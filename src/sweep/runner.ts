@@ -4,14 +4,14 @@ import { performance } from 'node:perf_hooks';
 import type { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { writeExports } from '../results/export.js';
-import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describeArrays, describePlan } from './describe.js';
 import { diskLine, estimateDisk, freeBytes } from './disk.js';
 import type { ExecutionEnd, Executor, ExecutorName } from './executor.js';
 import { createExecutor } from './executors/index.js';
 import type { InterruptPolicy } from './executors/slurm/executor.js';
-import { loadExperiment } from './experiment.js';
+import { suiteProblems } from './check.js';
+import { readExperiment } from './experiment.js';
 import { FolderHasher, weightBytes } from './hash.js';
 import { buildGraph } from './graph.js';
 import { acquireLock } from './lock.js';
@@ -20,7 +20,7 @@ import { createProgress } from './progress.js';
 import { assembleRecord, recordLine } from './record.js';
 import { neededMerges, pointComplete, scanCache, type Have } from './scan.js';
 import { Scheduler, type SchedulerListener } from './scheduler.js';
-import { checkSuites, evalVersion } from './suites.js';
+import { evalVersion } from './suites.js';
 import { UserError } from '../util/errors.js';
 import { printSummary, type RunSummary } from './summary.js';
 
@@ -60,6 +60,13 @@ export interface RunOptions {
   executor?: ExecutorName;
   /** Slurm: on interruption, cancel the jobs or leave them running (default leave). */
   onInterrupt?: InterruptPolicy;
+  /**
+   * Winds the run down: no task starts after it aborts, the running ones finish and their points
+   * are recorded (`signal` then still stops them at once). The first Ctrl-C of `mergelab run`.
+   */
+  drain?: AbortSignal;
+  /** Called whenever a point's record is saved: points with a record, of all points. */
+  onSaved?: (saved: number, total: number) => void;
 }
 
 export async function runExperiment(file: string, opts: RunOptions = {}): Promise<RunSummary> {
@@ -67,8 +74,10 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 1));
   const backend = opts.backend ?? 'auto';
-  const exp = await loadExperiment(file, { zooDir: opts.zooDir });
-  await checkSuites(exp);
+  // The file's own problems and its suites' are reported with its recipes', all at once, by buildPlan.
+  const draft = await readExperiment(file, { zooDir: opts.zooDir });
+  const exp = draft.experiment;
+  const prior = { problems: [...draft.problems, ...(await suiteProblems(exp))], unavailableModels: draft.unavailableModels };
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const executorName = opts.executor ?? exp.executor.kind;
@@ -90,14 +99,14 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       }
     }
     const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
-    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
+    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp), prior });
     const have = await scanCache(plan, layout);
     const merges = neededMerges(plan, have);
     const completeAtStart = plan.points.filter((p) => pointComplete(p, have));
     const nRefs = plan.points.filter((p) => p.role !== 'merge').length;
     const evalsToRun = new Set(plan.points.filter((p) => !have.evals.has(p.evalKey)).map((p) => p.evalKey));
     out(`experiment ${exp.name} (${exp.file}): ${plan.points.length} points (${nRefs} references, ${plan.points.length - nRefs} merges), ${plan.stages.size} distinct stages`);
-    out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${have.folder.size} checkpoints on disk); to do: ${merges.size} merges, ${evalsToRun.size} evaluations`);
+    out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${plural(have.folder.size, 'checkpoint')} on disk); to do: ${plural(merges.size, 'merge')}, ${plural(evalsToRun.size, 'evaluation')}`);
 
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
     // Slurm may run every merge before any evaluation: its peak is everything.
@@ -154,6 +163,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const records = new Map<string, ResultRecord>();
   for (const p of ctx.completeAtStart) records.set(p.id, await assembleRecord(plan, p, layout, null, ctx.backend));
   await writeResults(resultsFile, plan.points.filter((p) => records.has(p.id)).map((p) => records.get(p.id)!));
+  ctx.onSaved?.(records.size, plan.points.length);
 
   const graph = buildGraph(plan, layout, have, merges, { modelBytes: ctx.modelBytes });
   const byStage: Record<string, number> = {};
@@ -185,6 +195,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
       const rec = await assembleRecord(plan, p, layout, failure, ctx.backend);
       await appendResult(resultsFile, rec);
       records.set(p.id, rec);
+      ctx.onSaved?.(records.size, plan.points.length);
       if (failure) failed++;
       progress.update(state());
       progress.log(recordLine(rec));
@@ -208,9 +219,11 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   scheduler = new Scheduler(graph, listener);
   scheduler.start();
-  const end: ExecutionEnd = await executor.run(scheduler, { signal: ctx.signal, log: (l) => progress.log(l), changed: () => progress.update(state()) });
+  const end: ExecutionEnd = await executor.run(scheduler, { signal: ctx.signal, drain: ctx.drain, log: (l) => progress.log(l), changed: () => progress.update(state()) });
   await recordChain;
   progress.stop();
+  // Work cut off by the interrupt left temporary folders; the finished stages stay for the rerun.
+  if (end.interrupted && (await executor.busy()) === null) await clearTmp(layout);
 
   // Points whose work never ran (an upstream failure cut them off) still get their failure record;
   // after an interruption they get none: the next run resumes them.
@@ -257,6 +270,8 @@ async function linkModels(plan: Plan, layout: CacheLayout, expDir: string): Prom
 /** The HTML report, charts and exports (src/report); a report failure does not undo the run's results. */
 async function writeReport(expDir: string, out: (l: string) => void): Promise<string | null> {
   try {
+    // Loaded here: the report pulls in vega, which nothing else of a run needs.
+    const { formatReportSummary, generateReport } = await import('../report/index.js');
     const summary = await generateReport(expDir);
     for (const line of formatReportSummary(summary).split('\n')) out(line);
     return summary.files.html;
@@ -264,4 +279,8 @@ async function writeReport(expDir: string, out: (l: string) => void): Promise<st
     out(`report: not written: ${e instanceof Error ? e.message : String(e)} (results.jsonl and results.csv are complete; retry with \`mergelab report ${expDir}\`)`);
     return null;
   }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -25,9 +25,10 @@ function send(m: FromWorker): void {
 // A parent killed with SIGKILL cannot stop us: leave when the IPC channel closes. Outputs are
 // atomic, so work abandoned here leaves nothing half-written under a final name.
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C on a terminal reaches the whole process group: the parent decides what stops, and a
-// worker that died of it would record its task as failed.
-process.on('SIGINT', () => undefined);
+// Ctrl-C reaches the whole process group: the parent decides whether our task finishes (first
+// Ctrl-C) or is abandoned (second: it closes our channel), so the signal must not end us mid-task.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
 
 process.on('message', (msg: ToWorker) => {
   const { id, task, gpus } = msg;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { HeaderView, PlannedTensor } from '../merge/plan.js';
-import { isUserError } from '../util/errors.js';
+import { isUserError, type Problem } from '../util/errors.js';
 import { permuteEmbeddings, type EmbedTensor } from './embed.js';
 import { readModelTokenizer, type ModelTokenizer } from './files.js';
 import { isVocabTensor, type StageTokenizer } from './stage.js';
@@ -15,7 +15,7 @@ import { isVocabTensor, type StageTokenizer } from './stage.js';
  * file when the stage has a tokenizer setting (`needed`); otherwise it only cannot be compared, and
  * counts as absent.
  */
-export async function readStageTokenizers(dirs: Record<string, string>, problems: string[], needed: boolean): Promise<Record<string, ModelTokenizer | null>> {
+export async function readStageTokenizers(dirs: Record<string, string>, problems: Problem[], needed: boolean): Promise<Record<string, ModelTokenizer | null>> {
   const out: Record<string, ModelTokenizer | null> = {};
   const byDir = new Map<string, ModelTokenizer | null>();
   for (const [ref, dir] of Object.entries(dirs)) {
@@ -25,7 +25,7 @@ export async function readStageTokenizers(dirs: Record<string, string>, problems
         byDir.set(key, await readModelTokenizer(key));
       } catch (e) {
         if (!isUserError(e)) throw e;
-        if (needed) problems.push(`model '${ref}': ${e.message}`);
+        if (needed) problems.push({ message: `model '${ref}': ${e.message}` });
         byDir.set(key, null);
       }
     }

@@ -9,6 +9,7 @@
 import type { HeaderView, StagePlan } from '../merge/plan.js';
 import { isEmbeddingTensor } from '../checkpoint/names.js';
 import type { ResolvedStage } from '../recipe/recipe.js';
+import type { Problem } from '../util/errors.js';
 import type { TokenSetting, TokenizerSetting } from './config.js';
 import { planEmbeddings, type EmbedModel, type EmbedPlan } from './embed.js';
 import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON, usedVocab, type ModelTokenizer } from './files.js';
@@ -33,7 +34,7 @@ export interface StageTokenizer {
 
 export interface TokenizerCheck {
   tokenizer: StageTokenizer | null;
-  problems: string[];
+  problems: Problem[];
   warnings: string[];
   /** The tokenizer the stage's output will carry (for stages that read it), null when unknown. */
   output: ModelTokenizer | null;
@@ -98,11 +99,11 @@ function withoutSetting(stage: ResolvedStage, plan: StagePlan, inputs: Record<st
   }
   if (!differs.length) return out;
   const msg =
-    `${stage.doc.where([])}: ${lp}the models' vocabularies differ from '${ref0}'s (${t0 ? usedVocab(t0, size(ref0)).size + ' tokens' : embedRows(views[ref0]) + ' rows'}): ${differs.join('; ')}. ` +
+    `${lp}the models' vocabularies differ from '${ref0}'s (${t0 ? usedVocab(t0, size(ref0)).size + ' tokens' : embedRows(views[ref0]) + ' rows'}): ${differs.join('; ')}. ` +
     `Without a tokenizer setting the merge keeps the rows every model has and '${ref0}'s tokenizer: tokens only some models have lose their rows, and tokens numbered differently are mixed up. ` +
     `Add 'tokenizer_source: union' (every model's tokens, rows a model lacks filled from the others), 'tokenizer_source: base' (the base's vocabulary) or a 'tokenizer:' block to the recipe`;
-  if (strict) out.problems.push(msg);
-  else out.warnings.push(msg);
+  if (strict) out.problems.push({ ...stage.doc.pos([]), message: msg });
+  else out.warnings.push(`${stage.doc.where([])}: ${msg}`);
   return out;
 }
 
@@ -122,7 +123,7 @@ export function planStageTokenizer(
   if (!setting) return withoutSetting(stage, plan, inputs, views, opts.strict ?? false);
   const lp = stage.label ? `${stage.label}: ` : '';
   const at = (field: Array<string | number>) => `${stage.doc.where(field)}: ${lp}`;
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   const warnings: string[] = [];
   const fail = (): TokenizerCheck => ({ tokenizer: null, problems, warnings, output: null });
   const refs = stageRefs(stage);
@@ -131,14 +132,14 @@ export function planStageTokenizer(
 
   const baseTok = inputs[baseRef];
   if (!baseTok) {
-    problems.push(`${at([setting.field])}${setting.field} needs the tokenizer of '${baseRef}' (the base), but its folder has no ${TOKENIZER_JSON}`);
+    problems.push({ ...stage.doc.pos([setting.field]), message: `${lp}${setting.field} needs the tokenizer of '${baseRef}' (the base), but its folder has no ${TOKENIZER_JSON}` });
     return fail();
   }
   let stripped: ModelTokenizer;
   try {
     stripped = stripTokenizer(baseTok, size(baseRef), `'${baseRef}'`);
   } catch (e) {
-    problems.push(`${at([setting.field])}${(e as Error).message}`);
+    problems.push({ ...stage.doc.pos([setting.field]), message: `${lp}${(e as Error).message}` });
     return fail();
   }
   const own = new Map<string, ModelTokenizer>();
@@ -159,12 +160,12 @@ export function planStageTokenizer(
   } else if (src.kind === 'base') output = stripped;
   else {
     if (!refs.includes(src.ref)) {
-      problems.push(`${at(srcField)}tokenizer source '${src.ref}' is not one of this stage's models (${refs.map((r) => `'${r}'`).join(', ')}); use union, base or one of them`);
+      problems.push({ ...stage.doc.pos(srcField), message: `${lp}tokenizer source '${src.ref}' is not one of this stage's models (${refs.map((r) => `'${r}'`).join(', ')}); use union, base or one of them` });
       return fail();
     }
     const t = inputs[src.ref];
     if (!t) {
-      problems.push(`${at(srcField)}tokenizer source '${src.ref}' has no ${TOKENIZER_JSON} in its folder`);
+      problems.push({ ...stage.doc.pos(srcField), message: `${lp}tokenizer source '${src.ref}' has no ${TOKENIZER_JSON} in its folder` });
       return fail();
     }
     output = t;
@@ -194,7 +195,7 @@ export function planStageTokenizer(
   const tokField = (tok: string) => ['tokenizer', 'tokens', tok];
   for (const [tok, s] of setting.tokens) {
     if (s.source && s.source.kind !== 'zero' && !refs.includes(s.source.ref)) {
-      problems.push(`${at([...tokField(tok), 'source'])}model '${s.source.ref}' is not one of this stage's models (${refs.map((r) => `'${r}'`).join(', ')})`);
+      problems.push({ ...stage.doc.pos([...tokField(tok), 'source']), message: `${lp}model '${s.source.ref}' is not one of this stage's models (${refs.map((r) => `'${r}'`).join(', ')})` });
     }
   }
 
@@ -204,7 +205,7 @@ export function planStageTokenizer(
     const srcs = [...(t.base ? [t.base] : []), ...t.models];
     const widths = new Set(srcs.map((s) => views[s.ref]?.info(s.tensor).shape[1]));
     if (widths.size > 1) {
-      problems.push(`${at([])}tensor ${t.name} has different widths across the models (${[...widths].join(', ')}); embeddings can only be permuted between models of one hidden size`);
+      problems.push({ ...stage.doc.pos([]), message: `${lp}tensor ${t.name} has different widths across the models (${[...widths].join(', ')}); embeddings can only be permuted between models of one hidden size` });
       continue;
     }
     t.shape = [outRows, t.shape[1]];
@@ -224,7 +225,7 @@ export function planStageTokenizer(
   };
   // The fallbacks of the stage's full model set: configured sources checked once, here.
   const full = planEmbeddings({ tokens, outRows, models: refs.map((r) => embedModels.get(r)!), base: stage.baseModel, settings });
-  for (const p of full.problems) problems.push(`${at(['tokenizer', 'tokens'])}${p}`);
+  for (const p of full.problems) problems.push({ ...stage.doc.pos(['tokenizer', 'tokens']), message: `${lp}${p}` });
   if (full.unowned.length) {
     warnings.push(`${at([setting.field])}${full.unowned.length} token(s) of the output vocabulary are in no model (${full.unowned.slice(0, 4).map((t) => JSON.stringify(t)).join(', ')}${full.unowned.length > 4 ? ', ...' : ''}): their rows are zeros`);
   }

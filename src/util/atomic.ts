@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, rmSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -36,4 +36,30 @@ export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) 
     await fs.rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** `.NAME.tmp-PID-HEX`: the temporary siblings made here and by the checkpoint writer. */
+const TEMP_SIBLING = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
+
+/**
+ * Remove the temporary siblings under `dir` (and its subfolders, `depth` levels down) that were
+ * made by one of `pids`: processes that were stopped mid-write and will not finish it.
+ */
+export function removeTempsOf(dir: string, pids: ReadonlySet<number>, depth = 2): string[] {
+  const removed: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return removed;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    const m = TEMP_SIBLING.exec(e.name);
+    if (m && pids.has(Number(m[1]))) {
+      rmSync(p, { recursive: true, force: true });
+      removed.push(p);
+    } else if (e.isDirectory() && depth > 0) removed.push(...removeTempsOf(p, pids, depth - 1));
+  }
+  return removed;
 }

@@ -3,8 +3,12 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The `src/` folder this module was loaded from. */
-export const SRC_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The repository's `src/` folder, whether this module runs from `src/util/` (tsx, tests) or from
+ * the build in `dist/util/`: the digest is always of the TypeScript sources, so a cache entry made
+ * by either serves the other.
+ */
+export const SRC_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
 
 function sourceFiles(root: string, entry: string): string[] {
   const full = path.join(root, entry);

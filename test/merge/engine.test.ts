@@ -172,7 +172,10 @@ describe('runRecipe', () => {
     expect(e.message).toContain("bad.yaml:13:12: stage 2, field models[1].model: model 'models/nope' is neither a stage name");
     await fs.writeFile(path.join(root, 'bad2.yaml'), text.replace('models/nope', 'models/chat'));
     const e2 = await errorOf(runRecipe(path.join(root, 'bad2.yaml'), { outDir: out, kernels }));
-    expect(e2.message).toContain(`bad2.yaml:2:15: stage 1 (one): unknown merge_method "dare_tie"`);
+    expect(e2.message).toContain(`bad2.yaml:2:15: stage 1 (one), field merge_method: unknown merge_method "dare_tie"`);
+    expect(e2.message).toContain("(did you mean 'dare_ties'?)");
+    // Stage 2 is still checked against stage 1's reference input: its density is reported too.
+    expect(e2.message).toContain("bad2.yaml:12:38: stage 2: model 'one' (models[0]): density 0 is outside (0, 1]");
     expect(await fs.readdir(path.join(root, 'fail2')).catch(() => [])).toEqual([]);
     const e3 = await errorOf(runRecipe({ text: text.replace('dare_tie', 'dare_ties').replace('models/nope', 'models/chat'), file: 'bad3.yaml', dir: root }, { outDir: out, kernels }));
     expect(e3.message).toContain("stage 2: model 'one' (models[0]): density 0 is outside (0, 1]");

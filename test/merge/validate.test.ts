@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRecipe, validateRecipe } from '../../src/merge/engine.js';
+import { formatProblem } from '../../src/util/errors.js';
 import { tinyLlamaShapes, tmpDir, writeTinyLlama } from './tiny-llama.js';
 
 let root: string;
@@ -60,7 +61,7 @@ describe('validateRecipe', () => {
       .replace('    parameters:\n      weight: 1.0\n  - model: Intel', '  - model: Intel')
       .replace('      weight: 1.0\ndtype', '      weight: 1.0\n  - model: odd\n    parameters: {weight: 1}\n  - model: nowhere\n    parameters: {weight: 1}\ndtype');
     await fs.writeFile(path.join(root, 'bad.yaml'), bad);
-    const problems = await validateRecipe(path.join(root, 'bad.yaml'), { modelDirs: dirs, cwd: root });
+    const problems = (await validateRecipe(path.join(root, 'bad.yaml'), { modelDirs: dirs, cwd: root })).map(formatProblem);
     const all = problems.join('\n');
     expect(all).toContain("field models[3].model: model 'nowhere' is neither a stage name");
     expect(all).toContain("stage 1 (wizardmath-dare): model 'WizardLM/WizardMath-7B-V1.1' (models[1]): density 1.3 is outside (0, 1]");
@@ -72,7 +73,7 @@ describe('validateRecipe', () => {
   });
 
   it('a YAML error is returned as a problem with line and column', async () => {
-    expect(await validateRecipe({ text: 'merge_method: ties\nmodels: [a\n', file: 'y.yaml' })).toEqual([expect.stringMatching(/^y\.yaml:3:1: YAML syntax error/)]);
+    expect((await validateRecipe({ text: 'merge_method: ties\nmodels: [a\n', file: 'y.yaml' })).map(formatProblem)).toEqual([expect.stringMatching(/^y\.yaml:3:1: YAML syntax error/)]);
   });
 });
 
@@ -91,14 +92,14 @@ describe('CLI', () => {
     expect(ok.stdout).toBe('ok: 2 stages (wizardmath-dare -> stage2)');
   });
 
-  it('merge writes the output and a summary with backend, seed and throughput; a bad recipe exits 2 with no folder', async () => {
+  it('merge writes the output and a summary with backend, seed and throughput; a bad recipe exits 1 (a problem with the input) with no folder', async () => {
     const out = path.join(root, 'cli-out');
     const r = await execa(tsx, [main, 'merge', path.join(root, 'seed.yaml'), '--out', out, '--seed', '9', '--backend', 'typed', '--out-shard-size', '2KB', ...flags()], { reject: false });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/backend typed, seed 9, [\d.]+ s, [\d.]+ GB read, [\d.]+ GB\/s/);
     expect(await fs.readdir(out)).toContain('model.safetensors.index.json');
     const fail = await execa(tsx, [main, 'merge', path.join(root, 'bad.yaml'), '--out', path.join(root, 'cli-bad'), ...flags()], { reject: false, cwd: root });
-    expect(fail.exitCode).toBe(2);
+    expect(fail.exitCode).toBe(1);
     expect(fail.stderr).toContain("model 'nowhere' is neither a stage name");
     await expect(fs.access(path.join(root, 'cli-bad'))).rejects.toThrow();
   });

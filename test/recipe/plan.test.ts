@@ -6,6 +6,9 @@ import { planStage, type HeaderView } from '../../src/merge/plan.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { loadRecipe } from '../../src/recipe/recipe.js';
 import { tinyLlamaShapes, tmpDir } from '../merge/tiny-llama.js';
+import { formatProblem, type Problem } from '../../src/util/errors.js';
+
+const texts = (ps: readonly Problem[]): string[] => ps.map(formatProblem);
 
 /** Header of a tiny Llama without any tensor data: the planner reads nothing else. */
 function fakeView(opts: { layers?: number; dtype?: 'F32' | 'BF16'; drop?: string[]; reshape?: Record<string, number[]> } = {}): HeaderView {
@@ -112,7 +115,7 @@ describe('problems found before reading tensors', () => {
     const text = ['name: mistral-wizardmath-dare-0.7-density', 'merge_method: dare_ties', 'base_model: base', 'models:', '  - model: base', '  - model: math', '    parameters: {weight: 1, density: 0.3}', '---', 'merge_method: task_arithmetic', 'base_model: base', 'models:', '  - model: mistral-wizardmath-dare-0.7-density', '  - model: chat', '    parameters:', '      weight: 1.0'].join('\n');
     const p = await plan(text, { 'mistral-wizardmath-dare-0.7-density': fakeView() });
     expect(p.problems).toHaveLength(1);
-    expect(p.problems[0]).toBe(
+    expect(texts(p.problems)[0]).toBe(
       "r.yaml:12:5: stage 2: model 'mistral-wizardmath-dare-0.7-density' (models[0]): missing required parameter 'weight' for merge_method task_arithmetic (set it in this model's parameters, the slice's, or the top-level parameters; there is no default)",
     );
   });
@@ -120,7 +123,7 @@ describe('problems found before reading tensors', () => {
   it('reports every problem at once: density range, della epsilon, missing tensor, shape mismatch, unknown parameter warning', async () => {
     const text = ['merge_method: della', 'base_model: base', 'models:', '  - model: math', '    parameters: {weight: 1, density: 1.5}', '  - model: chat', '    parameters: {weight: 1, density: 0.9, epsilon: 0.2, gama: 1}'].join('\n');
     const p = await plan(text, { chat: fakeView({ drop: ['model.norm.weight'], reshape: { [UP1]: [13, 8] } }) });
-    const all = p.problems.join('\n');
+    const all = texts(p.problems).join('\n');
     expect(all).toContain("r.yaml:5:38: model 'math' (models[0]): density 1.5 is outside (0, 1]");
     expect(all).toContain("model 'chat' (models[1]): della needs 0 < density - epsilon and density + epsilon < 1, got density 0.9 and epsilon 0.2");
     expect(all).toContain("model 'chat' (models[1]) has no tensor 'model.norm.weight'");
@@ -131,16 +134,16 @@ describe('problems found before reading tensors', () => {
 
   it('slerp needs t and exactly two models; methods needing a base say so', async () => {
     const p = await plan('merge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n  - model: math\n  - model: chat\n');
-    const all = p.problems.join('\n');
+    const all = texts(p.problems).join('\n');
     expect(all).toContain('merge_method slerp takes exactly 1 model besides base_model, got 2');
     expect(all).toContain("missing required global parameter 't' for merge_method slerp");
     const q = await plan('merge_method: ties\nmodels:\n  - model: math\n    parameters: {weight: 1}\n');
-    expect(q.problems[0]).toContain('merge_method ties needs base_model');
+    expect(texts(q.problems)[0]).toContain('merge_method ties needs base_model');
   });
 
   it('a filter list that leaves some tensors without weight says which tensors', async () => {
     const p = await plan('merge_method: task_arithmetic\nbase_model: base\nmodels:\n  - model: math\n    parameters:\n      weight:\n        - filter: mlp\n          value: 1\n');
     expect(p.problems).toHaveLength(1);
-    expect(p.problems[0]).toMatch(/missing required parameter 'weight'.*\(\d+ tensors, e\.g\. model\.embed_tokens\.weight\)$/);
+    expect(texts(p.problems)[0]).toMatch(/missing required parameter 'weight'.*\(\d+ tensors, e\.g\. model\.embed_tokens\.weight\)$/);
   });
 });

@@ -34,7 +34,7 @@ describe('mergelab report', () => {
     expect(s.charts.map((c) => c.kind)).toContain('layer_diagnostics');
 
     const missing = await mergelab(['report', 'nope'], root);
-    expect(missing.exitCode).toBe(2);
+    expect(missing.exitCode).toBe(1); // a problem with the input (README, exit codes)
     expect(missing.stderr).toMatch(/^mergelab: experiment 'nope': .*experiments with reports: syn/);
   });
 });

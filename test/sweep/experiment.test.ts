@@ -114,7 +114,7 @@ describe('experiment files', () => {
     const zipped = await problems(GOOD.replace('          w2: [1, 0.5]', '          w2: [1, 0.5, 0.25]'));
     expect(zipped).toMatch(/exp\.yaml:\d+:\d+: field variants\.chained\.sweep\.zip\[0\]\.w2: zipped axis 'w2' has 3 values but 'w1' has 2/);
     const unused = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.75]\n        lr: [1, 2]'));
-    expect(unused).toMatch(/exp\.yaml:44:13: axis 'lr' is not used by the recipe of variant 'linear'/);
+    expect(unused).toMatch(/exp\.yaml:44:9: axis 'lr' is not used by the recipe of variant 'linear'/);
     const empty = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: []'));
     expect(empty).toMatch(/field variants\.linear\.sweep\.grid\.w: an axis needs at least one value/);
     const dup = await problems(GOOD.replace('        w: [0.25, 0.75]', '        w: [0.25, 0.25]'));
@@ -142,8 +142,10 @@ describe('experiment files', () => {
     const err = await buildPlan(exp, { hasher: new FolderHasher(null), evaluatorVersion: 'test', checkHeaders: false }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(UserError);
     // Line 25 of the file holds `- model: chatt` (line 13 of the recipe block, whose `recipe: |` is on line 12).
-    expect((err as Error).message).toMatch(/exp\.yaml:25:\d+: stage 2, field models\[1\]\.model: model 'chatt' is neither a stage name \(stages: s1\) nor a local folder/);
-    expect((err as Error).message).toContain('(variant chained');
+    expect((err as Error).message).toMatch(/exp\.yaml:25:18: variant chained, stage 2, field models\[1\]\.model: model 'chatt' is neither a stage name \(stages: s1\) nor a local folder/);
+    // Said once, for all 6 points of the variant (3 densities x 2 weightings), with the nearest model name.
+    expect((err as Error).message).toMatch(/\(did you mean 'chat'\?\) \[all 6 points\]/);
+    expect((err as UserError).problems).toHaveLength(1);
   });
 
   it('loads every shipped experiment file', async () => {

@@ -1,13 +1,22 @@
 /** `mergelab eval MODEL_DIR --suite math,chat,lm`: built-in or delegated evaluation of one model. */
 import type { Command } from 'commander';
+import type { EvalResult } from '../../eval/evaluate.js';
 import { UserError } from '../../util/errors.js';
-import { writeFileAtomic } from '../../util/atomic.js';
-import { evaluateModel, type EvalResult } from '../../eval/evaluate.js';
+import { EXIT } from '../exit.js';
+import { stopChildren, trapInterrupts } from '../interrupt.js';
 
 function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new UserError(`${flag}: expected a positive integer, got "${v}"`, { field: flag });
+    return n;
+  };
+}
+
+function count(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag}: expected a whole number >= 0, got "${v}"`, { field: flag });
     return n;
   };
 }
@@ -32,25 +41,38 @@ export function register(program: Command): void {
     .option('--suite <names>', 'comma-separated suites (yaml names in the evals folder)', 'math,chat,lm')
     .option('--limit <n>', 'evaluate the first N items of each suite', positiveInt('--limit'))
     .option('--batch-size <n>', 'generation batch size', positiveInt('--batch-size'), 32)
-    .option('--samples <n>', 'samples kept per suite in the JSON result', (v) => Number(v), 5)
+    .option('--samples <n>', 'samples kept per suite in the JSON result', count('--samples'), 5)
     .option('--evals-dir <dir>', 'folder of suite yamls (default: the repository evals/)')
     .option('--delegate-cmd <cmd>', 'run generation/scoring through a command: "cmd {model} {task_file}" printing JSONL')
     .option('--endpoint <url>', 'run generation/scoring through an OpenAI-compatible completions endpoint')
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--out <file>', 'write the full result as JSON (atomically)')
     .action(async (modelDir: string, o: { suite: string; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
-      const suites = o.suite.split(',').map((s) => s.trim()).filter(Boolean);
-      const res = await evaluateModel(modelDir, {
-        suites,
-        limit: o.limit,
-        batchSize: o.batchSize,
-        samples: o.samples,
-        evalsDir: o.evalsDir,
-        delegateCmd: o.delegateCmd,
-        endpoint: o.endpoint,
-        log: (l) => process.stderr.write(l + '\n'),
-      });
-      if (o.out) await writeFileAtomic(o.out, JSON.stringify(res, null, 2) + '\n');
-      process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : metricsTable(res));
+      // An evaluation keeps nothing until it ends: an interrupt stops a delegated command at once
+      // (the backend then removes its temporary task files); a built-in one is given 2 s to notice.
+      const lost = `evaluation of ${modelDir} stopped; nothing was saved${o.out ? ` (${o.out} is written only when the evaluation completes)` : ''}; run the same command again`;
+      const stop = trapInterrupts({ onSoft: () => (stopChildren('SIGTERM'), 'stopping the evaluation'), onForcedExit: () => `interrupted: ${lost}`, softGraceMs: 2000, graceMs: 0 });
+      try {
+        const [{ evaluateModel }, { writeFileAtomic }] = await Promise.all([import('../../eval/evaluate.js'), import('../../util/atomic.js')]);
+        const suites = o.suite.split(',').map((s) => s.trim()).filter(Boolean);
+        const res = await evaluateModel(modelDir, {
+          suites,
+          limit: o.limit,
+          batchSize: o.batchSize,
+          samples: o.samples,
+          evalsDir: o.evalsDir,
+          delegateCmd: o.delegateCmd,
+          endpoint: o.endpoint,
+          log: (l) => process.stderr.write(l + '\n'),
+        });
+        if (o.out) await writeFileAtomic(o.out, JSON.stringify(res, null, 2) + '\n');
+        process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : metricsTable(res));
+      } catch (e) {
+        if (!stop.soft.aborted) throw e;
+        process.stderr.write(`interrupted: ${lost}\n`);
+        process.exitCode = EXIT.interrupted;
+      } finally {
+        stop.dispose();
+      }
     });
 }

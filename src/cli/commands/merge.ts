@@ -1,8 +1,12 @@
+/** `mergelab merge RECIPE OUT_PATH` (or `--out DIR`): one recipe (one or several stages) into a Hugging Face folder. */
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { runRecipe, type MergeProgress } from '../../merge/engine.js';
-import { parseModelDirFlags } from '../../recipe/recipe.js';
+import type { SingleBar } from 'cli-progress';
+import { removeTempsOf } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
+import { EXIT } from '../exit.js';
+import { trapInterrupts } from '../interrupt.js';
 import { addMergekitOptions, resolveMergekitOptions, type MergekitOptionValues } from '../mergekit-flags.js';
 
 function collect(v: string, prev: string[]): string[] {
@@ -30,31 +34,53 @@ export function parseSeed(s: string): number {
 
 const gb = (b: number) => (b / 1e9).toFixed(2);
 
+type MergeFlags = MergekitOptionValues & { out?: string; seed?: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean };
+
 export function register(program: Command): void {
   const cmd = program
     .command('merge')
-    .description('merge a mergekit recipe (one or several --- stages) into a Hugging Face model folder')
+    .description('merge a mergekit recipe (one or several --- stages) into a Hugging Face model folder; the output folder is required, as OUT_PATH or --out')
     .argument('<recipe>', 'mergekit YAML recipe; a later stage may name an earlier one as a model')
-    .argument('[out_path]', 'output model folder, as mergekit-yaml CONFIG OUT_PATH takes it (or --out)')
-    .option('--out <dir>', 'output model folder (written atomically; replaced if it exists)')
+    .argument('[out_path]', 'output model folder, as mergekit-yaml CONFIG OUT_PATH takes it (required unless --out is given)')
+    .usage('<recipe> <out_path> [options]  (or <recipe> --out <dir> [options])')
+    .option('--out <dir>', 'output model folder, required unless OUT_PATH is given (written atomically; replaced if it exists)')
     .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output (default 0)')
     .option('--backend <name>', 'kernel backend: auto, typed, tfjs, tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', 'auto')
     .option('--model-dir <name=path>', 'folder for a model named in the recipe (repeatable), e.g. mistralai/Mistral-7B-v0.1=/models/mistral', collect, [])
     .option('--out-shard-size <bytes>', 'largest output shard in bytes (5B as in mergekit, 500M, 5e9, 2GB, 500MiB; 0 = one shard)', '5B')
     .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>');
-  addMergekitOptions(cmd).action(
-    async (recipe: string, outPath: string | undefined, o: MergekitOptionValues & { out?: string; seed?: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean }) => {
-      const mk = resolveMergekitOptions(o, outPath);
-      const seed = parseSeed(mk.seed);
-      const outShardSize = parseByteSize(mk.outShardSize, '--out-shard-size');
-      const modelDirs = parseModelDirFlags(o.modelDir);
-      for (const n of mk.notes) process.stderr.write(`mergelab merge: ${n}\n`);
-      const tty = process.stderr.isTTY === true && !mk.quiet;
-      let bar: cliProgress.SingleBar | null = null;
-      let stageStart = 0;
-      const started = Date.now();
-      let bytesRead = 0; // finished stages
-      let stageBytes = 0; // the running stage
+  addMergekitOptions(cmd).action(async (recipe: string, outPath: string | undefined, o: MergeFlags) => {
+    const mk = resolveMergekitOptions(o, outPath);
+    const seed = parseSeed(mk.seed);
+    const outShardSize = parseByteSize(mk.outShardSize, '--out-shard-size');
+    const [{ runRecipe }, { parseModelDirFlags }, { default: cliProgress }] = await Promise.all([import('../../merge/engine.js'), import('../../recipe/recipe.js'), import('cli-progress')]);
+    const modelDirs = parseModelDirFlags(o.modelDir);
+    for (const n of mk.notes) process.stderr.write(`mergelab merge: ${n}\n`);
+    const tty = process.stderr.isTTY === true && !mk.quiet;
+    let bar: SingleBar | null = null;
+    let stageStart = 0;
+    const started = Date.now();
+    let bytesRead = 0; // finished stages
+    let stageBytes = 0; // the running stage
+    const out = path.resolve(mk.outDir);
+    // A merge publishes its folder only when complete: stopping between two tensors loses the
+    // work done but leaves nothing half-written and no temporary folder.
+    const stop = trapInterrupts({
+      onSoft: () => 'stopping the merge after the tensor being merged',
+      onForcedExit: () => `interrupted: nothing written to ${out}; run the same command again to merge from the start`,
+      cleanup: () => {
+        // The writer's temporary folders and the intermediate stages, all hidden siblings of the output.
+        removeTempsOf(path.dirname(out), new Set([process.pid]), 0);
+        let siblings: string[] = [];
+        try {
+          siblings = readdirSync(path.dirname(out));
+        } catch {
+          // no parent folder: nothing was written
+        }
+        for (const name of siblings.filter((n) => n.startsWith(`.${path.basename(out)}.stage-`))) rmSync(path.join(path.dirname(out), name), { recursive: true, force: true });
+      },
+    });
+    try {
       const result = await runRecipe(recipe, {
         outDir: mk.outDir,
         seed,
@@ -66,6 +92,7 @@ export function register(program: Command): void {
         modelDirs,
         outShardSize,
         keepIntermediate: o.keepIntermediate,
+        signal: stop.soft,
         onStage: ({ stage, index, count }) => {
           bar?.stop();
           bytesRead += stageBytes;
@@ -88,7 +115,7 @@ export function register(program: Command): void {
           );
           bar.start(1, 0, { gbDone: '0.00', gbTotal: '?', rate: '-' });
         },
-        onProgress: (_stage, p: MergeProgress) => {
+        onProgress: (_stage, p) => {
           stageBytes = p.bytesDone;
           if (!bar) return;
           const secs = (Date.now() - stageStart) / 1000;
@@ -96,7 +123,7 @@ export function register(program: Command): void {
           bar.update(p.tensorsDone, { gbDone: gb(p.bytesDone), gbTotal: gb(p.bytesTotal), rate: secs > 0 ? (p.bytesDone / 1e9 / secs).toFixed(2) : '-' });
         },
       });
-      (bar as cliProgress.SingleBar | null)?.stop();
+      (bar as SingleBar | null)?.stop();
       const secs = (Date.now() - started) / 1000;
       const bytesIn = bytesRead + stageBytes;
       const lines = [
@@ -110,6 +137,13 @@ export function register(program: Command): void {
         if (result.warnings.length > 20) lines.push(`    ... and ${result.warnings.length - 20} more (see mergelab_diagnostics.json)`);
       }
       process.stdout.write(lines.join('\n') + '\n');
-    },
-  );
+    } catch (e) {
+      (bar as SingleBar | null)?.stop();
+      if (!stop.soft.aborted) throw e;
+      process.stderr.write(`interrupted: nothing written to ${out} (a merge is published only when complete; its temporary folders are removed); run the same command again to merge from the start\n`);
+      process.exitCode = EXIT.interrupted;
+    } finally {
+      stop.dispose();
+    }
+  });
 }

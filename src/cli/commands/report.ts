@@ -1,9 +1,8 @@
 /** `mergelab report EXP`: the CSV/JSON exports, charts/*.svg and the offline index.html of one experiment. */
 import type { Command } from 'commander';
 import { UserError } from '../../util/errors.js';
-import { generateReport, resolveExperimentDir } from '../../report/generate.js';
-import { formatReportSummary } from '../../report/text.js';
 import type { ReportOptions } from '../../report/options.js';
+import { trapInterrupts } from '../interrupt.js';
 
 function number(flag: string, lo: number, hi: number) {
   return (v: string): number => {
@@ -39,6 +38,7 @@ export function register(program: Command): void {
     .option('--no-svg', 'skip charts/*.svg')
     .option('--json', 'print the summary as JSON')
     .action(async (exp: string, o: { out?: string; select?: string[]; parentFraction?: number; perplexityFactor?: number; degenerateRate?: number; baseMargin?: number; samples?: number; maxDiagnostics?: number; svg: boolean; json?: boolean }) => {
+      const [{ generateReport, resolveExperimentDir }, { formatReportSummary }] = await Promise.all([import('../../report/generate.js'), import('../../report/text.js')]);
       const dir = await resolveExperimentDir(exp);
       const opts: ReportOptions = {
         outDir: o.out,
@@ -48,7 +48,20 @@ export function register(program: Command): void {
         maxDiagnosticPoints: o.maxDiagnostics,
         svg: o.svg,
       };
-      const summary = await generateReport(dir, opts);
+      // Every file of the report is written to a temporary name and renamed: a report stopped
+      // midway leaves the previous version of each file it had not yet replaced, never half a file.
+      const stop = trapInterrupts({
+        onSoft: () => 'finishing the report (a few seconds)',
+        onForcedExit: () => `interrupted: the report in ${o.out ?? dir} may mix new and previous files; run \`mergelab report ${exp}\` again`,
+        graceMs: 0,
+      });
+      process.stderr.write(`report: ${dir} -> ${o.out ?? dir}\n`);
+      let summary;
+      try {
+        summary = await generateReport(dir, opts);
+      } finally {
+        stop.dispose();
+      }
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatReportSummary(summary));
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { formatStatus, sweepStatus } from '../../sweep/status.js';
 
 export function register(program: Command): void {
   program
@@ -10,6 +9,7 @@ export function register(program: Command): void {
     .option('--zoo <dir>', 'folder that zoo:NAME models are read from (default: data/zoo)')
     .option('--json', 'print the status as JSON')
     .action(async (file: string, o: { reports: string; zoo?: string; json?: boolean }) => {
+      const { formatStatus, sweepStatus } = await import('../../sweep/status.js');
       const s = await sweepStatus(file, { reportsDir: o.reports, zooDir: o.zoo });
       if (o.json) process.stdout.write(JSON.stringify(s, null, 1) + '\n');
       else for (const l of formatStatus(s)) process.stdout.write(l + '\n');

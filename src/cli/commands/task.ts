@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runTaskCommand } from '../../sweep/taskCommand.js';
 
 export function register(program: Command): void {
   program
@@ -8,6 +7,7 @@ export function register(program: Command): void {
     .argument('<expdir>', "the experiment's folder (reports/EXP)")
     .requiredOption('--id <id>', 'task id (merge:KEY, eval:KEY or pd:KEY)')
     .action(async (expDir: string, o: { id: string }) => {
+      const { runTaskCommand } = await import('../../sweep/taskCommand.js');
       process.exitCode = await runTaskCommand(expDir, o.id, (l) => process.stdout.write(l + '\n'));
     });
 }

@@ -40,6 +40,7 @@ export class LocalExecutor implements Executor {
   async run(s: Scheduler, ctx: ExecutionContext = { log() {}, changed() {} }): Promise<ExecutionEnd> {
     const signal = ctx.signal;
     const slots = new Slots({ cpus: this.opts.jobs, gpus: this.opts.gpus ?? [] });
+    const drain = ctx.drain;
     const tooBig = [...s.graph.work.values()].find((n) => !slots.admits(n.resources));
     if (tooBig) {
       throw new UserError(`${tooBig.label} needs ${tooBig.resources.gpus} GPU(s) and ${tooBig.resources.cpus} CPU slot(s); this machine offers ${slots.capacity.gpus.length} GPU(s) and ${slots.capacity.cpus} worker(s) (--jobs)`);
@@ -57,7 +58,7 @@ export class LocalExecutor implements Executor {
       const pump = (): void => {
         if (aborted) return;
         for (const n of s.ready()) {
-          if (slots.full) break;
+          if (slots.full || drain?.aborted) break;
           if (!slots.fits(n.resources)) continue;
           const alloc = slots.take(n.resources);
           s.markRunning(n.id);
@@ -77,16 +78,18 @@ export class LocalExecutor implements Executor {
               pump();
             });
         }
-        if (inFlight === 0 && s.ready().length === 0) {
+        if (inFlight === 0 && (drain?.aborted || s.ready().length === 0)) {
           signal?.removeEventListener('abort', onAbort);
           resolveAll();
         }
       };
+      drain?.addEventListener('abort', () => pump(), { once: true });
       if (aborted) onAbort();
       else pump();
     });
     if (aborted) return { interrupted: true, note: 'interrupted: workers stopped; run again to resume from the cache' };
     await pool.close();
+    if (drain?.aborted && s.unrecorded().length > 0) return { interrupted: true, note: 'interrupted: the running tasks finished, no other started; run again to resume from the cache' };
     return { interrupted: false };
   }
 }

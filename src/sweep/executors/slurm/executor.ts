@@ -95,7 +95,10 @@ export class SlurmExecutor implements Executor {
     if (lost.length) await store.drop(lost);
   }
 
-  async run(s: Scheduler, ctx: ExecutionContext): Promise<ExecutionEnd> {
+  async run(s: Scheduler, given: ExecutionContext): Promise<ExecutionEnd> {
+    // The jobs are on the cluster: a first Ctrl-C (drain) already asks what to do with them.
+    const stops = [given.signal, given.drain].filter((x): x is AbortSignal => x !== undefined);
+    const ctx: ExecutionContext = { ...given, signal: stops.length ? AbortSignal.any(stops) : undefined };
     const store = await this.loadStore();
     await this.findUnrecorded(store);
     const cfg = this.opts.config;

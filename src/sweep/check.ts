@@ -1,0 +1,50 @@
+import { promises as fs } from 'node:fs';
+import { isUserError, type Problem } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
+import { readExperiment, type Experiment, type LoadExperimentOptions } from './experiment.js';
+import { checkPlan } from './plan.js';
+
+/**
+ * Everything wrong with an experiment file, found in one pass: the file itself (schema, models,
+ * axes, placeholders), its eval suites, and every recipe of its sweep against the models' headers.
+ * `mergelab validate EXP.yaml` prints it; `mergelab run` (and `--dry-run`) stops on the same list.
+ */
+
+/** Each eval suite that does not load, at its place in `eval.suites`, with the nearest known suite. */
+export async function suiteProblems(exp: Experiment): Promise<Problem[]> {
+  const [{ loadTask }, { DEFAULT_EVALS_DIR }] = await Promise.all([import('../eval/task.js'), import('../eval/evaluate.js')]);
+  let known: string[] = [];
+  try {
+    known = (await fs.readdir(DEFAULT_EVALS_DIR)).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length));
+  } catch {
+    // no evals folder: every suite fails to load and says where it looked
+  }
+  const problems: Problem[] = [];
+  for (let i = 0; i < exp.eval.suites.length; i++) {
+    const name = exp.eval.suites[i];
+    try {
+      await loadTask(name, DEFAULT_EVALS_DIR);
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      const suggestion = known.includes(name) ? undefined : nearest(name, known);
+      problems.push({ ...exp.pos(['eval', 'suites', i]), field: `eval.suites[${i}]`, message: e.message, ...(suggestion ? { suggestion } : {}) });
+    }
+  }
+  return problems;
+}
+
+export interface ExperimentCheck {
+  name: string;
+  variants: number;
+  /** Points the sweep plans (seeds included), counting only recipes without problems. */
+  points: number;
+  problems: Problem[];
+}
+
+export async function checkExperimentFile(file: string, opts: LoadExperimentOptions = {}): Promise<ExperimentCheck> {
+  const draft = await readExperiment(file, opts);
+  const exp = draft.experiment;
+  const prior = { problems: [...draft.problems, ...(await suiteProblems(exp))], unavailableModels: draft.unavailableModels };
+  const { problems, points } = await checkPlan(exp, { prior });
+  return { name: exp.name, variants: exp.variants.length, points, problems };
+}
