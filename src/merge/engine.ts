@@ -12,8 +12,8 @@ import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs,
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, isUserError, problemsError, type Problem } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
-import { readStageTokenizers, tokenizeEmbeddings } from '../tokenizer/engine.js';
-import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from '../tokenizer/stage.js';
+import { readStageTokenizers, tokenizeEmbeddings } from './tokenizer-engine.js';
+import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from './tokenizer-stage.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
 import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';

@@ -3,10 +3,16 @@
  * items moves in steps of 1/n, so it gets the decimals that tell one item from the next (two for
  * 40 or 100 items, three for 1,000); other scores get four significant digits.
  */
-import type { MetricInfo } from './metrics.js';
+import type { Aggregation } from '../results/metric.js';
 import type { Interval } from './stats.js';
 
-type Printable = Pick<MetricInfo, 'aggregation' | 'unit' | 'items' | 'decimals'>;
+/** What formatting needs of a metric (a MetricInfo has it). */
+interface Printable {
+  aggregation: Aggregation;
+  unit: string;
+  items?: number;
+  decimals?: number;
+}
 
 const isShare = (m: Printable): boolean => m.aggregation === 'proportion' || m.unit.startsWith('share');
 

@@ -1,12 +1,30 @@
 import { z } from 'zod';
 import { DEFAULT_NOISE, type NoiseOptions } from './noise.js';
-import type { GoalConfig, HighlightConfig } from './recommend.js';
+import type { MetricKey } from './metrics.js';
 
 /**
  * What makes a point "collapsed": half the best parent, any drop below the base, a headline
  * quality metric (perplexity) 1.5x the base's, a quality rate (degenerate generations) over 20%;
  * each claimed only when the point is past the limit beyond the noise.
  */
+/** What a goal asks; see ReportConfigSchema.goals. */
+export interface GoalConfig {
+  name: string;
+  /** Keep the most of these parents' skills, by the worst of their retentions. */
+  keep?: string[];
+  /** Or: the best score on this metric (suite.metric). */
+  maximize?: MetricKey;
+  /** Consider only these variants. */
+  variants?: string[];
+}
+
+/** A point the experiment marks for reference (`report.highlight`), e.g. the seed's own setting. */
+export interface HighlightConfig {
+  label: string;
+  variant?: string;
+  axes?: Record<string, string | number | boolean | null>;
+}
+
 export interface CollapseThresholds {
   /** Flag a skill score below this fraction of the best parent's score on that skill. */
   parentFraction: number;

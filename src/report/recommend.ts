@@ -7,6 +7,7 @@
 import type { ResultRecord } from '../results/record.js';
 import { groupBySetting, type SettingGroup } from './aggregate.js';
 import type { References } from './collapse.js';
+import type { GoalConfig, HighlightConfig } from './options.js';
 import { formatAxisValue, headlineSkills, metricValue, okMerges, type MetricInfo, type MetricKey } from './metrics.js';
 import { refKey, type Noise, type ShownInterval } from './noise.js';
 import { combine, verdict, type Interval, type Verdict } from './stats.js';
@@ -18,28 +19,12 @@ export interface Scored {
 }
 
 /** A parent and the skill it is the best parent on (its suite's headline skill). */
+export type { GoalConfig, HighlightConfig } from './options.js';
+
 export interface SkillOwner {
   parent: string;
   metric: MetricInfo;
   value: number;
-}
-
-/** What a goal asks; see ReportConfigSchema.goals. */
-export interface GoalConfig {
-  name: string;
-  /** Keep the most of these parents' skills, by the worst of their retentions. */
-  keep?: string[];
-  /** Or: the best score on this metric (suite.metric). */
-  maximize?: MetricKey;
-  /** Consider only these variants. */
-  variants?: string[];
-}
-
-/** A point the experiment marks for reference (`report.highlight`), e.g. the seed's own setting. */
-export interface HighlightConfig {
-  label: string;
-  variant?: string;
-  axes?: Record<string, string | number | boolean | null>;
 }
 
 export interface SettingRow {

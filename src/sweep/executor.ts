@@ -1,12 +1,12 @@
 import type { Scheduler } from './scheduler.js';
+import type { ExecutorName } from './kinds.js';
 
 /**
  * An executor runs the work nodes of a scheduler's graph and reports each outcome to it. `local`
  * runs them on worker processes of this machine; `slurm` hands them to a cluster as job arrays.
  */
 
-export type ExecutorName = 'local' | 'slurm';
-export const EXECUTOR_NAMES: readonly ExecutorName[] = ['local', 'slurm'];
+export { EXECUTOR_NAMES, type ExecutorName } from './kinds.js';
 
 export type ExecutionEnd =
   /** Every node settled. */

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { ExecutorName } from './executor.js';
-import type { WorkKind } from './graph.js';
+import type { ExecutorName, WorkKind } from './kinds.js';
 
 /**
  * The `executor:` block of an experiment file: which executor runs the sweep (`--executor`

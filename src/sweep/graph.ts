@@ -2,6 +2,7 @@ import type { CacheLayout } from './cache.js';
 import type { Plan, PointNode } from './plan.js';
 import { pointComplete, type Have } from './scan.js';
 import type { Task } from './tasks.js';
+import type { WorkKind } from './kinds.js';
 
 /**
  * The work of a sweep as an explicit graph, built from the plan and what the cache holds.
@@ -15,7 +16,7 @@ import type { Task } from './tasks.js';
  * Building the graph is pure: no file is read.
  */
 
-export type WorkKind = 'merge' | 'eval' | 'pointdiag';
+export type { WorkKind } from './kinds.js';
 
 /**
  * What one task occupies while it runs. An executor admits a task only where these fit: the

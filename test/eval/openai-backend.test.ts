@@ -140,7 +140,8 @@ describe('openai backend, server started per model', () => {
     const seen = new Map<number, { cuda: string | undefined; port: number }>();
     const deadline = Date.now() + 20_000;
     while (seen.size < 2 && Date.now() < deadline) {
-      for (const f of existsSync(pidDir) ? readdirSync(pidDir) : []) {
+      // Only published pid files: a temporary sibling may be half-written.
+      for (const f of existsSync(pidDir) ? readdirSync(pidDir).filter((n) => /^server-\d+\.json$/.test(n)) : []) {
         const rec = JSON.parse(readFileSync(path.join(pidDir, f), 'utf8')) as { pid: number; port: number };
         if (seen.has(rec.pid)) continue;
         try {

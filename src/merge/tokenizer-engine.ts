@@ -4,11 +4,11 @@
  * (after reading them, before the merge method sees them).
  */
 import path from 'node:path';
-import type { HeaderView, PlannedTensor } from '../merge/plan.js';
+import type { HeaderView, PlannedTensor } from './plan.js';
 import { isUserError, type Problem } from '../util/errors.js';
-import { permuteEmbeddings, type EmbedTensor } from './embed.js';
-import { readModelTokenizer, type ModelTokenizer } from './files.js';
-import { isVocabTensor, type StageTokenizer } from './stage.js';
+import { permuteEmbeddings, type EmbedTensor } from '../tokenizer/embed.js';
+import { readModelTokenizer, type ModelTokenizer } from '../tokenizer/files.js';
+import { isVocabTensor, type StageTokenizer } from './tokenizer-stage.js';
 
 /**
  * Each folder's tokenizer (null when it has none). One that cannot be read is a problem naming its

@@ -6,14 +6,14 @@
  * vocabularies differ are reported (a problem for validate, a warning for merge, which then does as
  * mergekit does: the embeddings' common rows and the base's tokenizer).
  */
-import type { HeaderView, StagePlan } from '../merge/plan.js';
+import type { HeaderView, StagePlan } from './plan.js';
 import { isEmbeddingTensor } from '../checkpoint/names.js';
 import type { ResolvedStage } from '../recipe/recipe.js';
 import type { Problem } from '../util/errors.js';
-import type { TokenSetting, TokenizerSetting } from './config.js';
-import { planEmbeddings, type EmbedModel, type EmbedPlan } from './embed.js';
-import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON, usedVocab, type ModelTokenizer } from './files.js';
-import { addMissingTokens, stripTokenizer, unionTokenizer, vocabById } from './vocab.js';
+import type { TokenSetting, TokenizerSetting } from '../tokenizer/config.js';
+import { planEmbeddings, type EmbedModel, type EmbedPlan } from '../tokenizer/embed.js';
+import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, TOKENIZER_JSON, usedVocab, type ModelTokenizer } from '../tokenizer/files.js';
+import { addMissingTokens, stripTokenizer, unionTokenizer, vocabById } from '../tokenizer/vocab.js';
 
 /** Token-indexed tensors (embeddings and output heads; not GPT-2's position table `wpe`). */
 export function isVocabTensor(name: string): boolean {
