@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { evaluateModel, type EvalResult } from '../../eval/evaluate.js';
+import { evaluateModel, ZOO_RUNNERS, type EvalResult, type ZooRunner } from '../../eval/evaluate.js';
 
 function positiveInt(flag: string) {
   return (v: string): number => {
@@ -33,18 +33,23 @@ export function register(program: Command): void {
     .option('--limit <n>', 'evaluate the first N items of each suite', positiveInt('--limit'))
     .option('--batch-size <n>', 'generation batch size', positiveInt('--batch-size'), 32)
     .option('--samples <n>', 'samples kept per suite in the JSON result', (v) => Number(v), 5)
+    .option('--runner <name>', `built-in runner for zoo models: ${ZOO_RUNNERS.join(' or ')} (the tfjs reference)`, 'fast')
+    .option('--threads <n>', 'worker threads of the fast runner (default: the cores)', positiveInt('--threads'))
     .option('--evals-dir <dir>', 'folder of suite yamls (default: the repository evals/)')
     .option('--delegate-cmd <cmd>', 'run generation/scoring through a command: "cmd {model} {task_file}" printing JSONL')
     .option('--endpoint <url>', 'run generation/scoring through an OpenAI-compatible completions endpoint')
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--out <file>', 'write the full result as JSON (atomically)')
-    .action(async (modelDir: string, o: { suite: string; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
+    .action(async (modelDir: string, o: { suite: string; runner: string; threads?: number; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
       const suites = o.suite.split(',').map((s) => s.trim()).filter(Boolean);
+      if (!(ZOO_RUNNERS as readonly string[]).includes(o.runner)) throw new UserError(`--runner: expected ${ZOO_RUNNERS.join(' or ')}, got "${o.runner}"`, { field: 'runner' });
       const res = await evaluateModel(modelDir, {
         suites,
         limit: o.limit,
         batchSize: o.batchSize,
         samples: o.samples,
+        runner: o.runner as ZooRunner,
+        threads: o.threads,
         evalsDir: o.evalsDir,
         delegateCmd: o.delegateCmd,
         endpoint: o.endpoint,
