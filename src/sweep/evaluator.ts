@@ -13,7 +13,7 @@ export interface EvalOutput {
 }
 
 interface EvaluatorModule {
-  evaluateModel(modelDir: string, opts: { suites: string[]; limit?: number; batchSize?: number; samples?: number }): Promise<EvalOutput>;
+  evaluateModel(modelDir: string, opts: { suites: string[]; limit?: number; batchSize?: number; samples?: number; threads?: number; onTokens?: (n: number) => void }): Promise<EvalOutput>;
   EVALUATOR_VERSION: string;
 }
 
@@ -28,8 +28,12 @@ export async function evaluatorVersion(): Promise<string> {
   return (await load()).EVALUATOR_VERSION;
 }
 
-export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {
+/**
+ * One thread per evaluation: the sweep's worker processes (one per core) are its parallelism, and
+ * threads started per task would cost more than they give.
+ */
+export async function runEvaluation(modelDir: string, cfg: EvalConfig, onTokens?: (n: number) => void): Promise<EvalOutput> {
   const m = await load();
-  const r = await m.evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
+  const r = await m.evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 1, onTokens });
   return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings ?? {} };
 }

@@ -455,11 +455,12 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   let failed = 0;
 
   const progress = createProgress(ctx.progress ?? 'auto', out);
-  const state = () => ({ done: records.size, total: plan.points.length, running: [...nodes.values()].filter((n) => n.state === 'running').length, failed, activity: [...nodes.values()].filter((n) => n.state === 'running').map((n) => n.label).join(', ') });
+  let tokens = 0;
+  const state = () => ({ tokens, done: records.size, total: plan.points.length, running: [...nodes.values()].filter((n) => n.state === 'running').length, failed, activity: [...nodes.values()].filter((n) => n.state === 'running').map((n) => n.label).join(', ') });
   progress.start(state());
 
   let logStream: ReturnType<typeof createWriteStream> | null = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
-  const pool = new WorkerPool(ctx.jobs, { backend: ctx.backend, log: logStream });
+  const pool = new WorkerPool(ctx.jobs, { backend: ctx.backend, log: logStream, onTokens: (n) => ((tokens += n), progress.update(state())) });
 
   // Points are recorded one at a time, in completion order; the file is put in plan order at the end.
   let recordChain: Promise<void> = Promise.resolve();

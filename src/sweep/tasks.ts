@@ -79,6 +79,8 @@ export interface PointDiagFile {
 export interface TaskContext {
   kernels(): Promise<Kernels>;
   onProgress?: (fraction: number) => void;
+  /** Tokens an evaluation has processed since the last call (the progress display's tokens/s). */
+  onTokens?: (n: number) => void;
 }
 
 async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
@@ -113,11 +115,11 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   }
 }
 
-async function runEval(t: EvalTask): Promise<TaskResult> {
+async function runEval(t: EvalTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
   if (await exists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
-  const result = await runEvaluation(t.modelDir, t.eval);
+  const result = await runEvaluation(t.modelDir, t.eval, ctx.onTokens);
   const seconds = (performance.now() - t0) / 1000;
   const file: EvalFile = { key: t.key, result, seconds };
   await writeJsonAtomic(layout.evalFile(t.key), file);
@@ -140,7 +142,7 @@ export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
     case 'merge':
       return runMerge(t, ctx);
     case 'eval':
-      return runEval(t);
+      return runEval(t, ctx);
     case 'pointdiag':
       return runPointDiag(t);
   }
