@@ -1,6 +1,7 @@
 /**
  * Where `mergelab eval` spends its time: runs it under V8's CPU profiler (every thread writes its
- * own profile) with each runner and prints a markdown table of self time by category, the summary
+ * own profile; the fast runner runs on one thread here so that its kernels are in the main
+ * thread's profile) with each runner and prints a markdown table of self time by category, the summary
  * kept in bench/eval-profile.md.
  *   npx tsx bench/eval-profile.ts [--model data/zoo/math] [--limit 40] [--runners tfjs,fast]
  */
@@ -27,9 +28,8 @@ function categorize(stack: Frame[]): string {
   const fn = (f: Frame) => f.functionName;
   const inFile = (re: RegExp) => stack.find((f) => re.test(f.url));
   // The fast runner's kernels are named in kernels.wat; its JS parts are in runner-typed/.
-  if (/^(fc|swiglu|attend|\$?sigmoid|\$?expminus)$/.test(fn(top))) return `fast: wasm ${fn(top).replace('$', '')}`;
   const own = inFile(/runner-typed\//);
-  if (own && !/wasm/.test(top.url)) return `fast: JS ${fn(own)} (${path.basename(own.url)})`;
+  if (own) return /wasm/.test(top.url) ? `fast: wasm kernel ${fn(top).replace('$', '')}` : `fast: JS ${fn(own)} (${path.basename(own.url)})`;
   const kernel = stack.find((f) => /tf-backend-wasm/.test(f.url) && fn(f) && !/^(kernelFunc|ccall|runKernel|makeOutput|BackendWasm\.\w+)$/.test(fn(f)) && !/^Module\./.test(fn(f)));
   const zoo = inFile(/zoo\/(model|generate)\.ts/);
   if (/wasm/.test(top.url) || (kernel && stack.indexOf(kernel) < 4)) {
@@ -75,11 +75,11 @@ for (const runner of runners) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'eval-prof-'));
   try {
     const t0 = performance.now();
-    const r = await execa('node', ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'eval', model, '--suite', 'math,chat,lm', '--limit', limit, '--runner', runner], { cwd: repo });
+    const r = await execa('node', ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'eval', model, '--suite', 'math,chat,lm', '--limit', limit, '--runner', runner, ...(runner === 'fast' ? ['--threads', '1'] : [])], { cwd: repo });
     const wall = (performance.now() - t0) / 1000;
     const times = summarize(dir);
     const sum = [...times.values()].reduce((a, b) => a + b, 0);
-    const timing = /time: (.*)/.exec(r.stdout)?.[1] ?? '';
+    const timing = /time: (.*)/.exec(r.stdout + r.stderr)?.[1] ?? 'no timing line';
     process.stdout.write(`\n### --runner ${runner}: ${wall.toFixed(1)} s wall (${timing}); ${(sum / 1000).toFixed(1)} s of samples over all threads\n\n| category | ms | share |\n|---|---:|---:|\n`);
     for (const [k, v] of [...times].sort((a, b) => b[1] - a[1]).filter(([, v]) => v / sum >= 0.005)) process.stdout.write(`| ${k} | ${v.toFixed(0)} | ${((100 * v) / sum).toFixed(1)}% |\n`);
   } finally {

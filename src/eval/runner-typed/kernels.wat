@@ -18,7 +18,7 @@
   (memory (export "memory") 1)
 
   ;; out[m][n] = sum over k ascending of a[m][k] * w[k][n]; w is [K][ldw] (in, out), N a multiple of 8.
-  (func (export "fc")
+  (func $fc (export "fc")
     (param $a i32) (param $lda i32) (param $w i32) (param $ldw i32) (param $out i32) (param $ldo i32)
     (param $M i32) (param $K i32) (param $N i32)
     (local $m i32) (local $n i32) (local $k i32) (local $wp i32) (local $o i32)
@@ -164,7 +164,7 @@
       (f32x4.lt (local.get $x) (v128.const f32x4 -0x1.5D589Ep6 -0x1.5D589Ep6 -0x1.5D589Ep6 -0x1.5D589Ep6))))
 
   ;; out[r][i] = (g * sigmoid(g)) * u for g = gu[r][i], u = gu[r][ff + i]; ff a multiple of 4.
-  (func (export "swiglu")
+  (func $swiglu (export "swiglu")
     (param $gu i32) (param $ldgu i32) (param $out i32) (param $ldo i32) (param $rows i32) (param $ff i32)
     (local $r i32) (local $i i32) (local $g v128) (local $gp i32) (local $op i32) (local $upoff i32)
     (local.set $upoff (i32.shl (local.get $ff) (i32.const 2)))
@@ -192,7 +192,7 @@
   ;; (d, j) at kt + 4 * (d * ldk + j). v: element (j, d) at v + 4 * (j * hd + d). Real keys are
   ;; padded positions p0..qt; tk is the length of the reference's softmax row. sc: scratch of at
   ;; least qt + 4 floats. Writes hd floats to out. hd a multiple of 4.
-  (func (export "attend")
+  (func $attend (export "attend")
     (param $q i32) (param $kt i32) (param $ldk i32) (param $v i32) (param $sc i32) (param $out i32)
     (param $p0 i32) (param $qt i32) (param $tk i32) (param $scale f32) (param $hd i32)
     (local $j i32) (local $d i32) (local $g0 i32) (local $n4 i32) (local $acc v128) (local $kp i32)
