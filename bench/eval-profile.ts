@@ -29,7 +29,7 @@ function categorize(stack: Frame[]): string {
   const inFile = (re: RegExp) => stack.find((f) => re.test(f.url));
   // The fast runner's kernels are named in kernels.wat; its JS parts are in runner-typed/.
   const own = inFile(/runner-typed\//);
-  if (own) return /wasm/.test(top.url) ? `fast: wasm kernel ${fn(top).replace('$', '')}` : `fast: JS ${fn(own)} (${path.basename(own.url)})`;
+  if (own) return /^wasm:/.test(top.url) ? `fast: wasm kernel ${fn(top).replace('$', '')}` : `fast: JS ${fn(own)} (${path.basename(own.url)})`;
   const kernel = stack.find((f) => /tf-backend-wasm/.test(f.url) && fn(f) && !/^(kernelFunc|ccall|runKernel|makeOutput|BackendWasm\.\w+)$/.test(fn(f)) && !/^Module\./.test(fn(f)));
   const zoo = inFile(/zoo\/(model|generate)\.ts/);
   if (/wasm/.test(top.url) || (kernel && stack.indexOf(kernel) < 4)) {
