@@ -76,11 +76,12 @@ export class FastRunner {
       let up = 0;
       for (let i = 0; i < this.threads; i++) {
         const w = new Worker(bootstrapCode(), { eval: true, workerData: init });
+        // Ref'd until ready (nothing else may be keeping the process alive), then only while a job runs.
         w.once('message', (m: { ready?: boolean }) => {
+          w.unref();
           if (m.ready && ++up === this.threads) resolve();
         });
         w.once('error', reject);
-        w.unref();
         this.workers.push(w);
       }
     });
