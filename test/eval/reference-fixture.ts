@@ -54,7 +54,7 @@ export async function runAll(b: EvalBackend, dir: string, batchSize: number, lim
   };
 }
 
-/** Differences between two runs' outputs: raw generations exactly, log-likelihoods to 1e-4. */
+/** Differences between two runs' outputs: raw generations and log-likelihoods, exactly. */
 export function differences(a: ModelOutputs, b: ModelOutputs): string[] {
   const out: string[] = [];
   for (const suite of ['math', 'chat'] as const) {
@@ -65,7 +65,7 @@ export function differences(a: ModelOutputs, b: ModelOutputs): string[] {
   }
   a.lm.forEach((s, i) => {
     const t = b.lm[i];
-    if (!t || s.tokens !== t.tokens || !(Math.abs(s.nll - t.nll) < 1e-4)) out.push(`lm item ${i}: nll ${s.nll} vs ${t?.nll}`);
+    if (!t || s.tokens !== t.tokens || s.nll !== t.nll) out.push(`lm item ${i}: nll ${s.nll} vs ${t?.nll}`);
   });
   return out;
 }

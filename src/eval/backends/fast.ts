@@ -44,8 +44,26 @@ export class FastZooBackend implements EvalBackend {
     });
   }
 
+  /**
+   * The log-softmax is tfjs's own op on the fast runner's logits (the reference's bits exactly):
+   * tfjs-wasm takes exp and log from the C library, whose float rounding a JS Math.exp would
+   * not always repeat. It is a row-wise op and a small part of the cost.
+   */
   async score(reqs: readonly ScoreRequest[], opts: { batchSize: number }): Promise<Score[]> {
-    return this.runner.score(planScoring(reqs.map((r) => r.text), (t) => this.tokenizer.encode(t), opts.batchSize));
+    const rows = planScoring(reqs.map((r) => r.text), (t) => this.tokenizer.encode(t), opts.batchSize);
+    const logits = await this.runner.score(rows);
+    const { initBackend, tf } = await import('../../zoo/model.js');
+    await initBackend();
+    const V = this.tokenizer.vocabSize;
+    return rows.map((r, i) => {
+      const n = r.ids.length - 1;
+      if (n < 1) return { nll: 0, tokens: 0 };
+      const logp = tf.tidy(() => tf.logSoftmax(tf.tensor2d(logits[i], [n, V])).dataSync());
+      // The reference sums the picked log-probabilities in float32, position by position.
+      let s = 0;
+      for (let j = 0; j < n; j++) s = Math.fround(s + logp[j * V + r.ids[j + 1]]);
+      return { nll: -s, tokens: n };
+    });
   }
 
   async dispose(): Promise<void> {

@@ -9,11 +9,16 @@
  * had in the reference's batch, which fixes where its keys fall in the softmax lanes and the
  * 48-key blocks of the reference's sums (see kernels.wat).
  */
-import { headDim, ropeTables, type ZooConfig } from '../../zoo/model.js';
+// Types only: worker threads load this file, and the zoo's model.ts would bring all of tfjs with it.
+import type { ZooConfig } from '../../zoo/model.js';
 import { KernelArena, type Buf } from './wasm.js';
 
 const f32 = Math.fround;
 const up8 = (n: number) => (n + 7) & ~7;
+const headDim = (cfg: ZooConfig) => cfg.hiddenSize / cfg.numHeads;
+
+/** Rotary cos/sin for positions 0..maxPositions-1, [position][hd] (the zoo's `ropeTables`, made by the caller). */
+export interface RopeTables { cos: Float32Array; sin: Float32Array }
 
 /** Which configs the kernels cover; anything else runs on the reference path. */
 export function fastRunnerUnsupported(cfg: ZooConfig): string | null {
@@ -71,7 +76,7 @@ export class FastModel {
   private readonly cos: Float32Array;
   private readonly sin: Float32Array;
 
-  constructor(cfg: ZooConfig, arrays: Map<string, Float32Array>, arena = new KernelArena()) {
+  constructor(cfg: ZooConfig, arrays: Map<string, Float32Array>, rope: RopeTables, arena = new KernelArena()) {
     const why = fastRunnerUnsupported(cfg);
     if (why) throw new Error(`fast runner: ${why}`);
     this.cfg = cfg;
@@ -117,8 +122,9 @@ export class FastModel {
     }
     putTransposed(this.head.f, this.ldV, 0, need('lm_head.weight'), cfg.vocabSize, d);
     this.normF = need('model.norm.weight');
-    const pos = Array.from({ length: cfg.maxPositions }, (_, i) => i);
-    ({ cos: this.cos, sin: this.sin } = ropeTables(cfg, pos));
+    if (rope.cos.length !== cfg.maxPositions * hd || rope.sin.length !== cfg.maxPositions * hd) throw new Error('fast runner: rotary tables do not match the config');
+    this.cos = rope.cos;
+    this.sin = rope.sin;
   }
 
   /** Arena position to release per-call buffers (row caches included) back to. */

@@ -97,27 +97,21 @@ export function generateRows(model: FastModel, rows: readonly GenRow[], decode: 
 }
 
 /**
- * Summed negative log-likelihood (nats) of each row's tokens after the first. `tk` is the
- * reference batch's query length (its longest text minus one). The log-softmax is taken in
- * float64 from float32 logits identical to the reference's.
+ * Logits [tokens - 1][vocab] of each row's positions that have a next token. `tk` is the
+ * reference batch's query length (its longest text minus one).
  */
-export function scoreRows(model: FastModel, rows: readonly ScoreRow[], onTokens?: (n: number) => void): Array<{ nll: number; tokens: number }> {
+export function scoreRows(model: FastModel, rows: readonly ScoreRow[], onTokens?: (n: number) => void): Float32Array[] {
+  const V = model.cfg.vocabSize;
   return rows.map((r) => {
-    if (r.ids.length < 2) return { nll: 0, tokens: 0 };
+    if (r.ids.length < 2) return new Float32Array(0);
     const mark = model.mark();
     try {
       const row = model.newRow(0, r.ids.length);
       const logits = model.feed([{ row, ids: r.ids.slice(0, -1), tk: () => r.tk, logits: 'all' }]);
       onTokens?.(r.ids.length - 1);
-      let nll = 0;
-      logits.forEach((lg, j) => {
-        let mx = -Infinity;
-        for (let v = 0; v < lg.length; v++) if (lg[v] > mx) mx = lg[v];
-        let s = 0;
-        for (let v = 0; v < lg.length; v++) s += Math.exp(lg[v] - mx);
-        nll -= lg[r.ids[j + 1]] - mx - Math.log(s);
-      });
-      return { nll, tokens: r.ids.length - 1 };
+      const out = new Float32Array(logits.length * V);
+      logits.forEach((lg, j) => out.set(lg, j * V));
+      return out;
     } finally {
       model.release(mark);
     }

@@ -7,9 +7,9 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ZooConfig } from '../../zoo/model.js';
+import { ropeTables, type ZooConfig } from '../../zoo/model.js';
 import type { ZooTokenizer } from '../../zoo/tokenizer.js';
-import { FastModel } from './model.js';
+import { FastModel, type RopeTables } from './model.js';
 import { generateRows, scoreRows, type GenOut, type GenRow, type ScoreRow } from './run.js';
 import { kernelModule } from './wasm.js';
 import type { ThreadInit, ThreadJob } from './thread.js';
@@ -45,6 +45,9 @@ export function splitRows(costs: readonly number[], n: number): number[][] {
   return parts.map((p) => p.sort((a, b) => a - b));
 }
 
+/** Estimated tokens below which a job runs in the calling thread. */
+const MIN_THREADED_TOKENS = 4096;
+
 export class FastRunner {
   private local?: FastModel;
   private workers: Worker[] = [];
@@ -52,6 +55,7 @@ export class FastRunner {
   private nextId = 1;
   private readonly threads: number;
   private readonly earlyStop: boolean;
+  private readonly rope: RopeTables;
   onTokens?: (n: number) => void;
 
   constructor(
@@ -63,7 +67,17 @@ export class FastRunner {
     this.threads = Math.max(1, opts.threads ?? availableParallelism());
     this.earlyStop = opts.earlyStop ?? true;
     this.onTokens = opts.onTokens;
-    if (this.threads === 1) this.local = new FastModel(config, arrays);
+    this.rope = ropeTables(config, Array.from({ length: config.maxPositions }, (_, i) => i));
+  }
+
+  private localModel(): FastModel {
+    this.local ??= new FastModel(this.config, this.arrays, this.rope);
+    return this.local;
+  }
+
+  /** Starting threads costs about a second (each loads its modules); small jobs run here. */
+  private useThreads(costs: readonly number[]): boolean {
+    return this.threads > 1 && costs.length >= 2 * this.threads && costs.reduce((a, b) => a + b, 0) >= MIN_THREADED_TOKENS;
   }
 
   get threadCount(): number {
@@ -72,7 +86,7 @@ export class FastRunner {
 
   private start(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
-      const init: ThreadInit = { config: this.config, arrays: [...this.arrays], words: [...this.tokenizer.words], module: kernelModule(), earlyStop: this.earlyStop };
+      const init: ThreadInit = { config: this.config, arrays: [...this.arrays], rope: this.rope, words: [...this.tokenizer.words], module: kernelModule(), earlyStop: this.earlyStop };
       let up = 0;
       for (let i = 0; i < this.threads; i++) {
         const w = new Worker(bootstrapCode(), { eval: true, workerData: init });
@@ -127,13 +141,16 @@ export class FastRunner {
   }
 
   async generate(rows: GenRow[]): Promise<GenOut[]> {
-    if (this.local) return generateRows(this.local, rows, (id) => this.tokenizer.idToString(id), this.earlyStop, this.onTokens);
-    return this.run<GenOut>('generate', rows, rows.map((r) => r.ids.length + r.maxNew));
+    const costs = rows.map((r) => r.ids.length + r.maxNew);
+    if (!this.useThreads(costs)) return generateRows(this.localModel(), rows, (id) => this.tokenizer.idToString(id), this.earlyStop, this.onTokens);
+    return this.run<GenOut>('generate', rows, costs);
   }
 
-  async score(rows: ScoreRow[]): Promise<Array<{ nll: number; tokens: number }>> {
-    if (this.local) return scoreRows(this.local, rows, this.onTokens);
-    return this.run('score', rows, rows.map((r) => r.ids.length * r.ids.length));
+  /** Logits of every scored position, per row (see scoreRows). */
+  async score(rows: ScoreRow[]): Promise<Float32Array[]> {
+    const costs = rows.map((r) => r.ids.length);
+    if (!this.useThreads(costs)) return scoreRows(this.localModel(), rows, this.onTokens);
+    return this.run('score', rows, costs);
   }
 
   async dispose(): Promise<void> {

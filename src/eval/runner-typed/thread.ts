@@ -6,15 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ZooTokenizer } from '../../zoo/tokenizer.js';
 import type { ZooConfig } from '../../zoo/model.js';
-import { FastModel } from './model.js';
+import { FastModel, type RopeTables } from './model.js';
 import { KernelArena } from './wasm.js';
 import { generateRows, scoreRows, type GenRow, type ScoreRow } from './run.js';
 
-export interface ThreadInit { config: ZooConfig; arrays: Array<[string, Float32Array]>; words: string[]; module: WebAssembly.Module; earlyStop: boolean }
+export interface ThreadInit { config: ZooConfig; arrays: Array<[string, Float32Array]>; rope: RopeTables; words: string[]; module: WebAssembly.Module; earlyStop: boolean }
 export type ThreadJob = { id: number; op: 'generate'; rows: GenRow[] } | { id: number; op: 'score'; rows: ScoreRow[] };
 
 const init = workerData as ThreadInit;
-const model = new FastModel(init.config, new Map(init.arrays), new KernelArena(init.module));
+const model = new FastModel(init.config, new Map(init.arrays), init.rope, new KernelArena(init.module));
 const tok = new ZooTokenizer(init.words);
 const port = parentPort!;
 
