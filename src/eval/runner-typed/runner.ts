@@ -68,6 +68,9 @@ export class FastRunner {
     this.earlyStop = opts.earlyStop ?? true;
     this.onTokens = opts.onTokens;
     this.rope = ropeTables(config, Array.from({ length: config.maxPositions }, (_, i) => i));
+    // Threads start now, so that loading their modules overlaps the caller's own setup; a start
+    // failure surfaces at the first job that needs them.
+    if (this.threads > 1) this.start().catch(() => {});
   }
 
   private localModel(): FastModel {
