@@ -23,11 +23,18 @@ export async function evaluatorVersion(): Promise<string> {
 }
 
 /**
- * One thread per evaluation: the sweep's worker processes (one per core) are its parallelism, and
- * threads started per task would cost more than they give.
+ * One thread per evaluation while every worker process (one per core) is busy: they are the
+ * sweep's parallelism. The fast runner's threads are 'elastic': when the parent lends this
+ * worker an idle core (`setEvalThreads`), the running evaluation takes a second thread at once.
  */
 export async function runEvaluation(modelDir: string, cfg: EvalConfig, onTokens?: (n: number) => void): Promise<EvalOutput> {
   const { evaluateModel } = await load();
-  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 1, onTokens });
+  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 'elastic', onTokens });
   return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings };
+}
+
+/** Threads this process's evaluations may use from now on, the running one included. */
+export async function setEvalThreads(threads: number): Promise<void> {
+  const { setThreadBudget } = await import('../eval/runner-typed/pool.js');
+  setThreadBudget(threads);
 }

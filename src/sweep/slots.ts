@@ -31,6 +31,11 @@ export class Slots {
     return r.cpus <= this.cpusFree && r.gpus <= this.gpusFree.length;
   }
 
+  /** CPU slots not taken. */
+  get freeCpus(): number {
+    return this.cpusFree;
+  }
+
   /** No CPU slot left: nothing more can start. */
   get full(): boolean {
     return this.cpusFree <= 0;

@@ -9,13 +9,24 @@ import type { Task } from '../tasks.js';
 /**
  * The local executor: N worker processes on this machine (tfjs wasm runs one thread per process).
  * Ready nodes start as slots free up, evaluations first; a node that needs GPUs is given device
- * indices from `gpus`.
+ * indices from `gpus`. A CPU slot that nothing ready can take (the tail of a run, or work waiting
+ * on a running stage) is lent to the running evaluations, which may then use one more thread
+ * each; the slot is taken back as soon as a node can start.
  */
 
 /** What runs a task: the worker pool (a test may hand in its own). */
 export interface TaskRunner {
   run(task: Task, opts: { gpus: number[] }): Promise<{ seconds: number; alreadyDone: boolean }>;
+  /** The running task may use this many threads from now on (1: its own slot only). */
+  setThreads?(task: Task, threads: number): void;
   close(): Promise<void>;
+}
+
+/** Threads for each running evaluation: 1, plus an even share of the idle CPU slots (the first ones get the remainder). */
+export function lendIdle(evals: number, idleCpus: number): number[] {
+  if (evals === 0) return [];
+  const share = Math.floor(idleCpus / evals);
+  return Array.from({ length: evals }, (_, i) => 1 + share + (i < idleCpus % evals ? 1 : 0));
 }
 
 export interface LocalOptions {
@@ -47,6 +58,18 @@ export class LocalExecutor implements Executor {
     }
     const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs, { backend: this.opts.backend, log: this.opts.log, onTokens: (n) => ctx.tokens?.(n) });
     let aborted = signal?.aborted ?? false;
+    /** Running evaluations, in start order, with the threads each was last told it may use. */
+    const evals = new Map<string, { task: Task; threads: number }>();
+    const lend = (): void => {
+      if (!pool.setThreads) return;
+      const running = [...evals.values()];
+      const threads = lendIdle(running.length, aborted ? 0 : slots.freeCpus);
+      running.forEach((r, i) => {
+        if (r.threads === threads[i]) return;
+        r.threads = threads[i];
+        pool.setThreads!(r.task, r.threads);
+      });
+    };
     await new Promise<void>((resolveAll) => {
       let inFlight = 0;
       const onAbort = (): void => {
@@ -64,6 +87,7 @@ export class LocalExecutor implements Executor {
           s.markRunning(n.id);
           ctx.changed();
           inFlight++;
+          if (n.task.type === 'eval') evals.set(n.id, { task: n.task, threads: 1 });
           pool
             .run(n.task, { gpus: alloc.gpus })
             .then(
@@ -71,6 +95,7 @@ export class LocalExecutor implements Executor {
               (e: Error): Outcome => ({ ok: false, error: e.message }),
             )
             .then(async (outcome) => {
+              evals.delete(n.id);
               if (aborted) return;
               slots.give(alloc);
               await s.settle(n.id, outcome);
@@ -78,6 +103,7 @@ export class LocalExecutor implements Executor {
               pump();
             });
         }
+        lend();
         if (inFlight === 0 && (drain?.aborted || s.ready().length === 0)) {
           signal?.removeEventListener('abort', onAbort);
           resolveAll();
