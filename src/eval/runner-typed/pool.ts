@@ -8,6 +8,12 @@
  * How many threads a job uses is fixed by its caller (`threads: n`), or follows the process's
  * thread budget (`threads: 'budget'`), which a sweep worker raises while another core idles and
  * lowers when that core is wanted back (`setThreadBudget`). Jobs run one after another.
+ *
+ * A job may bring a part for the calling thread (`local`): it claims rows like the others and
+ * counts as one of the job's threads, so a job on one thread starts none (a thread's start costs
+ * about half a second), and a second one is started only when the job may have two. It runs one
+ * model call per step and lets the event loop in every few milliseconds, so the calling thread
+ * still hears of budget changes while it works.
  */
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
@@ -15,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ZooConfig } from '../../zoo/model.js';
 import type { RopeTables } from './model.js';
-import type { GenOut, GenRow, ScoreRow } from './run.js';
+import type { Claim, GenOut, GenRow, ScoreRow } from './run.js';
 
 /** What a thread needs to build a model. */
 export interface ThreadModel { config: ZooConfig; arrays: Array<[string, Float32Array]>; rope: RopeTables; words: string[] }
@@ -36,6 +42,11 @@ export type FromThread =
 
 /** Most threads a pool starts (the flags in a job's control block). */
 const MAX_THREADS = 64;
+/** The calling thread's part lets the event loop in after running this long. */
+const LOCAL_SLICE_MS = 20;
+
+/** The calling thread's part in a job: the rows `claim` hands out, each result to `onRow`, one model call per step. */
+export type LocalPart<R> = (claim: Claim, onRow: (i: number, r: R) => void) => Iterator<void>;
 
 /** Registers tsx's hooks inside the thread when running from TypeScript sources (execArgv --import is not honoured for workers on Node 20, and vitest has no tsx). */
 function bootstrapCode(): string {
@@ -62,6 +73,7 @@ interface Job {
   order: Int32Array;
   ctl: Int32Array;
   threads: number | 'budget';
+  local?: LocalPart<unknown>;
   /** Threads working on it (flag set) and threads told to stop that have not reported yet. */
   working: Set<Slot>;
   stopping: Set<Slot>;
@@ -98,8 +110,11 @@ export class ThreadPool {
     return this.slots.length;
   }
 
-  /** Runs rows (each claimed once, costliest first by `order`) on the pool; results in row order. */
-  run<R>(model: PoolModel, op: JobOp, order: Int32Array, threads: number | 'budget', onTokens?: (n: number) => void): Promise<R[]> {
+  /**
+   * Runs rows (each claimed once, costliest first by `order`) on the pool, and on the calling
+   * thread too when `local` is given (then one thread fewer is started); results in row order.
+   */
+  run<R>(model: PoolModel, op: JobOp, order: Int32Array, threads: number | 'budget', onTokens?: (n: number) => void, local?: LocalPart<R>): Promise<R[]> {
     return new Promise<R[]>((resolve, reject) => {
       const job: Job = {
         id: this.nextJob++,
@@ -108,6 +123,7 @@ export class ThreadPool {
         order,
         ctl: new Int32Array(new SharedArrayBuffer(4 * (1 + MAX_THREADS))),
         threads,
+        local: local as LocalPart<unknown> | undefined,
         working: new Set(),
         stopping: new Set(),
         results: new Array(op.rows.length),
@@ -140,10 +156,13 @@ export class ThreadPool {
 
   /** Starts the next job, and brings the current one's threads to what it wants. */
   private adjust(): void {
-    if (!this.current) this.current = this.queue.shift();
+    if (!this.current) {
+      this.current = this.queue.shift();
+      if (this.current?.local) void this.runLocal(this.current);
+    }
     const job = this.current;
     if (!job) return;
-    const want = this.want(job);
+    const want = this.want(job) - (job.local ? 1 : 0);
     while (job.working.size > want) {
       // The latest to join leaves first; it reports its rows when they are done.
       const s = [...job.working].pop()!;
@@ -155,6 +174,36 @@ export class ThreadPool {
       const s = this.slots.find((x) => !x.job && !x.failed) ?? (this.slots.length < this.maxThreads ? this.spawn() : undefined);
       if (!s) break;
       this.join(s, job);
+    }
+  }
+
+  /** The calling thread's part of `job`, in slices between which the event loop runs. */
+  private async runLocal(job: Job): Promise<void> {
+    const claim: Claim = () => {
+      const k = Atomics.add(job.ctl, 0, 1);
+      return k < job.order.length ? job.order[k] : undefined;
+    };
+    try {
+      const steps = job.local!(claim, (i, r) => {
+        if (job.results[i] === undefined) job.got++;
+        job.results[i] = r;
+      });
+      let since = performance.now();
+      while (!steps.next().done) {
+        if (performance.now() - since < LOCAL_SLICE_MS) continue;
+        await new Promise<void>((r) => setImmediate(r));
+        // A thread failed the job meanwhile: stop (returning the steps releases their buffers).
+        if (job !== this.current) return void steps.return?.();
+        since = performance.now();
+      }
+    } catch (e) {
+      this.fail(job, e instanceof Error ? e : new Error(String(e)));
+      this.adjust();
+      return;
+    }
+    if (job.got === job.results.length && job === this.current) {
+      this.finish(job);
+      this.adjust();
     }
   }
 

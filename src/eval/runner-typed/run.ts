@@ -83,6 +83,24 @@ export function generateRows(
   onRow: (i: number, out: GenOut) => void,
   onTokens?: (n: number) => void,
 ): void {
+  const steps = generateSteps(model, rows, claim, decode, earlyStop, onRow, onTokens);
+  while (!steps.next().done);
+}
+
+/**
+ * generateRows one model call at a time: the caller may let other work run between steps (the
+ * calling thread of a pooled job hears that its thread budget changed). Releasing the job's
+ * buffers needs the generator to finish or be returned.
+ */
+export function* generateSteps(
+  model: FastModel,
+  rows: readonly GenRow[],
+  claim: Claim,
+  decode: (id: number) => string,
+  earlyStop: boolean,
+  onRow: (i: number, out: GenOut) => void,
+  onTokens?: (n: number) => void,
+): Generator<void, void, void> {
   if (rows.length === 0) return;
   let cap = 0;
   let longest = 0;
@@ -144,6 +162,7 @@ export function generateRows(
         } else next.push(a);
       });
       active = next;
+      yield;
     }
   } finally {
     model.release(mark);
@@ -155,6 +174,12 @@ export function generateRows(
  * out (to `onRow`). `tk` is the reference batch's query length (its longest text minus one).
  */
 export function scoreRows(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): void {
+  const steps = scoreSteps(model, rows, claim, onRow, onTokens);
+  while (!steps.next().done);
+}
+
+/** scoreRows one model call at a time (see generateSteps). */
+export function* scoreSteps(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): Generator<void, void, void> {
   if (rows.length === 0) return;
   let cap = 0;
   let longest = 0;
@@ -197,6 +222,7 @@ export function scoreRows(model: FastModel, rows: readonly ScoreRow[], claim: Cl
       } finally {
         model.release(inner);
       }
+      yield;
     }
   } finally {
     model.release(mark);
