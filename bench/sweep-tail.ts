@@ -6,7 +6,9 @@
  * falls on both sides alike. Each side runs its built CLI (`node bin/mergelab.js`, as `npm start`
  * does; built before timing). Prints each run's wall time, the medians and their ratio, and checks
  * that both sides wrote the same records apart from timings.
- *   npx tsx bench/sweep-tail.ts [--before REF] [--reps 2] [--jobs 2] [--limit 40] [--out bench/out/sweep-tail.json]
+ *   npx tsx bench/sweep-tail.ts [--before REF] [--reps 2] [--jobs 2] [--limit 40] [--densities 0.3,0.7] [--weightings 3] [--out bench/out/sweep-tail.json]
+ * `--densities 0.5 --weightings 2` makes 5 evaluations (2 points, 3 references): with equal
+ * lengths the last one runs alone, the longest tail a 2-worker sweep can have.
  */
 import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -27,11 +29,16 @@ const reps = Number(arg('reps', '2'));
 const jobs = Number(arg('jobs', '2'));
 const limit = Number(arg('limit', '40'));
 const out = path.resolve(arg('out', 'bench/out/sweep-tail.json'));
+const densities = arg('densities', '0.3,0.7').split(',').map(Number);
+const weightings = Number(arg('weightings', '3'));
+const zip = { w_stage1: [1, 0.5, 1], w_chat: [1, 0.5, 0.8], normalize: [false, true, false] };
+const cut = <T>(xs: T[]) => JSON.stringify(xs.slice(0, weightings));
+const points = densities.length * weightings;
 
 /**
- * The seed's chain at two densities and three weightings, one seed: 8 merges, 9 evaluations on 3
- * suites (the 6 points and the 3 references); they differ in length (a collapsed merge generates
- * to its limit), so workers finish unevenly and the last evaluations run alone.
+ * The seed's chain, by default at two densities and three weightings, one seed: 8 merges, 9
+ * evaluations on 3 suites (the 6 points and the 3 references); they differ in length (a collapsed
+ * merge generates to its limit), so workers finish unevenly and the last evaluations run alone.
  */
 const experiment = `name: sweep-tail
 models: {base: zoo:base, math: zoo:math, chat: zoo:chat}
@@ -61,11 +68,11 @@ variants:
       dtype: float32
     sweep:
       grid:
-        density: [0.3, 0.7]
+        density: ${JSON.stringify(densities)}
       zip:
-        - w_stage1: [1, 0.5, 1]
-          w_chat: [1, 0.5, 0.8]
-          normalize: [false, true, false]
+        - w_stage1: ${cut(zip.w_stage1)}
+          w_chat: ${cut(zip.w_chat)}
+          normalize: ${cut(zip.normalize)}
 `;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'sweep-tail-'));
@@ -102,13 +109,13 @@ try {
   const ratio = median(walls.before) / median(walls.after);
   process.stdout.write(
     [
-      `6-point zoo sweep (8 merges, 9 evaluations of math, chat, lm at limit ${limit}), --jobs ${jobs}, ${cpus()[0]?.model ?? '?'} x ${availableParallelism()}:`,
+      `${points}-point zoo sweep (${densities.length + points} merges, ${points + 3} evaluations of math, chat, lm at limit ${limit}), --jobs ${jobs}, ${cpus()[0]?.model ?? '?'} x ${availableParallelism()}:`,
       `  before (${before}): median ${median(walls.before).toFixed(1)} s of ${walls.before.map((w) => w.toFixed(1)).join(', ')}`,
       `  after (this checkout): median ${median(walls.after).toFixed(1)} s of ${walls.after.map((w) => w.toFixed(1)).join(', ')}`,
       `  ratio ${ratio.toFixed(2)}x; records identical apart from timings: ${same ? 'yes' : 'NO'}`,
     ].join('\n') + '\n',
   );
-  await writeFileAtomic(out, JSON.stringify({ before, jobs, limit, cpu: cpus()[0]?.model, walls, ratio, identical: same }, null, 2) + '\n');
+  await writeFileAtomic(out, JSON.stringify({ before, jobs, limit, densities, weightings, cpu: cpus()[0]?.model, walls, ratio, identical: same }, null, 2) + '\n');
   if (!same) process.exitCode = 1;
 } finally {
   rmSync(tmp, { recursive: true, force: true });
