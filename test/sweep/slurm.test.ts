@@ -143,8 +143,9 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
     const again = await cli(['task', expDir, '--id', taskId], { env });
     expect(again.exitCode, again.all).toBe(0);
     expect(again.all).toMatch(new RegExp(`mergelab task ${taskId}: end \\S+: already done`));
+    // An unknown id is a mistake in the input: exit 1, as every command exits for one.
     const unknown = await cli(['task', expDir, '--id', 'eval:nope'], { env });
-    expect(unknown.exitCode).toBe(2);
+    expect(unknown.exitCode).toBe(1);
     expect(unknown.all).toMatch(/slurm\/tasks\.json: no task 'eval:nope'/);
     // The campaign is over: the next run starts a new one.
     await fs.access(path.join(expDir, 'slurm', 'last-jobs.json'));
@@ -288,13 +289,14 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
     const file = path.join(work, 'far.yaml');
     await fs.writeFile(file, small('partition: far'));
     const r = await cli(['run', file, '--zoo', zoo, '--reports', path.join(work, 'far'), '--executor', 'slurm', '--progress', 'none'], { env, timeoutMs: 60_000 });
-    expect(r.exitCode).toBe(2);
+    // Problems with the experiment's settings: exit 1, the code of a problem with the user's input.
+    expect(r.exitCode).toBe(1);
     expect(r.all).toMatch(/the experiment folder \(cache and results\) \S+far\/small is on a \S+ filesystem of this machine \(\S+\), but the jobs run on far1: it must be on storage every node sees/);
     expect(r.all).not.toMatch(/\n\s+at /);
     const bad = path.join(work, 'nopart.yaml');
     await fs.writeFile(bad, small('partition: nope'));
     const r2 = await cli(['run', bad, '--zoo', zoo, '--reports', path.join(work, 'nopart'), '--executor', 'slurm', '--progress', 'none'], { env, timeoutMs: 60_000 });
-    expect(r2.exitCode).toBe(2);
+    expect(r2.exitCode).toBe(1);
     expect(r2.all).toMatch(/nopart\.yaml:\d+:\d+: field executor\.partition \(for merge tasks\): no partition 'nope' on this cluster \(partitions: (debug, far|far, debug)\)/);
     expect((await elementsOf(path.join(work, 'far', 'small'))).length).toBe(0);
   });
