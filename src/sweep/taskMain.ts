@@ -1,5 +1,5 @@
-import { EXIT } from '../cli/exit.js';
 import { formatProblems, isUserError } from '../util/errors.js';
+import { EXIT } from '../util/exitCodes.js';
 import { runTaskCommand } from './taskCommand.js';
 
 /**
