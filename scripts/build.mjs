@@ -46,25 +46,29 @@ function pointAtVendored(code, rel) {
   return code.replace(VENDOR_IMPORT, (_m, head, q, pkg) => `${head}${q}${up.startsWith('.') ? up : `./${up}`}/${pkg}.js${q}`);
 }
 
-/** Files under src/ that end in one of `exts` (recursively, as paths relative to src/). */
-function filesEnding(dir, exts, rel = '') {
+/** Files under `dir` whose name `keep` accepts, recursively, as paths relative to `dir`. */
+function filesUnder(dir, keep, rel = '') {
   const out = [];
   for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
     const r = path.join(rel, e.name);
-    if (e.isDirectory()) out.push(...filesEnding(dir, exts, r));
-    else if (exts.some((x) => e.name.endsWith(x))) out.push(r);
+    if (e.isDirectory()) out.push(...filesUnder(dir, keep, r));
+    else if (keep(e.name)) out.push(r);
   }
   return out;
 }
 
 /** Source files of the product (tests and type declarations are not shipped). */
 function sources(dir) {
-  return filesEnding(dir, ['.ts']).filter((f) => !f.endsWith('.d.ts') && !f.endsWith('.test.ts'));
+  return filesUnder(dir, (n) => n.endsWith('.ts') && !n.endsWith('.d.ts') && !n.endsWith('.test.ts'));
 }
 
-/** Data the sources import (`import X from './x.json' with { type: 'json' }`): shipped as is, beside the module that imports it. */
+/**
+ * Every other file of src/ but documentation: data a module imports (`import X from './x.json'
+ * with { type: 'json' }`) or reads beside itself (`kernels.wasm` next to `import.meta.url`), shipped
+ * as is at the same place.
+ */
 function dataFiles(dir) {
-  return filesEnding(dir, ['.json']);
+  return filesUnder(dir, (n) => !n.endsWith('.ts') && !n.endsWith('.md'));
 }
 
 function newestMtime(dir) {

@@ -25,7 +25,25 @@ function relativeTargets(code: string): { spec: string; rest: string }[] {
   return [...code.matchAll(re)].map((m) => ({ spec: m[2], rest: m[3] }));
 }
 
+/** Files under `dir`, relative to it. */
+async function filesUnder(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const r = path.join(rel, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(dir, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
 describe('dist/', () => {
+  it('carries every data file of src/ (all but TypeScript and Markdown), byte for byte, at the same place', async () => {
+    const data = (await filesUnder(path.join(REPO, 'src'))).filter((f) => !f.endsWith('.ts') && !f.endsWith('.md'));
+    expect(data).toContain(path.join('data', 'chat-phrasings.json'));
+    for (const f of data) expect((await fs.readFile(path.join(DIST, f))).equals(await fs.readFile(path.join(REPO, 'src', f))), f).toBe(true);
+  });
+
+
   it('every relative import of a built module names a file in dist/, and a JSON import keeps its type attribute', async () => {
     const missing: string[] = [];
     const jsonImports: string[] = [];
