@@ -24,6 +24,7 @@ const BENCHES: Bench[] = [
   { name: 'checkpoint-io', file: 'checkpoint-io.ts', args: ['--mb', '1024'], quickArgs: ['--mb', '64'], what: 'safetensors read/convert/write vs plain copy' },
   { name: 'merge-memory', file: 'merge-memory.ts', args: [], quickArgs: ['--layers', '2'], what: '3 x 2 GB bf16 checkpoints: merge throughput and peak RSS vs copy' },
   { name: 'zoo-microbatch', file: 'zoo-microbatch.ts', args: ['30'], quickArgs: ['8'], what: 'pretraining step: batch split in two, one half in a helper process, vs unsplit' },
+  { name: 'eval-runners', file: 'eval-runners.ts', args: [], quickArgs: ['--limit', '20'], what: 'whole zoo on math, chat, lm: fast runner vs tfjs reference in one run (target >= 5x)' },
   { name: 'eval-zoo', file: 'eval-zoo.ts', args: [], quickArgs: ['--limit', '20'], what: 'whole zoo on math, chat, lm (target < 120 s)' },
   { name: 'cli-startup', file: 'cli-startup.ts', args: ['--runs', '15'], quickArgs: ['--runs', '5'], what: 'mergelab --help and validate from the build vs node -e 0 (target < 1 s each)' },
   { name: 'report', file: 'report.ts', args: ['--points', '200'], quickArgs: ['--points', '40', '--runs', '1'], what: '200-point report rendered in Chromium (target < 5 s)' },

@@ -45,15 +45,28 @@ export interface EvalOptions {
   delegateCmd?: string;
   /** Run suites through an OpenAI-compatible completions endpoint. */
   endpoint?: string;
+  /**
+   * Built-in runner for zoo models: `fast` (wasm SIMD kernels over worker threads, the default) or
+   * `tfjs` (the reference it is tested against). Both give the same greedy outputs; the result's
+   * `backend` names the one used.
+   */
+  runner?: ZooRunner;
+  /** Worker threads of the fast runner (default: the machine's cores). */
+  threads?: number;
+  /** Tokens processed by the built-in runner, as work proceeds (progress displays). */
+  onTokens?: (n: number) => void;
   /** Progress lines (suite started/finished). */
   log?: (line: string) => void;
 }
+
+export const ZOO_RUNNERS = ['fast', 'tfjs'] as const;
+export type ZooRunner = (typeof ZOO_RUNNERS)[number];
 
 /**
  * Keys cached evaluations (with the suite files' contents): the sources that turn a model folder
  * into scores, i.e. this module, the built-in zoo inference and the checkpoint reader.
  */
-export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'ifeval', 'zoo/model.ts', 'zoo/generate.ts', 'zoo/io.ts', 'zoo/tokenizer.ts', 'zoo/tfGradients.ts', 'checkpoint'])}`;
+export const EVALUATOR_VERSION = `eval-${codeDigest(['eval', 'eval/runner-typed/kernels.wat', 'ifeval', 'zoo/model.ts', 'zoo/generate.ts', 'zoo/io.ts', 'zoo/tokenizer.ts', 'zoo/tfGradients.ts', 'checkpoint'])}`;
 
 export const DEFAULT_EVALS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evals');
 
@@ -130,13 +143,19 @@ export async function runSuite(task: LoadedTask, backend: EvalBackend, opts: { l
   return { metrics, specs, items, samples };
 }
 
-export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'delegateCmd' | 'endpoint'>): Promise<EvalBackend> {
+export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'delegateCmd' | 'endpoint' | 'runner' | 'threads' | 'onTokens'>): Promise<EvalBackend> {
   if (opts.delegateCmd && opts.endpoint) throw new UserError('give either --delegate-cmd or --endpoint, not both');
   if (opts.delegateCmd) return new DelegateBackend(opts.delegateCmd, modelDir);
   if (opts.endpoint) return new HttpBackend(opts.endpoint, modelDir);
-  // Loaded lazily: delegated runs must not pay for (or depend on) the tfjs runtime.
+  const runner = opts.runner ?? 'fast';
+  if (!ZOO_RUNNERS.includes(runner)) throw new UserError(`runner "${runner}": expected one of ${ZOO_RUNNERS.join(', ')}`, { field: 'runner' });
+  // Loaded lazily: delegated runs must not pay for (or depend on) either runtime.
+  if (runner === 'fast') {
+    const { FastZooBackend } = await import('./backends/fast.js');
+    return FastZooBackend.open(modelDir, { threads: opts.threads, onTokens: opts.onTokens });
+  }
   const { ZooBackend } = await import('./backends/zoo.js');
-  return ZooBackend.open(modelDir);
+  return ZooBackend.open(modelDir, opts.onTokens);
 }
 
 /** Loads and validates every suite before any model time is spent. */

@@ -3,6 +3,7 @@ import type { StageDiagnostics } from '../merge/diagnostics.js';
 import type { StandoutThresholds } from './options.js';
 import { DEFAULT_STANDOUTS } from './options.js';
 import { fmt } from './metrics.js';
+import { parseTensorName, type TensorKind } from '../checkpoint/names.js';
 
 /*
  * Records carry `diagnostics: any[]`: per-stage StageDiagnostics, possibly plus a per-point entry
@@ -76,27 +77,19 @@ export function viewStages(stages: readonly StageDiagnostics[]): StageView[] {
 
 const finite = (v: number | null | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
 
-export type TensorKind = 'embedding' | 'attention' | 'mlp' | 'norm' | 'lm_head' | 'other';
+export type { TensorKind } from '../checkpoint/names.js';
 
 export function tensorKind(name: string): TensorKind {
-  if (/embed_tokens|wte|embeddings?\b/.test(name)) return 'embedding';
-  if (/lm_head/.test(name)) return 'lm_head';
-  if (/(self_attn|attention|attn|[qkvo]_proj)/.test(name)) return 'attention';
-  if (/(mlp|gate_proj|up_proj|down_proj|feed_forward)/.test(name)) return 'mlp';
-  if (/norm/.test(name)) return 'norm';
-  return 'other';
+  return parseTensorName(name).kind;
 }
-
-const LAYER_RE = /layers?\.(\d+)\./;
 
 /** Where a tensor sits: a decoder layer index, or before/after the layer stack. */
 export function layerOf(t: TensorView): number | 'embed' | 'head' | 'other' {
   if (finite(t.layer)) return t.layer;
-  const m = LAYER_RE.exec(t.tensor);
-  if (m) return Number(m[1]);
-  const k = tensorKind(t.tensor);
-  if (k === 'embedding') return 'embed';
-  if (k === 'lm_head' || k === 'norm') return 'head';
+  const n = parseTensorName(t.tensor);
+  if (n.layer !== null) return n.layer;
+  if (n.position === 'before') return 'embed';
+  if (n.kind === 'lm_head' || n.kind === 'norm') return 'head';
   return 'other';
 }
 

@@ -30,21 +30,28 @@ export interface RunningServer extends Listening {
 
 export async function startServer(modelDir: string, opts: ServeOptions): Promise<RunningServer> {
   const chat = await loadChatRenderer(modelDir, opts.chatTemplate);
+  // Greedy completions go through the fast runner; sampling and logprobs need token-level access,
+  // which the tfjs reference gives. Their greedy outputs and scores are the same bit for bit.
   const backend = await openBackend(modelDir, {});
-  if (!hasTokenLevel(backend)) {
+  const reference = hasTokenLevel(backend) ? backend : await openBackend(modelDir, { runner: 'tfjs' });
+  const disposeAll = async (): Promise<void> => {
     await backend.dispose();
-    throw new UserError(`mergelab serve: the evaluation backend ${backend.name} gives no token-level access (needed for sampling and logprobs)`);
+    if (reference !== backend) await reference.dispose();
+  };
+  if (!hasTokenLevel(reference)) {
+    await disposeAll();
+    throw new UserError(`mergelab serve: the evaluation backend ${reference.name} gives no token-level access (needed for sampling and logprobs)`);
   }
   const id = opts.servedModelName ?? modelDir;
   const engine = new ServeEngine(
-    { id, aliases: [modelDir, path.resolve(modelDir)].filter((a) => a !== id), created: Math.floor(Date.now() / 1000), backend, tokens: backend.tokens, chat },
+    { id, aliases: [modelDir, path.resolve(modelDir)].filter((a) => a !== id), created: Math.floor(Date.now() / 1000), backend, tokens: reference.tokens, chat },
     { seed: opts.seed ?? 0, batchSize: opts.batchSize ?? 32 },
   );
   let listening: Listening;
   try {
     listening = await listen(createApp(engine, opts.log), opts.port, opts.host);
   } catch (e) {
-    await backend.dispose();
+    await disposeAll();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UserError(`mergelab serve: cannot listen on ${opts.host}:${opts.port} (${code}); pick another --port or --host`, { field: 'port' });
     throw e;
@@ -55,7 +62,7 @@ export async function startServer(modelDir: string, opts: ServeOptions): Promise
     modelId: id,
     stop: async (graceMs) => {
       await listening.close(graceMs);
-      await backend.dispose();
+      await disposeAll();
     },
   };
 }

@@ -22,8 +22,12 @@ export async function evaluatorVersion(): Promise<string> {
   return (await load()).EVALUATOR_VERSION;
 }
 
-export async function runEvaluation(modelDir: string, cfg: EvalConfig): Promise<EvalOutput> {
+/**
+ * One thread per evaluation: the sweep's worker processes (one per core) are its parallelism, and
+ * threads started per task would cost more than they give.
+ */
+export async function runEvaluation(modelDir: string, cfg: EvalConfig, onTokens?: (n: number) => void): Promise<EvalOutput> {
   const { evaluateModel } = await load();
-  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples });
+  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 1, onTokens });
   return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings };
 }

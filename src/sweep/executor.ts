@@ -23,6 +23,8 @@ export interface ExecutionContext {
   log(line: string): void;
   /** Something the progress display shows changed (a task started). */
   changed(): void;
+  /** Tokens an evaluation processed (the progress display's tokens/s); executors that cannot see them never call it. */
+  tokens?(n: number): void;
 }
 
 export interface Executor {

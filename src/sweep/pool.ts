@@ -47,7 +47,7 @@ export class WorkerPool {
 
   constructor(
     readonly size: number,
-    private readonly opts: { backend: string; log?: Writable },
+    private readonly opts: { backend: string; log?: Writable; onTokens?: (n: number) => void },
   ) {}
 
   private spawn(): Slot {
@@ -68,7 +68,8 @@ export class WorkerPool {
     child.on('message', (m: FromWorker) => {
       const b = slot.busy;
       if (!b || m.id !== b.id) return;
-      if (m.kind === 'progress') b.onProgress?.(m.fraction);
+      if (m.kind === 'tokens') this.opts.onTokens?.(m.n);
+      else if (m.kind === 'progress') b.onProgress?.(m.fraction);
       else {
         slot.busy = null;
         if (m.kind === 'done') b.resolve({ seconds: m.seconds, alreadyDone: m.alreadyDone });

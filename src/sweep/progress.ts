@@ -11,6 +11,8 @@ export interface ProgressState {
   failed: number;
   /** What the running tasks are, for the bar's tail. */
   activity: string;
+  /** Tokens the evaluations have processed so far in this run (prompts, generations, scored text). */
+  tokens?: number;
 }
 
 export interface Progress {
@@ -39,10 +41,29 @@ export class Eta {
   }
 }
 
+/** Tokens per second over the last `windowMs` (evaluation speed, whatever else the run is doing). */
+export class TokenRate {
+  private marks: Array<[number, number]> = [];
+  constructor(private readonly windowMs = 10_000, private readonly now: () => number = Date.now) {}
+  rate(tokens: number): number | null {
+    const t = this.now();
+    this.marks.push([t, tokens]);
+    while (this.marks.length > 2 && t - this.marks[0][0] > this.windowMs) this.marks.shift();
+    const [t0, n0] = this.marks[0];
+    return t > t0 ? ((tokens - n0) * 1000) / (t - t0) : null;
+  }
+}
+
+export function fmtRate(r: number | null): string {
+  if (r === null || !Number.isFinite(r)) return '? tok/s';
+  return r >= 1000 ? `${(r / 1000).toFixed(1)}k tok/s` : `${Math.round(r)} tok/s`;
+}
+
 export function createProgress(mode: 'auto' | 'bar' | 'lines' | 'none', write: (line: string) => void): Progress {
   const useBar = mode === 'bar' || (mode === 'auto' && !!process.stderr.isTTY);
   if (mode === 'none') return { start() {}, update() {}, log() {}, stop() {} };
   let eta: Eta | null = null;
+  const rate = new TokenRate();
   if (!useBar) {
     let last: ProgressState | null = null;
     return {
@@ -56,21 +77,21 @@ export function createProgress(mode: 'auto' | 'bar' | 'lines' | 'none', write: (
       },
       log(line) {
         const s = last;
-        write(s ? `[${s.done}/${s.total}${s.failed ? `, ${s.failed} failed` : ''}, eta ${fmtEta(eta?.seconds(s.done, s.total) ?? null)}] ${line}` : line);
+        write(s ? `[${s.done}/${s.total}${s.failed ? `, ${s.failed} failed` : ''}, eta ${fmtEta(eta?.seconds(s.done, s.total) ?? null)}${s.tokens ? `, ${fmtRate(rate.rate(s.tokens))}` : ''}] ${line}` : line);
       },
       stop() {},
     };
   }
   const bar = new cliProgress.SingleBar(
     {
-      format: ' {bar} {value}/{total} points | running {running} | failed {failed} | ETA {etaText} | {activity}',
+      format: ' {bar} {value}/{total} points | running {running} | failed {failed} | ETA {etaText} | {rateText} | {activity}',
       hideCursor: true,
       clearOnComplete: false,
       stream: process.stderr,
     },
     cliProgress.Presets.shades_classic,
   );
-  const payload = (s: ProgressState) => ({ running: s.running, failed: s.failed, activity: s.activity.slice(0, 50), etaText: fmtEta(eta?.seconds(s.done, s.total) ?? null) });
+  const payload = (s: ProgressState) => ({ rateText: fmtRate(rate.rate(s.tokens ?? 0)), running: s.running, failed: s.failed, activity: s.activity.slice(0, 50), etaText: fmtEta(eta?.seconds(s.done, s.total) ?? null) });
   return {
     start(s) {
       eta = new Eta(s.done);

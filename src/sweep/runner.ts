@@ -174,10 +174,11 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
 
   const progress = createProgress(ctx.progress ?? 'auto', out);
   let scheduler: Scheduler | null = null;
+  let tokens = 0;
   const state = () => {
     const running = scheduler?.nodes('running') ?? [];
     const where = (id: string): string => (scheduler?.location(id) ? ` (${scheduler.location(id)})` : '');
-    return { done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label + where(n.id)).join(', ') };
+    return { tokens, done: records.size, total: plan.points.length, running: running.length, failed, activity: running.map((n) => n.label + where(n.id)).join(', ') };
   };
   progress.start(state());
 
@@ -219,7 +220,16 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   scheduler = new Scheduler(graph, listener);
   scheduler.start();
-  const end: ExecutionEnd = await executor.run(scheduler, { signal: ctx.signal, drain: ctx.drain, log: (l) => progress.log(l), changed: () => progress.update(state()) });
+  const end: ExecutionEnd = await executor.run(scheduler, {
+    signal: ctx.signal,
+    drain: ctx.drain,
+    log: (l) => progress.log(l),
+    changed: () => progress.update(state()),
+    tokens: (n) => {
+      tokens += n;
+      progress.update(state());
+    },
+  });
   await recordChain;
   progress.stop();
   // Work cut off by the interrupt left temporary folders; the finished stages stay for the rerun.

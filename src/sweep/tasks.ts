@@ -81,6 +81,8 @@ export interface TaskContext {
   /** Device indices of the GPUs this task was given (empty: none); a task that starts a server hands them on as its CUDA_VISIBLE_DEVICES. */
   gpus: number[];
   onProgress?: (fraction: number) => void;
+  /** Tokens an evaluation has processed since the last call (the progress display's tokens/s). */
+  onTokens?: (n: number) => void;
 }
 
 async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
@@ -115,11 +117,11 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   }
 }
 
-async function runEval(t: EvalTask): Promise<TaskResult> {
+async function runEval(t: EvalTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
   if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
-  const result = await runEvaluation(t.modelDir, t.eval);
+  const result = await runEvaluation(t.modelDir, t.eval, ctx.onTokens);
   const seconds = (performance.now() - t0) / 1000;
   const file: EvalFile = { key: t.key, result, seconds };
   await writeJsonAtomic(layout.evalFile(t.key), file);
@@ -155,7 +157,7 @@ export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
     case 'merge':
       return runMerge(t, ctx);
     case 'eval':
-      return runEval(t);
+      return runEval(t, ctx);
     case 'pointdiag':
       return runPointDiag(t);
   }

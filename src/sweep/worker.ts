@@ -11,7 +11,8 @@ export type ToWorker = { id: number; task: Task; gpus: number[] };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
-  | { id: number; kind: 'progress'; fraction: number };
+  | { id: number; kind: 'progress'; fraction: number }
+  | { id: number; kind: 'tokens'; n: number };
 
 const backend = process.env.MERGELAB_BACKEND || 'auto';
 let kernels: Promise<Kernels> | null = null;
@@ -33,6 +34,13 @@ process.on('SIGTERM', () => {});
 process.on('message', (msg: ToWorker) => {
   const { id, task, gpus } = msg;
   let lastSent = 0;
+  let tokens = 0;
+  let tokensSent = 0;
+  const flushTokens = () => {
+    if (tokens) send({ id, kind: 'tokens', n: tokens });
+    tokens = 0;
+    tokensSent = Date.now();
+  };
   runTask(task, {
     kernels: getKernels,
     gpus,
@@ -43,8 +51,12 @@ process.on('message', (msg: ToWorker) => {
         send({ id, kind: 'progress', fraction });
       }
     },
+    onTokens: (n) => {
+      tokens += n;
+      if (Date.now() - tokensSent > 250) flushTokens();
+    },
   }).then(
-    (r) => send({ id, kind: 'done', seconds: r.seconds, alreadyDone: r.alreadyDone }),
+    (r) => (flushTokens(), send({ id, kind: 'done', seconds: r.seconds, alreadyDone: r.alreadyDone })),
     (e: unknown) => {
       const userError = isUserError(e);
       // The record keeps the message only (a stack names temporary paths and would differ between runs).

@@ -144,9 +144,8 @@ export async function readZooArrays(dir: string): Promise<{ config: ZooConfig; h
   }
 }
 
-export async function loadZooModel(dir: string): Promise<ZooModel> {
-  await initBackend();
-  const { config, hfConfig, arrays } = await readZooArrays(dir);
+/** The tokenizer of a zoo folder, checked against its config's vocabulary size. */
+export async function readZooTokenizer(dir: string, config: ZooConfig): Promise<ZooTokenizer> {
   const tokFile = path.join(dir, 'tokenizer.json');
   let tokJson: unknown;
   try {
@@ -158,6 +157,13 @@ export async function loadZooModel(dir: string): Promise<ZooModel> {
   if (config.vocabSize !== tokenizer.vocabSize) {
     throw new UserError(`${path.join(dir, 'config.json')}: vocab_size ${config.vocabSize} does not match the tokenizer's ${tokenizer.vocabSize}`, { field: 'vocab_size' });
   }
+  return tokenizer;
+}
+
+export async function loadZooModel(dir: string): Promise<ZooModel> {
+  await initBackend();
+  const { config, hfConfig, arrays } = await readZooArrays(dir);
+  const tokenizer = await readZooTokenizer(dir, config);
   const weights: Weights = new Map();
   for (const [name, data] of arrays) weights.set(name, tf.tensor(data, tensorShapes(config).find(([n]) => n === name)![1]));
   return {

@@ -9,14 +9,19 @@ import type { TokenLevel } from './types.js';
 
 export class ZooBackend implements EvalBackend {
   readonly tokens: TokenLevel;
-  private constructor(private readonly model: ZooModel, readonly name: string) {
+  private constructor(
+    private readonly model: ZooModel,
+    readonly name: string,
+    /** Tokens processed (prompts with <bos>, generated, scored), once per call. */
+    private readonly onTokens?: (n: number) => void,
+  ) {
     this.tokens = zooTokenLevel(model);
   }
 
-  static async open(modelDir: string): Promise<ZooBackend> {
+  static async open(modelDir: string, onTokens?: (n: number) => void): Promise<ZooBackend> {
     const tfBackend = await initBackend();
     installFastTile();
-    return new ZooBackend(await loadZooModel(modelDir), `zoo/tfjs-${tfBackend}`);
+    return new ZooBackend(await loadZooModel(modelDir), `zoo/tfjs-${tfBackend}`, onTokens);
   }
 
   /** Wraps an already loaded model (tests, sweeps that keep models in memory). */
@@ -34,14 +39,18 @@ export class ZooBackend implements EvalBackend {
       const texts = await generateGreedy(this.model, idx.map((i) => reqs[i].prompt), { maxNewTokens: limit, batchSize: opts.batchSize });
       idx.forEach((i, j) => {
         // Char-level vocabulary: the continuation's token count is its encoded length; <eos> is not in it.
-        out[i] = { text: texts[j], hitLimit: this.model.tokenizer.encode(texts[j]).length >= limit };
+        const n = this.model.tokenizer.encode(texts[j]).length;
+        out[i] = { text: texts[j], hitLimit: n >= limit };
+        this.onTokens?.(1 + this.model.tokenizer.encode(reqs[i].prompt).length + n);
       });
     }
     return out;
   }
 
   async score(reqs: readonly ScoreRequest[], opts: { batchSize: number }): Promise<Score[]> {
-    return scoreText(this.model, reqs.map((r) => r.text), { batchSize: opts.batchSize });
+    const scores = await scoreText(this.model, reqs.map((r) => r.text), { batchSize: opts.batchSize });
+    this.onTokens?.(scores.reduce((s, x) => s + x.tokens, 0));
+    return scores;
   }
 
   dispose(): void {

@@ -45,7 +45,7 @@ export class LocalExecutor implements Executor {
     if (tooBig) {
       throw new UserError(`${tooBig.label} needs ${tooBig.resources.gpus} GPU(s) and ${tooBig.resources.cpus} CPU slot(s); this machine offers ${slots.capacity.gpus.length} GPU(s) and ${slots.capacity.cpus} worker(s) (--jobs)`);
     }
-    const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs, { backend: this.opts.backend, log: this.opts.log });
+    const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs, { backend: this.opts.backend, log: this.opts.log, onTokens: (n) => ctx.tokens?.(n) });
     let aborted = signal?.aborted ?? false;
     await new Promise<void>((resolveAll) => {
       let inFlight = 0;
