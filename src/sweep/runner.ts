@@ -3,7 +3,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
-import { writeExports } from '../results/export.js';
+import { checkExports, writeExports } from '../results/export.js';
+import { isUserError } from '../util/errors.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describePlan } from './describe.js';
@@ -75,10 +76,17 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
       if (await executor.tmpIsIdle()) await clearTmp(layout);
     }
-    const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
+    // Each damaged entry is named once, then removed and recomputed (see scan.ts).
+    const damaged = (entry: string, problem: string): void => out(`warning: damaged cache entry ${entry}: ${problem}; ${opts.dryRun ? 'it would be recomputed' : 'removed, recomputing it'}`);
+    const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun, damaged);
     const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
-    const have = await scanCache(plan, layout);
-    const merges = neededMerges(plan, have);
+    const have = await scanCache(plan, layout, {
+      repair: !opts.dryRun,
+      keepModels: opts.keepModels,
+      onDamaged: damaged,
+      onUnchecked: (n, example) => out(`cache: ${n} entr${n === 1 ? 'y' : 'ies'} written by an older mergelab carry no checksum (e.g. ${example}); ${opts.dryRun ? 'they would be recomputed' : 'removed, recomputing them'}`),
+    });
+    const merges = neededMerges(plan, have, { keepModels: opts.keepModels });
     const completeAtStart = plan.points.filter((p) => pointComplete(p, have));
     const nRefs = plan.points.filter((p) => p.role !== 'merge').length;
     const evalsToRun = new Set(plan.points.filter((p) => !have.evals.has(p.evalKey)).map((p) => p.evalKey));
@@ -134,8 +142,15 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const { expDir, out } = ctx;
   const exp = plan.experiment;
   const resultsFile = resultsPath(expDir);
-  const prior = await loadResults(resultsFile, { repair: true });
-  if (prior.droppedBytes) out(`results: dropped a truncated last line (${prior.droppedBytes} bytes) left by an interrupted run`);
+  // The store is rebuilt from the cache below, so a damaged one costs nothing but a warning.
+  try {
+    const prior = await loadResults(resultsFile, { repair: true });
+    if (prior.droppedBytes) out(`results: dropped a truncated last line (${prior.droppedBytes} bytes) left by an interrupted run`);
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    out(`warning: ${e.message.split(';')[0]}; rebuilt from the cache`);
+  }
+  for (const problem of await checkExports(expDir)) out(`warning: damaged export ${problem}; rewritten at the end of this run`);
   await fs.writeFile(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
 
   // Start the store from what the cache proves done, in plan order; stale lines (points no longer

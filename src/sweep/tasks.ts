@@ -7,7 +7,8 @@ import { ENGINE_VERSION, mergeStage } from '../merge/engine.js';
 import { resolveParsed } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
 import { UserError, UserErrors } from '../util/errors.js';
-import { CacheLayout, STAGE_MARKER, exists, publishDir, stageComplete, writeJsonAtomic } from './cache.js';
+import { checkCheckpoint } from '../checkpoint/manifest.js';
+import { CacheLayout, DamagedEntryError, STAGE_MARKER, publishDir, readEntry, removeStageDir, stageComplete, writeJsonAtomic } from './cache.js';
 import type { EvalConfig } from './experiment.js';
 import { runEvaluation, type EvalOutput } from './evaluator.js';
 import { computeFinalVsParents, type FinalVsParents } from './pointDiagnostics.js';
@@ -83,9 +84,23 @@ export interface TaskContext {
   onProgress?: (fraction: number) => void;
 }
 
+/**
+ * A cached stage folder is checked against its checksums before it is read; a damaged one is
+ * removed (the next run merges it again) and fails the task, naming it.
+ */
+async function checkRead(layout: CacheLayout, dir: string): Promise<void> {
+  const stages = path.join(layout.root, 'stages');
+  if (path.dirname(path.resolve(dir)) !== stages) return;
+  const problem = await checkCheckpoint(dir, { full: true });
+  if (problem === null) return;
+  await removeStageDir(layout, path.basename(dir));
+  throw new DamagedEntryError(dir, problem);
+}
+
 async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if ((await stageComplete(layout, t.key)) && (await exists(layout.diagFile(t.key)))) return { seconds: 0, alreadyDone: true };
+  if ((await stageComplete(layout, t.key)) && (await readEntry(layout.diagFile(t.key))).ok) return { seconds: 0, alreadyDone: true };
+  for (const dir of new Set(Object.values(t.inputs))) await checkRead(layout, dir);
   const parsed = parseRecipeText(t.recipe, '<point recipe>', process.cwd());
   const { recipe, problems } = resolveParsed(parsed, { modelDirs: t.modelDirs });
   if (!recipe) throw problems.length === 1 ? new UserError(problems[0]) : new UserErrors(problems);
@@ -117,7 +132,8 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
 
 async function runEval(t: EvalTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await exists(layout.evalFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if ((await readEntry(layout.evalFile(t.key))).ok) return { seconds: 0, alreadyDone: true };
+  await checkRead(layout, t.modelDir);
   const t0 = performance.now();
   const result = await runEvaluation(t.modelDir, t.eval);
   const seconds = (performance.now() - t0) / 1000;
@@ -128,7 +144,8 @@ async function runEval(t: EvalTask): Promise<TaskResult> {
 
 async function runPointDiag(t: PointDiagTask): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
-  if (await exists(layout.pointDiagFile(t.key))) return { seconds: 0, alreadyDone: true };
+  if ((await readEntry(layout.pointDiagFile(t.key))).ok) return { seconds: 0, alreadyDone: true };
+  await checkRead(layout, t.finalDir);
   const t0 = performance.now();
   const diagnostics = await computeFinalVsParents(t.finalDir, t.base, t.parents);
   const seconds = (performance.now() - t0) / 1000;

@@ -1,10 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-
-function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
+import { tempSibling } from './temp.js';
 
 /** Write a file so readers never see it half-written: temp file in the same folder, then rename. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
