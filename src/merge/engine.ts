@@ -1,9 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { fromF32, type FloatDType } from '../checkpoint/dtype.js';
 import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
+import { prepareOutDir } from '../checkpoint/outdir.js';
+import { tempSibling } from '../util/temp.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { getMethod, methodsReady } from '../methods/registry.js';
@@ -49,6 +50,8 @@ export interface MergeStageOptions {
    * buffer is allocated per tensor. Never set it when other work uses the same kernels concurrently.
    */
   ownsKernels?: boolean;
+  /** What an existing `outDir` may be (see WriterOptions.replace; default 'mergelab'). */
+  replace?: 'mergelab' | 'any';
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -159,6 +162,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     dtype: plan.outDtype,
     shardSize: opts.outShardSize,
     metadata: { mergelab_stage: stage.name, mergelab_method: method.name, mergelab_seed: String(opts.seed), mergelab_backend: opts.kernels.name, mergelab_version: ENGINE_VERSION },
+    replace: opts.replace ?? 'mergelab',
   });
   // One reusable input buffer per input slot, in shared memory: no allocation per tensor, and the
   // typed kernels can split work over threads only when every array is shared.
@@ -278,6 +282,8 @@ export interface RunRecipeOptions {
   outShardSize?: number;
   /** Keep intermediate stage outputs in `<outDir>.stages/<name>` instead of deleting them. */
   keepIntermediate?: boolean;
+  /** Replace `outDir` even when mergelab did not write it (its files are deleted); without it such a folder is refused before merging. */
+  force?: boolean;
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
@@ -353,7 +359,6 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`seed ${seed} is invalid; expected a non-negative integer`, { field: '--seed' });
   const opened = new Map<string, Checkpoint>();
   const outDir = path.resolve(opts.outDir);
-  const parent = path.dirname(outDir);
   const intermediates: Record<string, string> = {};
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
@@ -361,6 +366,8 @@ export async function runRecipe(input: string | { text: string; file?: string; d
     const { plans, problems, warnings } = await planRecipe(recipe, opened);
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
+    // Refused now, not after the merge: a folder mergelab did not write is the user's.
+    await prepareOutDir(outDir, { force: opts.force });
     kernels = await resolveKernels(opts);
     const outputs = new Map<string, string>();
     const diags: StageDiagnostics[] = [];
@@ -371,7 +378,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
       if (!isFinal) {
         dir = opts.keepIntermediate
           ? path.join(`${outDir}.stages`, safeName(stage.name))
-          : path.join(parent, `.${path.basename(outDir)}.stage-${safeName(stage.name)}-${randomBytes(4).toString('hex')}`);
+          : tempSibling(outDir, `stage-${safeName(stage.name)}`);
         if (!opts.keepIntermediate) tempDirs.push(dir);
       }
       const inputs: Record<string, string> = {};
@@ -393,6 +400,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         onProgress: opts.onProgress ? (p) => opts.onProgress!(stage, p) : undefined,
         priorStages: isFinal ? diags : undefined,
         ownsKernels: kernels.owned,
+        replace: opts.force ? 'any' : 'mergelab',
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });

@@ -32,13 +32,14 @@ export function register(program: Command): void {
     .command('merge')
     .description('merge a mergekit recipe (one or several --- stages) into a Hugging Face model folder')
     .argument('<recipe>', 'mergekit YAML recipe; a later stage may name an earlier one as a model')
-    .requiredOption('--out <dir>', 'output model folder (written atomically; replaced if it exists)')
+    .requiredOption('--out <dir>', 'output model folder (written atomically; an existing one is replaced only if mergelab wrote it, see --force)')
     .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output', '0')
     .option('--backend <name>', 'kernel backend: auto, typed, tfjs, tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', 'auto')
     .option('--model-dir <name=path>', 'folder for a model named in the recipe (repeatable), e.g. mistralai/Mistral-7B-v0.1=/models/mistral', collect, [])
     .option('--out-shard-size <bytes>', 'largest output shard (5e9, 2GB, 500MiB)', '5e9')
     .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>')
-    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean }) => {
+    .option('--force', 'replace --out even if mergelab did not write it (deleting what is in it)')
+    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean; force?: boolean }) => {
       const seed = parseSeed(o.seed);
       const outShardSize = parseByteSize(o.outShardSize, '--out-shard-size');
       const modelDirs = parseModelDirFlags(o.modelDir);
@@ -55,6 +56,7 @@ export function register(program: Command): void {
         modelDirs,
         outShardSize,
         keepIntermediate: o.keepIntermediate,
+        force: o.force,
         onStage: ({ stage, index, count }) => {
           bar?.stop();
           bytesRead += stageBytes;
