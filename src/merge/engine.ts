@@ -13,7 +13,7 @@ import { loadRecipe, resolveParsed, stageLabel, type LoadResult, type ModelDirs,
 import { parseRecipeText, readRecipeFile } from '../recipe/source.js';
 import { UserError, UserErrors, isUserError } from '../util/errors.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
-import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
+import { planStage, plannedOutputView, type HeaderView, type PlanOptions, type ShapeMismatch, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
 
 /**
@@ -52,6 +52,8 @@ export interface MergeStageOptions {
   ownsKernels?: boolean;
   /** What an existing `outDir` may be (see WriterOptions.replace; default 'mergelab'). */
   replace?: 'mergelab' | 'any';
+  /** Merge models whose tensors differ in shape (mergekit's --allow-crimes; see PlanOptions). */
+  allowCrimes?: boolean;
 }
 
 /** Contents of mergelab_diagnostics.json: every stage that produced the folder, in run order. */
@@ -129,7 +131,7 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
     const problems: string[] = [];
     const readers = await openInputs(stage, opts.inputs, opened, problems);
     if (problems.length) throwProblems(problems, stage.file);
-    const plan = planStage(stage, method, readers);
+    const plan = planStage(stage, method, readers, { allowCrimes: opts.allowCrimes });
     if (plan.problems.length) throwProblems(plan.problems, stage.file);
     return await executePlan(plan, readers, opts);
   } finally {
@@ -284,6 +286,8 @@ export interface RunRecipeOptions {
   keepIntermediate?: boolean;
   /** Replace `outDir` even when mergelab did not write it (its files are deleted); without it such a folder is refused before merging. */
   force?: boolean;
+  /** Merge models whose tensors differ in shape (mergekit's --allow-crimes); without it they are problems. */
+  allowCrimes?: boolean;
   cwd?: string;
   onStage?: (s: { stage: ResolvedStage; index: number; count: number; outDir: string }) => void;
   onProgress?: (stage: ResolvedStage, p: MergeProgress) => void;
@@ -315,10 +319,11 @@ function safeName(s: string): string {
  * Check a loaded recipe against its inputs' headers, planning every stage (later stages against
  * the planned outputs of earlier ones). Returns every problem; reads no tensor data.
  */
-export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: { strictShapes?: boolean } = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[] }> {
+export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>, opts: PlanOptions = {}): Promise<{ plans: Map<string, StagePlan>; problems: string[]; warnings: string[]; shapeMismatches: ShapeMismatch[] }> {
   const problems: string[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
+  const shapeMismatches: ShapeMismatch[] = [];
   for (const stage of recipe.stages) {
     const method = await locateMethod(stage);
     const dirs: Record<string, string> = {};
@@ -346,10 +351,11 @@ export async function planRecipe(recipe: Recipe, opened: Map<string, Checkpoint>
     const plan = planStage(stage, method, views, opts);
     problems.push(...plan.problems);
     warnings.push(...plan.warnings);
+    shapeMismatches.push(...plan.shapeMismatches);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
   }
-  return { plans, problems, warnings };
+  return { plans, problems, warnings, shapeMismatches };
 }
 
 /** Run a (multi-stage) recipe file or text; the final stage's output lands at `opts.outDir`. */
@@ -363,7 +369,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
   try {
-    const { plans, problems, warnings } = await planRecipe(recipe, opened);
+    const { plans, problems } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
     // Refused now, not after the merge: a folder mergelab did not write is the user's.
@@ -408,7 +414,8 @@ export async function runRecipe(input: string | { text: string; file?: string; d
       outputs.set(stage.name, dir);
       if (!isFinal && opts.keepIntermediate) intermediates[stage.name] = dir;
     }
-    return { recipe, stages: diags, outputDir: outDir, backend: kernels.kernels.name, seed, warnings: [...warnings, ...diags.flatMap((d) => d.warnings)], intermediates };
+    // Each stage's diagnostics carry its plan's warnings: listing the plan's too would say them twice.
+    return { recipe, stages: diags, outputDir: outDir, backend: kernels.kernels.name, seed, warnings: [...recipe.warnings, ...diags.flatMap((d) => d.warnings)], intermediates };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
     for (const d of tempDirs) await fs.rm(d, { recursive: true, force: true });
@@ -462,9 +469,9 @@ export interface ValidateResult {
 /**
  * Everything that can be checked without reading tensor data: YAML and schema, references,
  * methods, parameters for every model and tensor, and shapes and tensor names from the
- * safetensors headers (a shape the merge would skip with a warning counts as a problem here).
+ * safetensors headers (a shape mismatch is a problem, a warning with allowCrimes, as in merge and run).
  */
-export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string } = {}): Promise<ValidateResult> {
+export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string; allowCrimes?: boolean } = {}): Promise<ValidateResult> {
   let resolved: LoadResult;
   try {
     const parsed = typeof input === 'string' ? await readRecipeFile(input) : parseRecipeText(input.text, input.file ?? '<recipe>', input.dir ?? opts.cwd ?? process.cwd());
@@ -478,7 +485,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
   if (!recipe) return { problems: resolved.problems, warnings: [], stages: [] };
   const opened = new Map<string, Checkpoint>();
   try {
-    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true });
+    const { problems, warnings } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     return { problems: [...resolved.problems, ...problems], warnings, stages: recipe.stages.map((s) => s.name) };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));

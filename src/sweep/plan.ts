@@ -1,6 +1,7 @@
 import type { Checkpoint } from '../checkpoint/reader.js';
 import { ENGINE_VERSION, canonicalStage, planRecipe } from '../merge/engine.js';
 import { ENGINE_CODE } from '../merge/codeVersion.js';
+import type { ShapeMismatch } from '../merge/plan.js';
 import { getMethod, methodsReady } from '../methods/registry.js';
 import { resolveParsed, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
@@ -49,6 +50,8 @@ export interface StageNode {
   seed: number;
   /** The point recipe text this stage is taken from (the worker re-parses it). */
   recipe: string;
+  /** Its models may differ in shape from the reference (the variant allows crimes). */
+  allowCrimes: boolean;
   inputs: Record<string, StageInput>;
   /** Ids of the points that need this stage. */
   points: string[];
@@ -71,6 +74,8 @@ export interface PointNode {
   evalKey: string;
   /** Final-vs-original-parents diagnostics of a chained point; null otherwise. */
   pointDiag: { key: string; base: { name: string; dir: string }; parents: Array<{ name: string; dir: string }> } | null;
+  /** Models merged although their tensors differ in shape (allow_crimes); empty otherwise. */
+  shapeMismatches: ShapeMismatch[];
 }
 
 export interface Plan {
@@ -81,6 +86,8 @@ export interface Plan {
   modelHashes: Record<string, string>;
   /** Name -> folder of every experiment model (the recipes' model references). */
   modelDirs: Record<string, string>;
+  /** Said once per run, whatever the number of points they concern (models merged despite shape mismatches). */
+  warnings: string[];
 }
 
 export interface PlanOptions {
@@ -117,7 +124,11 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
   const usedAsBase = new Set<string>();
   const usedAsInput = new Set<string>();
   const opened = new Map<string, Checkpoint>();
-  const checkedRecipes = new Set<string>();
+  /** Recipe text -> what its header check found (each distinct recipe is checked once). */
+  const checkedRecipes = new Map<string, ShapeMismatch[]>();
+  const warnings = new Set<string>();
+  /** A header problem shared by many points (the recipe differs only in a weight) is said once, listing them. */
+  const headerProblems = new Map<string, string[]>();
   await methodsReady();
 
   try {
@@ -152,11 +163,20 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
       }
       if (bad) continue;
       if (opts.checkHeaders !== false && !checkedRecipes.has(tp.recipe)) {
-        checkedRecipes.add(tp.recipe);
-        const { problems: ps } = await planRecipe(resolved, opened);
-        for (const p of ps) problems.push(`${relocate(p, label, v)} (variant ${v.name}, point ${pointId(v.name, tp.axes, null)})`);
+        const { problems: ps, shapeMismatches } = await planRecipe(resolved, opened, { allowCrimes: v.allowCrimes });
+        checkedRecipes.set(tp.recipe, ps.length ? [] : shapeMismatches);
+        for (const p of ps) {
+          const msg = `${relocate(p, label, v)} (variant ${v.name}`;
+          if (!headerProblems.has(msg)) headerProblems.set(msg, []);
+          headerProblems.get(msg)!.push(pointId(v.name, tp.axes, null));
+        }
         if (ps.length) continue;
+        for (const m of shapeMismatches) {
+          const list = m.tensors.slice(0, 4).map((t) => `${t.tensor} [${t.shape.join(', ')}] vs [${t.referenceShape.join(', ')}]`).join(', ') + (m.tensors.length > 4 ? `, and ${m.tensors.length - 4} more` : '');
+          warnings.add(`variant ${v.name} (allow_crimes): stage ${m.stage}: model '${m.model}': ${m.tensors.length} tensor${m.tensors.length === 1 ? '' : 's'} differ in shape from '${m.reference}' (${list}); merged anyway, marked on its points' records (shapeMismatches)`);
+        }
       }
+      const shapeMismatches = checkedRecipes.get(tp.recipe) ?? [];
       for (const st of resolved.stages) {
         if (st.baseModel && st.inputs[st.baseModel]?.kind === 'path') usedAsBase.add(st.baseModel);
         for (const [ref, inp] of Object.entries(st.inputs)) if (inp.kind === 'path') usedAsInput.add(ref);
@@ -179,9 +199,10 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
               inputs[ref] = inp.kind === 'path' ? { kind: 'model', model: ref, dir: inp.path, hash: await hashOf(ref) } : { kind: 'stage', key: keys.get(inp.stage)!, name: inp.stage };
             }
             const { random: stageRandom } = methodTraits(st.method);
-            node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
+            node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, allowCrimes: v.allowCrimes, inputs, points: [] };
             stages.set(key, node);
           }
+          node.allowCrimes ||= v.allowCrimes;
           node.points.push(id);
         }
         const finalKey = stageKeys[stageKeys.length - 1];
@@ -211,11 +232,16 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
           modelKey: finalKey,
           evalKey: evalKeyOf(finalKey, exp.eval, opts.evaluatorVersion),
           pointDiag,
+          shapeMismatches,
         });
       }
     }
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
+  }
+  for (const [msg, ids] of headerProblems) {
+    const shown = ids.length > 3 ? `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more` : ids.join(', ');
+    problems.push(`${msg}, point${ids.length === 1 ? '' : 's'} ${shown})`);
   }
   if (problems.length) throw problems.length === 1 ? new UserError(problems[0], { file: exp.file }) : new UserErrors(problems, { file: exp.file });
 
@@ -238,11 +264,12 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
       modelKey: h,
       evalKey: evalKeyOf(`model:${h}`, exp.eval, opts.evaluatorVersion),
       pointDiag: null,
+      shapeMismatches: [],
     });
   }
   const points = [...refPoints, ...mergePoints].map((p, i) => ({ ...p, index: i }));
   await opts.hasher.save();
-  return { experiment: exp, engineVersion: ENGINE_VERSION, points, stages, modelHashes, modelDirs };
+  return { experiment: exp, engineVersion: ENGINE_VERSION, points, stages, modelHashes, modelDirs, warnings: [...warnings] };
 }
 
 async function stageKey(st: ResolvedStage, seed: number | null, upstream: Map<string, string>, hashOf: (name: string) => Promise<string>): Promise<string> {

@@ -48,6 +48,7 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
     recipe: p.recipe,
     engineVersion: ENGINE_VERSION,
     diagnostics,
+    ...(p.shapeMismatches.length ? { shapeMismatches: p.shapeMismatches } : {}),
   };
   if (failure === null) {
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));

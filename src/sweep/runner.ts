@@ -80,6 +80,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     const damaged = (entry: string, problem: string): void => out(`warning: damaged cache entry ${entry}: ${problem}; ${opts.dryRun ? 'it would be recomputed' : 'removed, recomputing it'}`);
     const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun, damaged);
     const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
+    for (const w of plan.warnings) out(`warning: ${w}`);
     const have = await scanCache(plan, layout, {
       repair: !opts.dryRun,
       keepModels: opts.keepModels,

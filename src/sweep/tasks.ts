@@ -31,6 +31,8 @@ export interface MergeTask {
   /** Every input reference of the stage -> folder (models and upstream stage outputs). */
   inputs: Record<string, string>;
   seed: number;
+  /** Merge models whose tensors differ in shape (the experiment allows crimes). */
+  allowCrimes?: boolean;
 }
 
 export interface EvalTask {
@@ -114,6 +116,7 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
       inputs: t.inputs,
       outDir: tmp,
       seed: t.seed,
+      allowCrimes: t.allowCrimes,
       kernels: await ctx.kernels(),
       onProgress: ctx.onProgress ? (p) => ctx.onProgress!(p.bytesTotal ? p.bytesDone / p.bytesTotal : p.tensorsDone / Math.max(1, p.tensorsTotal)) : undefined,
     });

@@ -39,7 +39,8 @@ export function register(program: Command): void {
     .option('--out-shard-size <bytes>', 'largest output shard (5e9, 2GB, 500MiB)', '5e9')
     .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>')
     .option('--force', 'replace --out even if mergelab did not write it (deleting what is in it)')
-    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean; force?: boolean }) => {
+    .option('--allow-crimes', 'merge models whose tensors differ in shape from the base (each is left out of those tensors, embeddings cropped); without it they are an error')
+    .action(async (recipe: string, o: { out: string; seed: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean; force?: boolean; allowCrimes?: boolean }) => {
       const seed = parseSeed(o.seed);
       const outShardSize = parseByteSize(o.outShardSize, '--out-shard-size');
       const modelDirs = parseModelDirFlags(o.modelDir);
@@ -57,6 +58,7 @@ export function register(program: Command): void {
         outShardSize,
         keepIntermediate: o.keepIntermediate,
         force: o.force,
+        allowCrimes: o.allowCrimes,
         onStage: ({ stage, index, count }) => {
           bar?.stop();
           bytesRead += stageBytes;
