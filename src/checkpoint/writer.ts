@@ -9,6 +9,7 @@ import { MANIFEST_FILE, makeManifest, type FileSum } from './manifest.js';
 import { prepareOutDir, swapIntoPlace } from './outdir.js';
 import { checksumOf, newHasher, type Hasher } from '../util/checksum.js';
 import { tempSibling } from '../util/temp.js';
+import { diskFull, isNoSpace } from '../util/disk.js';
 
 export const DEFAULT_SHARD_SIZE = 5e9;
 
@@ -39,6 +40,8 @@ export interface WriterOptions {
   replace?: 'mergelab' | 'any';
   /** The option that named `outDir`, for messages (default '--out'). */
   outOption?: string;
+  /** Bytes of tensor data the caller will add, when known: a full disk is then reported with the space needed. */
+  expectedBytes?: number;
 }
 
 export interface FinishOptions {
@@ -110,6 +113,7 @@ export class CheckpointWriter {
     readonly shardSize: number,
     metadata: Record<string, string> | undefined,
     private readonly replace: { force: boolean; what: string },
+    private readonly expectedBytes: number | null,
   ) {
     this.metadata = { ...(metadata ?? {}), format: 'pt' };
   }
@@ -123,16 +127,23 @@ export class CheckpointWriter {
       throw new UserError(`output dtype ${JSON.stringify(opts.dtype)} is not supported; expected F32, F16 or BF16`, { field: 'out_dtype' });
     }
     const target = path.resolve(outDir);
-    await fs.mkdir(path.dirname(target), { recursive: true });
     const replace = { force: (opts.replace ?? 'any') === 'any', what: opts.outOption ?? '--out' };
-    await prepareOutDir(target, replace);
     const tmpDir = tempSibling(target);
-    await fs.mkdir(tmpDir);
-    return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata, replace);
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await prepareOutDir(target, replace);
+      await fs.mkdir(tmpDir);
+    } catch (e) {
+      throw isNoSpace(e) ? await diskFull(target, opts.expectedBytes ?? null, e) : e;
+    }
+    return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata, replace, opts.expectedBytes ?? null);
   }
 
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(op);
+    // A full disk is one line naming the folder and the space needed, not a stack from deep in a write.
+    const p = this.queue.then(op).catch(async (e: unknown) => {
+      throw isNoSpace(e) ? await diskFull(this.outDir, this.expectedBytes === null ? null : this.expectedBytes + this.headerReserve * Math.max(1, Math.ceil(this.expectedBytes / this.shardSize)), e) : e;
+    });
     this.queue = p.catch(() => undefined);
     return p;
   }
@@ -215,7 +226,8 @@ export class CheckpointWriter {
         await shiftUp(s.fh, s.reserved, s.dataBytes, header.byteLength - s.reserved);
         this.headerReserve = Math.ceil((header.byteLength * 1.5) / 8) * 8;
       }
-      await s.fh.write(header, 0, header.byteLength, 0);
+      // The header area is a hole until now: on a filling disk this write may land in part.
+      for (let done = 0; done < header.byteLength; ) done += (await s.fh.write(header, done, header.byteLength - done, done)).bytesWritten;
       this.done.push({ tmpName: s.tmpName, tensors: s.tensors, dataBytes: s.dataBytes, headerBytes: header.byteLength, headerSum: await checksumOf(header), dataSum: s.hasher.digest() });
     } finally {
       await s.fh.close();

@@ -5,6 +5,8 @@ import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/re
 import { CheckpointWriter } from '../checkpoint/writer.js';
 import { prepareOutDir } from '../checkpoint/outdir.js';
 import { tempSibling } from '../util/temp.js';
+import { checkFreeSpace } from '../util/disk.js';
+import { dtypeByteSize } from '../checkpoint/dtype.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { getMethod, methodsReady } from '../methods/registry.js';
@@ -139,6 +141,11 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
   }
 }
 
+/** Bytes of tensor data a stage's output holds. */
+function planBytes(plan: StagePlan): number {
+  return plan.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * dtypeByteSize(t.dtype), 0);
+}
+
 /** The most float32 elements any one input tensor of the plan holds (the size of a reusable input buffer). */
 function maxInputNumel(plan: StagePlan, readers: Record<string, Checkpoint>): number {
   let max = 0;
@@ -165,6 +172,7 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     shardSize: opts.outShardSize,
     metadata: { mergelab_stage: stage.name, mergelab_method: method.name, mergelab_seed: String(opts.seed), mergelab_backend: opts.kernels.name, mergelab_version: ENGINE_VERSION },
     replace: opts.replace ?? 'mergelab',
+    expectedBytes: planBytes(plan),
   });
   // One reusable input buffer per input slot, in shared memory: no allocation per tensor, and the
   // typed kernels can split work over threads only when every array is shared.
@@ -372,8 +380,11 @@ export async function runRecipe(input: string | { text: string; file?: string; d
     const { plans, problems } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
-    // Refused now, not after the merge: a folder mergelab did not write is the user's.
+    // Refused now, not after the merge: a folder mergelab did not write is the user's, and a merge
+    // that cannot fit would fail after hours. Intermediate stages stay on disk until the end.
     await prepareOutDir(outDir, { force: opts.force });
+    const stageBytes = [...plans.values()].map(planBytes);
+    await checkFreeSpace(path.dirname(outDir), stageBytes.reduce((a, b) => a + b, 0), `the merge (${stageBytes.length} stage${stageBytes.length === 1 ? '' : 's'}, --out ${outDir})`);
     kernels = await resolveKernels(opts);
     const outputs = new Map<string, string>();
     const diags: StageDiagnostics[] = [];

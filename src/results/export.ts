@@ -130,6 +130,9 @@ export async function writeExports(records: readonly ResultRecord[], outDir: str
   const csv = path.join(outDir, 'results.csv');
   const json = path.join(outDir, 'results.json');
   const texts: Record<(typeof EXPORT_NAMES)[number], Buffer> = { 'results.csv': Buffer.from(resultsToCsv(records)), 'results.json': Buffer.from(resultsToJson(records)) };
+  // No checksums while the files change: a write that fails half-way (a full disk) must not leave
+  // checksums that call the whole file beside them damaged.
+  await fs.rm(path.join(outDir, EXPORT_SUMS), { force: true });
   await writeFileAtomic(csv, texts['results.csv']);
   await writeFileAtomic(json, texts['results.json']);
   const lines = await Promise.all(EXPORT_NAMES.map(async (n) => `${await checksumOf(texts[n])}  ${n}\n`));

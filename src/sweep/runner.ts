@@ -4,11 +4,13 @@ import { performance } from 'node:perf_hooks';
 import type { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
 import { checkExports, writeExports } from '../results/export.js';
-import { isUserError } from '../util/errors.js';
+import { UserError, isUserError } from '../util/errors.js';
+import { isDiskFullMessage } from '../util/disk.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describePlan } from './describe.js';
-import { diskLine, estimateDisk, freeBytes } from './disk.js';
+import { diskLine, estimateDisk, fmtBytes, freeBytes } from './disk.js';
 import type { ExecutionEnd, Executor } from './executor.js';
 import { LocalExecutor } from './executors/local.js';
 import { loadExperiment } from './experiment.js';
@@ -72,6 +74,8 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     let executor: Executor | null = null;
     if (!opts.dryRun) {
       logStream = createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
+      // The log is for reading afterwards: a write it cannot make (a full disk) must not end the run.
+      logStream.on('error', () => undefined);
       executor = new LocalExecutor({ jobs, backend, log: logStream });
       if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
       if (await executor.tmpIsIdle()) await clearTmp(layout);
@@ -97,7 +101,11 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
     const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: jobs }), free: await freeBytes(expDir) };
     out(diskLine(merges.size, disk, !!opts.keepModels));
-    if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
+    if (disk.free !== null && disk.peak > disk.free) {
+      const what = `${expDir}: not enough free disk space: the run needs about ${fmtBytes(disk.peak)} at most at once (${merges.size} merges x ~${fmtBytes(modelBytes)}${opts.keepModels ? ', all kept' : `, ${jobs} at a time`}), ${fmtBytes(disk.free)} free there`;
+      if (opts.dryRun) out(`warning: ${what}`);
+      else throw new UserError(`${what}; free some space${opts.keepModels ? ', drop --keep-models' : jobs > 1 ? ', use fewer --jobs' : ''} or use another --reports folder`, { file: expDir });
+    }
 
     const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak };
     if (!executor || !logStream) {
@@ -152,7 +160,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     out(`warning: ${e.message.split(';')[0]}; rebuilt from the cache`);
   }
   for (const problem of await checkExports(expDir)) out(`warning: damaged export ${problem}; rewritten at the end of this run`);
-  await fs.writeFile(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
+  await writeFileAtomic(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
 
   // Start the store from what the cache proves done, in plan order; stale lines (points no longer
   // in the file, records of failures) go.
@@ -184,7 +192,14 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   // Points are recorded one at a time, in completion order; the file is put in plan order at the end.
   let recordChain: Promise<void> = Promise.resolve();
+  // A full disk stops the run (every later task would fail the same way): the points it touched
+  // are not recorded as failed, and the next run, with space freed, resumes from the cache.
+  const stop = new AbortController();
+  ctx.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  if (ctx.signal?.aborted) stop.abort();
+  let diskFull: string | null = null;
   const finishPoint = (p: PointNode, failure: string | null): void => {
+    if (failure !== null && isDiskFullMessage(failure)) return;
     recordChain = recordChain.then(async () => {
       const rec = await assembleRecord(plan, p, layout, failure, ctx.backend);
       await appendResult(resultsFile, rec);
@@ -196,6 +211,10 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   const listener: SchedulerListener = {
     async settled(node, outcome) {
+      if (!outcome.ok && isDiskFullMessage(outcome.error) && diskFull === null) {
+        diskFull = outcome.error.split('\n')[0];
+        stop.abort();
+      }
       if (outcome.ok && !outcome.alreadyDone) {
         if (node.kind === 'merge') {
           mergesPerformed++;
@@ -212,7 +231,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   scheduler = new Scheduler(graph, listener);
   scheduler.start();
-  const end: ExecutionEnd = await executor.run(scheduler, ctx.signal);
+  const end: ExecutionEnd = await executor.run(scheduler, stop.signal);
   await recordChain;
   progress.stop();
 
@@ -222,6 +241,11 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   await recordChain;
 
   const ordered = plan.points.map((p) => records.get(p.id)!).filter(Boolean);
+  if (diskFull !== null) {
+    // Put the store in order if there is room; the full disk is what the user must hear about.
+    await writeResults(resultsFile, ordered).catch(() => undefined);
+    throw new UserError(`${diskFull} (the run stopped there; run it again to resume from the cache)`);
+  }
   await writeResults(resultsFile, ordered);
   await writeExports(ordered, expDir);
   let reportPath: string | null = null;

@@ -7,6 +7,7 @@ import { ENGINE_VERSION, mergeStage } from '../merge/engine.js';
 import { resolveParsed } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
 import { UserError, UserErrors } from '../util/errors.js';
+import { DiskFullError } from '../util/disk.js';
 import { checkCheckpoint } from '../checkpoint/manifest.js';
 import { CacheLayout, DamagedEntryError, STAGE_MARKER, publishDir, readEntry, removeStageDir, stageComplete, writeJsonAtomic } from './cache.js';
 import type { EvalConfig } from './experiment.js';
@@ -129,7 +130,8 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
     return { seconds, alreadyDone: false };
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
-    throw e;
+    // Named by the folder it was to become, not by its temporary name.
+    throw e instanceof DiskFullError ? new DiskFullError(layout.stageDir(t.key), e.neededBytes, e.freeBytes, e) : e;
   }
 }
 

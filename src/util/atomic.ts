@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { diskFull, isNoSpace } from './disk.js';
 import { tempSibling } from './temp.js';
 
 /** Write a file so readers never see it half-written: temp file in the same folder, then rename. */
@@ -11,7 +12,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await fs.rename(tmp, target);
   } catch (e) {
     await fs.rm(tmp, { force: true });
-    throw e;
+    throw isNoSpace(e) ? await diskFull(target, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, e) : e;
   }
 }
 
