@@ -7,6 +7,7 @@ import { checkExports, writeExports } from '../results/export.js';
 import { UserError, isUserError } from '../util/errors.js';
 import { isDiskFullMessage } from '../util/disk.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { watchLauncher } from '../util/parentWatch.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describePlan } from './describe.js';
@@ -69,6 +70,22 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
+  // The run stops when the process that started it dies (a killed launcher or terminal): what is
+  // recorded stays, the lock is released, and the next run resumes. See util/parentWatch.ts.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) stop.abort();
+  const unwatch = opts.dryRun
+    ? () => undefined
+    : watchLauncher((why) => {
+        // Nobody reads our output any more; a write to a closed pipe must not end us before the lock is released.
+        for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
+        stop.abort();
+        // If stopping hangs, leave anyway: the lock of a dead process is stale and taken over.
+        setTimeout(() => process.exit(1), 15_000).unref();
+        void fs.appendFile(path.join(expDir, 'run.log'), `stopping: ${why}\n`).catch(() => undefined);
+      });
   try {
     let logStream: ReturnType<typeof createWriteStream> | null = null;
     let executor: Executor | null = null;
@@ -124,7 +141,7 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       };
     }
     try {
-      const summary = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
+      const summary = await execute(plan, layout, have, merges, executor, { ...opts, signal: stop.signal, backend, out, modelBytes, completeAtStart, expDir });
       const s: RunSummary = { ...base, ...summary, wallSeconds: (performance.now() - t0) / 1000 };
       printSummary(s, out);
       return s;
@@ -133,6 +150,8 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       await new Promise<void>((r) => ls.end(() => r()));
     }
   } finally {
+    unwatch();
+    opts.signal?.removeEventListener('abort', onAbort);
     await release();
   }
 }
