@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { checkCheckpoint } from '../checkpoint/manifest.js';
 import { readChecked, writeChecked, type CheckedRead } from '../util/checked.js';
 import { UserError } from '../util/errors.js';
+import { pidAlive, removeDeadTempsIn, tempOwner } from '../util/temp.js';
 
 /**
  * The cache of one experiment, `reports/EXP/cache/`:
@@ -147,18 +148,36 @@ export async function removeStageDir(layout: CacheLayout, key: string): Promise<
   await fs.rm(trash, { recursive: true, force: true });
 }
 
-/** Clear leftovers of interrupted runs (partial merges, half-written files). */
-export async function clearTmp(layout: CacheLayout): Promise<void> {
-  await fs.rm(layout.tmpDir(), { recursive: true, force: true });
+/**
+ * Clear leftovers of interrupted runs: work in tmp/ (named TAG-PID-HEX) and temporary files beside
+ * cache entries (.NAME.tmp-PID-HEX) whose process is gone; a process still alive (a worker of a
+ * killed run finishing its task) keeps its own. Returns what was removed.
+ */
+export async function clearTmp(layout: CacheLayout): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(layout.tmpDir());
+  } catch {
+    // no tmp/
+  }
+  for (const n of names) {
+    const owner = tempOwner(n) ?? Number(/-(\d+)-[0-9a-f]{8}$/.exec(n)?.[1] ?? NaN);
+    if (Number.isInteger(owner) && (owner === process.pid || pidAlive(owner))) continue;
+    await fs.rm(path.join(layout.tmpDir(), n), { recursive: true, force: true });
+    removed.push(path.join(layout.tmpDir(), n));
+  }
+  for (const dir of [layout.root, ...['diag', 'evals', 'pointdiag', 'stages'].map((d) => path.join(layout.root, d))]) removed.push(...(await removeDeadTempsIn(dir)));
   // A stage folder without its marker cannot come from us (rename is the last step), but a user's
   // copy might: it is moved aside rather than trusted.
-  let names: string[] = [];
   try {
     names = await fs.readdir(path.join(layout.root, 'stages'));
   } catch {
-    return;
+    return removed;
   }
   for (const n of names) {
+    if (tempOwner(n) !== null) continue; // a live process's, kept above
     if (n.startsWith('.') || !(await stageComplete(layout, n))) await fs.rm(path.join(layout.root, 'stages', n), { recursive: true, force: true });
   }
+  return removed;
 }

@@ -63,12 +63,17 @@ export class FolderHasher {
    * its checksum, which is then removed and every hash recomputed.
    */
   constructor(
-    private readonly memoFile: string | null,
+    private memoFile: string | null,
     private readOnly = false,
     private readonly onDamaged?: (file: string, problem: string) => void,
   ) {}
 
-  allowWrites(): void {
+  /** From now on `save` writes the memo (to `file`, when the memo was not read from there). */
+  allowWrites(file: string | null = this.memoFile): void {
+    if (file !== this.memoFile) {
+      this.memoFile = file;
+      this.dirty = true;
+    }
     this.readOnly = false;
   }
 

@@ -8,6 +8,7 @@ import { UserError, isUserError } from '../util/errors.js';
 import { isDiskFullMessage } from '../util/disk.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { watchLauncher } from '../util/parentWatch.js';
+import { removeDeadTempsIn } from '../util/temp.js';
 import { formatReportSummary, generateReport } from '../report/index.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describePlan } from './describe.js';
@@ -69,6 +70,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   await checkSuites(exp);
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
+  // Plan before touching anything: a plan with problems leaves no reports/NAME folder behind. The
+  // hash memo is read here and written only once the run holds the lock. Each damaged entry is
+  // named once, then removed and recomputed (see scan.ts).
+  const damaged = (entry: string, problem: string): void => out(`warning: damaged cache entry ${entry}: ${problem}; ${opts.dryRun ? 'it would be recomputed' : 'removed, recomputing it'}`);
+  const hasher = new FolderHasher(opts.fresh ? null : layout.hashMemo(), true, damaged);
+  const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
   // The run stops when the process that started it dies (a killed launcher or terminal): what is
   // recorded stays, the lock is released, and the next run resumes. See util/parentWatch.ts.
@@ -95,12 +102,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       logStream.on('error', () => undefined);
       executor = new LocalExecutor({ jobs, backend, log: logStream });
       if (opts.fresh) await fs.rm(layout.root, { recursive: true, force: true });
-      if (await executor.tmpIsIdle()) await clearTmp(layout);
+      // Temporary files of interrupted runs (exports, results, cache entries, work in progress).
+      const left = [...(await removeDeadTempsIn(expDir)), ...((await executor.tmpIsIdle()) ? await clearTmp(layout) : [])];
+      if (left.length) out(`removed ${left.length} temporary file${left.length === 1 ? '' : 's'} left by interrupted runs (e.g. ${left[0]})`);
+      hasher.allowWrites(layout.hashMemo());
+      await hasher.save();
     }
-    // Each damaged entry is named once, then removed and recomputed (see scan.ts).
-    const damaged = (entry: string, problem: string): void => out(`warning: damaged cache entry ${entry}: ${problem}; ${opts.dryRun ? 'it would be recomputed' : 'removed, recomputing it'}`);
-    const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun, damaged);
-    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp) });
     for (const w of plan.warnings) out(`warning: ${w}`);
     const have = await scanCache(plan, layout, {
       repair: !opts.dryRun,
