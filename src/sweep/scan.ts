@@ -32,6 +32,11 @@ export interface ScanOptions {
   repair?: boolean;
   /** Checkpoints are kept (--keep-models): a damaged stage folder is merged again even when no point needs it. */
   keepModels?: boolean;
+  /**
+   * Check every checksum of the stage folders the run will read (default true). Without it folders
+   * are checked by size only: a quick look (`mergelab status`) reads no checkpoint.
+   */
+  verify?: boolean;
 }
 
 export async function scanCache(plan: Plan, layout: CacheLayout, opts: ScanOptions = {}): Promise<Have> {
@@ -68,7 +73,7 @@ export async function scanCache(plan: Plan, layout: CacheLayout, opts: ScanOptio
   // The folders this run reads are checked in full; one found damaged is merged again, which may
   // make its own inputs needed: repeat until nothing changes.
   const verified = new Set<string>();
-  for (;;) {
+  for (; opts.verify !== false; ) {
     const toCheck = [...foldersRead(plan, have, neededMerges(plan, have, { keepModels: opts.keepModels }))].filter((k) => !verified.has(k));
     if (toCheck.length === 0) break;
     for (const key of toCheck) {
