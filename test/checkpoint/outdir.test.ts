@@ -57,7 +57,7 @@ describe('merge --out refuses a folder mergelab did not write', () => {
     const before = await snapshot(user);
     const parentBefore = (await fs.readdir(root)).sort();
     const r = await merge([path.join(root, 'new.yaml'), '--out', '.'], { cwd: user });
-    expect(r.exitCode, r.all).toBe(2);
+    expect(r.exitCode, r.all).toBe(1);
     expect(r.all).toContain(`--out ${user}: the folder holds files mergelab did not write (file.txt, notes;`);
     expect(r.all).toContain('pass --force');
     expect(r.all).not.toMatch(/\n\s+at /); // no stack trace
@@ -76,7 +76,7 @@ describe('merge --out refuses a folder mergelab did not write', () => {
 
     await fs.writeFile(path.join(out, 'eval-notes.txt'), 'keep me');
     const refused = await merge(['old.yaml', '--out', out]);
-    expect(refused.exitCode).toBe(2);
+    expect(refused.exitCode).toBe(1);
     expect(refused.all).toContain(`--out ${out}: the folder holds files mergelab did not write (eval-notes.txt; mergelab wrote it, but not this entry)`);
     expect(await fs.readFile(path.join(out, 'eval-notes.txt'), 'utf8')).toBe('keep me');
 
@@ -89,7 +89,7 @@ describe('merge --out refuses a folder mergelab did not write', () => {
   it('refuses a file at --out, accepts an empty folder', async () => {
     await fs.writeFile(path.join(root, 'a-file'), 'x');
     const r = await merge(['new.yaml', '--out', 'a-file']);
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode).toBe(1);
     expect(r.all).toContain(`--out ${path.join(root, 'a-file')}: exists and is not a folder`);
     await fs.mkdir(path.join(root, 'empty'));
     expect((await merge(['new.yaml', '--out', 'empty'])).exitCode).toBe(0);
@@ -99,11 +99,12 @@ describe('merge --out refuses a folder mergelab did not write', () => {
 
 describe('a kill at each step of replacing --out', () => {
   it('leaves the old or the new folder at --out; the next start finishes the replacement and leaves nothing behind', { timeout: 600_000 }, async () => {
-    // The new folder's bytes, for comparison.
-    const ref = path.join(root, 'ref-new');
+    // The new folder's bytes, for comparison. Named `out` like the folders below: the model card
+    // (README.md) names the output folder.
+    const ref = path.join(root, 'ref-new', 'out');
     expect((await merge(['new.yaml', '--out', ref])).exitCode).toBe(0);
     const newSnap = await snapshot(ref);
-    const refOld = path.join(root, 'ref-old');
+    const refOld = path.join(root, 'ref-old', 'out');
     expect((await merge(['old.yaml', '--out', refOld])).exitCode).toBe(0);
     const seen: string[] = [];
     for (const step of SWAP_STEPS) {

@@ -72,13 +72,13 @@ describe.skipIf(skipReason !== null)('a full disk', () => {
     await resize('1m', { fresh: true });
     const out = path.join(mnt, 'merged');
     const pre = await cli(['merge', recipe, '--out', out]);
-    expect(pre.exitCode, pre.all).toBe(2);
+    expect(pre.exitCode, pre.all).toBe(1);
     expect(pre.all).toMatch(new RegExp(`^mergelab: ${mnt}: not enough free disk space: the merge \\(1 stage, --out ${out}\\) needs about 2\\.\\d MiB, 1\\.0 MiB free there; free some space or write elsewhere$`, 'm'));
     expect(await fs.readdir(mnt)).toEqual([]);
 
     // The pre-flight check told that there is room: the writer meets the full disk.
     const mid = await cliFooled(['merge', recipe, '--out', out]);
-    expect(mid.exitCode, mid.all).toBe(2);
+    expect(mid.exitCode, mid.all).toBe(1);
     const lines = (mid.all ?? '').trim().split('\n').filter((l) => l.startsWith('mergelab: '));
     expect(lines, mid.all).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^mergelab: ${out}: out of disk space \\(needs about 2\\.\\d MiB, ${SIZE} free there\\); free some space and run again$`));
@@ -126,13 +126,13 @@ describe.skipIf(skipReason !== null)('a full disk', () => {
     const reports = path.join(mnt, 'reports');
     await resize('64k', { fresh: true });
     const pre = await cli(['run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '1', '--keep-models', '--progress', 'none', '--no-report']);
-    expect(pre.exitCode, pre.all).toBe(2);
+    expect(pre.exitCode, pre.all).toBe(1);
     expect(pre.all).toMatch(new RegExp(`^mergelab: ${reports}/full: not enough free disk space: the run needs about \\d+ KiB at most at once \\(6 merges x ~\\d+ KiB, all kept\\), \\d+ KiB free there; free some space, drop --keep-models or use another --reports folder$`, 'm'));
 
     // Room for a few checkpoints, not for the whole run; the pre-flight check is told there is plenty.
     await resize('400k', { fresh: true });
     const mid = await cliFooled(['run', expFile, '--zoo', zoo, '--reports', reports, '--jobs', '1', '--keep-models', '--progress', 'none', '--no-report']);
-    expect(mid.exitCode, mid.all).toBe(2);
+    expect(mid.exitCode, mid.all).toBe(1);
     const err = (mid.all ?? '').split('\n').filter((l) => l.startsWith('mergelab: '));
     expect(err, mid.all).toHaveLength(1);
     expect(err[0]).toMatch(/^mergelab: .*\/full\/.*: out of disk space \(needs about \d+(\.\d)? KiB, \d+(\.\d)? KiB free there\); free some space and run again/);

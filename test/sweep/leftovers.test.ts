@@ -44,7 +44,7 @@ describe('leftovers', () => {
     await fs.writeFile(file, experiment('bad', 'abc'));
     const reports = path.join(work, 'reports-bad');
     const r = await cli(['run', file, '--zoo', zoo, '--reports', reports, '--progress', 'none', '--no-report']);
-    expect(r.exitCode, r.all).toBe(2);
+    expect(r.exitCode, r.all).toBe(1);
     expect(r.all).toMatch(/parameter 'weight' must be a finite number, got "abc"/);
     await expect(fs.access(reports)).rejects.toThrow();
   });
