@@ -8,6 +8,14 @@ import { SuiteItems, SuiteMetricSpecs } from './metric.js';
  */
 export const SuiteMetrics = z.record(z.string(), z.number());
 
+export const ShapeMismatch = z.object({
+  stage: z.string(),
+  model: z.string(),
+  /** The model the shapes are compared with (the base, else the stage's first model). */
+  reference: z.string(),
+  tensors: z.array(z.object({ tensor: z.string(), shape: z.array(z.number().int()), referenceShape: z.array(z.number().int()) })),
+});
+
 export const Sample = z.object({
   suite: z.string(),
   id: z.string(),
@@ -43,6 +51,12 @@ export const ResultRecord = z.object({
   /** Per-stage merge diagnostics, then a chained point's final-vs-parents entry; empty for references. */
   diagnostics: z.array(DiagnosticsEntry),
   samples: z.array(Sample),
+  /**
+   * Models merged although some of their tensors differ in shape from the stage's reference model
+   * (the experiment's allow_crimes, mergekit's --allow-crimes): each was left out of those tensors
+   * (embeddings: cropped to the common block). Absent when there were none.
+   */
+  shapeMismatches: z.array(ShapeMismatch).optional(),
 });
 export type ResultRecord = z.infer<typeof ResultRecord>;
 export type Sample = z.infer<typeof Sample>;

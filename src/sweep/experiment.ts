@@ -55,8 +55,10 @@ const VariantSchema = z.strictObject(
     sweep: SweepSchema.optional(),
     /** Overrides the experiment's seeds for this variant. */
     seeds: Seeds.optional(),
+    /** Overrides the experiment's allow_crimes for this variant. */
+    allow_crimes: z.boolean({ error: 'expected true or false' }).optional(),
   },
-  { error: 'expected a mapping with recipe, and optionally sweep, seeds, description' },
+  { error: 'expected a mapping with recipe, and optionally sweep, seeds, description, allow_crimes' },
 );
 
 const EvalSchema = z.strictObject(
@@ -85,6 +87,8 @@ const ExperimentSchema = z
       seeds: Seeds.optional(),
       eval: EvalSchema,
       baselines: z.array(z.string(), { error: 'expected a list of model names' }).optional(),
+      /** Merge models whose tensors differ in shape (mergekit's --allow-crimes); marked on each point's record. */
+      allow_crimes: z.boolean({ error: 'expected true or false' }).optional(),
       // The report engineer's schema; snake_case keys are accepted like the rest of the file.
       report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
       executor: ExecutorSchema.optional(),
@@ -135,6 +139,8 @@ export interface Variant {
   groups: AxisGroup[];
   seeds: number[];
   field: string;
+  /** Models whose tensors differ in shape are merged (with a warning, marked on the records), not refused. */
+  allowCrimes: boolean;
 }
 
 export interface ModelSpec {
@@ -384,7 +390,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
 
   const topSeeds = raw.seeds ?? [0];
   const variants: Variant[] = [];
-  const rawVariants: Array<[string, { recipe: string; sweep?: z.output<typeof SweepSchema>; seeds?: number[]; description?: string }, Array<string | number>]> = raw.variants
+  const rawVariants: Array<[string, { recipe: string; sweep?: z.output<typeof SweepSchema>; seeds?: number[]; description?: string; allow_crimes?: boolean }, Array<string | number>]> = raw.variants
     ? Object.entries(raw.variants).map(([n, v]) => [n, v, ['variants', n]])
     : [[raw.name.replace(/[^A-Za-z0-9_]/g, '_'), { recipe: raw.recipe!, sweep: raw.sweep, seeds: undefined }, []]];
   for (const [vname, v, vp] of rawVariants) {
@@ -445,7 +451,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
       const typoOf = template.placeholders.some((ph) => ph.unknown && nearest(ph.name, [name]) === name);
       if (!used.has(name) && !typoOf) problems.push({ ...at, message: `axis '${name}' is not used by the recipe of ${raw.variants ? `variant '${vname}'` : 'the experiment'} (no \${${name}} in it), so its values would give identical points` });
     }
-    variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)' });
+    variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)', allowCrimes: v.allow_crimes ?? raw.allow_crimes ?? false });
   }
 
   const baselines: string[] = [];

@@ -106,7 +106,7 @@ export function buildGraph(plan: Plan, layout: CacheLayout, have: Have, merges: 
     add({
       id: mergeId(key),
       kind: 'merge',
-      task: { type: 'merge', key, cacheRoot: layout.root, recipe: s.recipe, stageName: s.name, modelDirs: plan.modelDirs, inputs, seed: s.seed },
+      task: { type: 'merge', key, cacheRoot: layout.root, recipe: s.recipe, stageName: s.name, modelDirs: plan.modelDirs, inputs, seed: s.seed, allowCrimes: s.allowCrimes },
       deps,
       resources: { ...cpu, diskBytes: opts.modelBytes },
       order: Math.min(...s.points.map((id) => pointOrder.get(id) ?? Infinity)),

@@ -1,7 +1,7 @@
 import { ENGINE_VERSION } from '../merge/engine.js';
 import { ResultRecord } from '../results/record.js';
 import { headlineMetric } from '../results/metric.js';
-import { CacheLayout, exists, readJson } from './cache.js';
+import { CacheLayout, readJson, readOptional } from './cache.js';
 import type { Plan, PointNode } from './plan.js';
 import type { EvalFile, PointDiagFile, StageDiagFile } from './tasks.js';
 
@@ -25,18 +25,19 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
   const diagnostics: unknown[] = [];
   const timings: Record<string, number> = {};
   let mergeSeconds = 0;
+  // Every file is checked against its checksum as it is read (a failed point may lack some).
   for (const k of p.stages) {
-    if (await exists(layout.diagFile(k))) {
-      const d = await readJson<StageDiagFile>(layout.diagFile(k));
+    const d = await readOptional<StageDiagFile>(layout.diagFile(k));
+    if (d) {
       diagnostics.push(d.diagnostics);
       mergeSeconds += d.seconds;
     }
   }
   if (p.stages.length) timings.merge_s = mergeSeconds;
-  if (p.pointDiag && (await exists(layout.pointDiagFile(p.pointDiag.key)))) {
-    const d = await readJson<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key));
-    diagnostics.push(d.diagnostics);
-    timings.point_diagnostics_s = d.seconds;
+  const pd = p.pointDiag ? await readOptional<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key)) : null;
+  if (pd) {
+    diagnostics.push(pd.diagnostics);
+    timings.point_diagnostics_s = pd.seconds;
   }
   const base = {
     experiment: exp.name,
@@ -48,6 +49,7 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
     recipe: p.recipe,
     engineVersion: ENGINE_VERSION,
     diagnostics,
+    ...(p.shapeMismatches.length ? { shapeMismatches: p.shapeMismatches } : {}),
   };
   if (failure === null) {
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));

@@ -3,10 +3,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ResultRecord } from '../results/record.js';
 import { appendResult, loadResults, resultsPath, writeResults } from '../results/store.js';
-import { writeExports } from '../results/export.js';
+import { checkExports, writeExports } from '../results/export.js';
+import { isDiskFullMessage } from '../util/disk.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { watchLauncher } from '../util/parentWatch.js';
+import { removeDeadTempsIn } from '../util/temp.js';
 import { CacheLayout, clearTmp, removeStageDir, stageComplete } from './cache.js';
 import { describeArrays, describePlan } from './describe.js';
-import { diskLine, estimateDisk, freeBytes } from './disk.js';
+import { diskLine, estimateDisk, fmtBytes, freeBytes } from './disk.js';
 import type { ExecutionEnd, Executor, ExecutorName } from './executor.js';
 import { createExecutor } from './executors/index.js';
 import type { InterruptPolicy } from './executors/slurm/executor.js';
@@ -21,7 +25,7 @@ import { assembleRecord, recordLine } from './record.js';
 import { neededMerges, pointComplete, scanCache, type Have } from './scan.js';
 import { Scheduler, type SchedulerListener } from './scheduler.js';
 import { evalVersion } from './suites.js';
-import { UserError } from '../util/errors.js';
+import { UserError, isUserError } from '../util/errors.js';
 import { printSummary, type RunSummary } from './summary.js';
 
 /**
@@ -81,13 +85,39 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const executorName = opts.executor ?? exp.executor.kind;
+  // Plan before touching anything: a plan with problems leaves no reports/NAME folder behind. The
+  // hash memo is read here and written only once the run holds the lock. Each damaged entry is
+  // named once, then removed and recomputed (see scan.ts).
+  const damaged = (entry: string, problem: string): void => out(`warning: damaged cache entry ${entry}: ${problem}; ${opts.dryRun ? 'it would be recomputed' : 'removed, recomputing it'}`);
+  const hasher = new FolderHasher(opts.fresh ? null : layout.hashMemo(), true, damaged);
+  const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp), prior });
   const release = opts.dryRun ? async () => {} : await acquireLock(expDir);
+  // The run stops when the process that started it dies (a killed launcher or terminal): what is
+  // recorded stays, the lock is released, and the next run resumes. See util/parentWatch.ts.
+  const launcherGone = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, launcherGone.signal]) : launcherGone.signal;
+  const unwatch = opts.dryRun
+    ? () => undefined
+    : watchLauncher((why) => {
+        // Nobody reads our output any more; a write to a closed pipe must not end us before the lock is released.
+        for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
+        launcherGone.abort();
+        // If stopping hangs, leave anyway: the lock of a dead process is stale and taken over.
+        setTimeout(() => process.exit(1), 15_000).unref();
+        void fs.appendFile(path.join(expDir, 'run.log'), `stopping: ${why}\n`).catch(() => undefined);
+      });
   const logStream = opts.dryRun ? null : createWriteStream(path.join(expDir, 'run.log'), { flags: 'a' });
+  // The log is for reading afterwards: a write it cannot make (a full disk) must not end the run.
+  logStream?.on('error', () => undefined);
   try {
     const executor = logStream ? await createExecutor({ name: executorName, exp, expDir, jobs, backend, log: logStream, onInterrupt: opts.onInterrupt ?? 'leave' }) : null;
     if (executor) {
       const busy = await executor.busy();
       if (busy && opts.fresh) throw new UserError(`${expDir}: --fresh would delete the cache that jobs still use (${busy}); cancel them first (scancel) or run without --fresh`);
+      // Temporary files of interrupted runs: the runner's own (exports, results), and, unless jobs
+      // still write into the cache (their processes are on other machines, so their ids say
+      // nothing here), the cache's (entries, work in tmp/) whose process is gone.
+      const left = await removeDeadTempsIn(expDir);
       if (busy) out(`cache ${layout.tmpDir()} kept: ${busy}`);
       else {
         if (opts.fresh) {
@@ -95,13 +125,20 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
           // Slurm's record of earlier submissions (retry counts, logs) goes with the cache.
           await fs.rm(path.join(expDir, 'slurm'), { recursive: true, force: true });
         }
-        await clearTmp(layout);
+        left.push(...(await clearTmp(layout)));
       }
+      if (left.length) out(`removed ${plural(left.length, 'temporary file')} left by interrupted runs (e.g. ${left[0]})`);
+      hasher.allowWrites(layout.hashMemo());
+      await hasher.save();
     }
-    const hasher = new FolderHasher(layout.hashMemo(), !!opts.dryRun);
-    const plan = await buildPlan(exp, { hasher, evaluatorVersion: await evalVersion(exp), prior });
-    const have = await scanCache(plan, layout);
-    const merges = neededMerges(plan, have);
+    for (const w of plan.warnings) out(`warning: ${w}`);
+    const have = await scanCache(plan, layout, {
+      repair: !opts.dryRun,
+      keepModels: opts.keepModels,
+      onDamaged: damaged,
+      onUnchecked: (n, example) => out(`cache: ${n} entr${n === 1 ? 'y' : 'ies'} written by an older mergelab carry no checksum (e.g. ${example}); ${opts.dryRun ? 'they would be recomputed' : 'removed, recomputing them'}`),
+    });
+    const merges = neededMerges(plan, have, { keepModels: opts.keepModels });
     const completeAtStart = plan.points.filter((p) => pointComplete(p, have));
     const nRefs = plan.points.filter((p) => p.role !== 'merge').length;
     const evalsToRun = new Set(plan.points.filter((p) => !have.evals.has(p.evalKey)).map((p) => p.evalKey));
@@ -112,7 +149,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     // Slurm may run every merge before any evaluation: its peak is everything.
     const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null }), free: await freeBytes(expDir) };
     out(diskLine(merges.size, disk, !!opts.keepModels));
-    if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
+    if (disk.free !== null && disk.peak > disk.free) {
+      const held = opts.keepModels ? 'all kept' : executorName === 'local' ? `${jobs} at a time` : 'all at once under Slurm';
+      const what = `${expDir}: not enough free disk space: the run needs about ${fmtBytes(disk.peak)} at most at once (${plural(merges.size, 'merge')} x ~${fmtBytes(modelBytes)}, ${held}), ${fmtBytes(disk.free)} free there`;
+      if (opts.dryRun) out(`warning: ${what}`);
+      else throw new UserError(`${what}; free some space${opts.keepModels ? ', drop --keep-models' : executorName === 'local' && jobs > 1 ? ', use fewer --jobs' : ''} or use another --reports folder`, { file: expDir });
+    }
 
     const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak, executor: executorName };
     if (!executor) {
@@ -130,11 +172,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
         records: [],
       };
     }
-    const done = await execute(plan, layout, have, merges, executor, { ...opts, backend, out, modelBytes, completeAtStart, expDir });
+    const done = await execute(plan, layout, have, merges, executor, { ...opts, signal, backend, out, modelBytes, completeAtStart, expDir });
     const summary: RunSummary = { ...base, ...done, wallSeconds: (performance.now() - t0) / 1000 };
     printSummary(summary, out);
     return summary;
   } finally {
+    unwatch();
     if (logStream) await new Promise<void>((r) => logStream.end(() => r()));
     await release();
   }
@@ -154,9 +197,16 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const { expDir, out } = ctx;
   const exp = plan.experiment;
   const resultsFile = resultsPath(expDir);
-  const prior = await loadResults(resultsFile, { repair: true });
-  if (prior.droppedBytes) out(`results: dropped a truncated last line (${prior.droppedBytes} bytes) left by an interrupted run`);
-  await fs.writeFile(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
+  // The store is rebuilt from the cache below, so a damaged one costs nothing but a warning.
+  try {
+    const prior = await loadResults(resultsFile, { repair: true });
+    if (prior.droppedBytes) out(`results: dropped a truncated last line (${prior.droppedBytes} bytes) left by an interrupted run`);
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    out(`warning: ${e.message.split(';')[0]}; rebuilt from the cache`);
+  }
+  for (const problem of await checkExports(expDir)) out(`warning: damaged export ${problem}; rewritten at the end of this run`);
+  await writeFileAtomic(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
 
   // Start the store from what the cache proves done, in plan order; stale lines (points no longer
   // in the file, records of failures) go.
@@ -191,7 +241,13 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   // Points are recorded one at a time, in completion order; the file is put in plan order at the end.
   let recordChain: Promise<void> = Promise.resolve();
+  // A full disk stops the run (every later task would fail the same way): the points it touched
+  // are not recorded as failed, and the next run, with space freed, resumes from the cache.
+  const diskStop = new AbortController();
+  const stop = ctx.signal ? AbortSignal.any([ctx.signal, diskStop.signal]) : diskStop.signal;
+  let diskFull: string | null = null;
   const finishPoint = (p: PointNode, failure: string | null): void => {
+    if (failure !== null && isDiskFullMessage(failure)) return;
     recordChain = recordChain.then(async () => {
       const rec = await assembleRecord(plan, p, layout, failure, ctx.backend);
       await appendResult(resultsFile, rec);
@@ -204,6 +260,10 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   };
   const listener: SchedulerListener = {
     async settled(node, outcome) {
+      if (!outcome.ok && isDiskFullMessage(outcome.error) && diskFull === null) {
+        diskFull = outcome.error.split('\n')[0];
+        diskStop.abort();
+      }
       if (outcome.ok && !outcome.alreadyDone) {
         if (node.kind === 'merge') {
           mergesPerformed++;
@@ -221,7 +281,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   scheduler = new Scheduler(graph, listener);
   scheduler.start();
   const end: ExecutionEnd = await executor.run(scheduler, {
-    signal: ctx.signal,
+    signal: stop,
     drain: ctx.drain,
     log: (l) => progress.log(l),
     changed: () => progress.update(state()),
@@ -241,6 +301,11 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   await recordChain;
 
   const ordered = plan.points.map((p) => records.get(p.id)!).filter(Boolean);
+  if (diskFull !== null) {
+    // Put the store in order if there is room; the full disk is what the user must hear about.
+    await writeResults(resultsFile, ordered).catch(() => undefined);
+    throw new UserError(`${diskFull} (the run stopped there; run it again to resume from the cache)`);
+  }
   await writeResults(resultsFile, ordered);
   await writeExports(ordered, expDir);
   let reportPath: string | null = null;
