@@ -20,6 +20,8 @@ export async function suiteProblems(exp: Experiment): Promise<Problem[]> {
     // no evals folder: every suite fails to load and says where it looked
   }
   const problems: Problem[] = [];
+  // lm-eval's suites are names of its tasks (eval.backend.tasks), not files of evals/.
+  if (exp.eval.backend.type === 'lm-eval') return problems;
   for (let i = 0; i < exp.eval.suites.length; i++) {
     const name = exp.eval.suites[i];
     try {

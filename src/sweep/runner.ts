@@ -156,7 +156,10 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   const resultsFile = resultsPath(expDir);
   const prior = await loadResults(resultsFile, { repair: true });
   if (prior.droppedBytes) out(`results: dropped a truncated last line (${prior.droppedBytes} bytes) left by an interrupted run`);
-  await fs.writeFile(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
+  // The built-in backend is left unsaid, as before there were others.
+  const { backend: evalBackend, ...evalRest } = exp.eval;
+  const evalJson = evalBackend.type === 'builtin' ? evalRest : exp.eval;
+  await fs.writeFile(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: evalJson }, null, 1) + '\n');
 
   // Start the store from what the cache proves done, in plan order; stale lines (points no longer
   // in the file, records of failures) go.
