@@ -31,12 +31,16 @@ export function fmtBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
 }
 
-/** Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once (null: all of them). */
-export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null }): { total: number; peak: number } {
+/**
+ * Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once
+ * (null: all of them); `bound` is max_models_on_disk where the run applies it.
+ */
+export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null; bound?: number | null }): { total: number; peak: number } {
   const upstream = new Set([...plan.stages.values()].flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'stage' ? [i.key] : []))));
   const intermediates = [...merges].filter((k) => upstream.has(k)).length;
   const total = merges.size * modelBytes;
-  const peak = opts.keepModels || opts.concurrent === null ? total : Math.min(merges.size, intermediates + opts.concurrent) * modelBytes;
+  const unbounded = opts.keepModels || opts.concurrent === null ? merges.size : Math.min(merges.size, intermediates + opts.concurrent);
+  const peak = Math.min(unbounded, opts.bound ?? Infinity) * modelBytes;
   return { total, peak };
 }
 

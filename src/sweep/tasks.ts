@@ -9,6 +9,7 @@ import { parseRecipeText } from '../recipe/source.js';
 import { UserError, UserErrors } from '../util/errors.js';
 import { CacheLayout, STAGE_MARKER, exists, publishDir, stageComplete, writeJsonAtomic } from './cache.js';
 import type { EvalConfig } from './experiment.js';
+import type { Gpu } from '../eval/backends/config.js';
 import { runEvaluation, type EvalOutput } from './evaluator.js';
 import { computeFinalVsParents, type FinalVsParents } from './pointDiagnostics.js';
 
@@ -38,6 +39,12 @@ export interface EvalTask {
   cacheRoot: string;
   modelDir: string;
   eval: EvalConfig;
+  /** Another backend than the built-in one: where its server's or lm_eval's output goes (appended). */
+  logFile?: string;
+  /** Folder of pid files of the servers it starts. */
+  pidDir?: string;
+  /** lm-eval: the folder its --output_path goes in (kept). */
+  workDir?: string;
 }
 
 export interface PointDiagTask {
@@ -78,8 +85,10 @@ export interface PointDiagFile {
 
 export interface TaskContext {
   kernels(): Promise<Kernels>;
-  /** Device indices of the GPUs this task was given (empty: none); a task that starts a server hands them on as its CUDA_VISIBLE_DEVICES. */
-  gpus: number[];
+  /** The GPUs this task was given, as CUDA_VISIBLE_DEVICES names them (empty: none); a task that starts a server hands them on. */
+  gpus: Gpu[];
+  /** The port a server this task starts listens on (absent: it picks a free one itself). */
+  port?: number;
   onProgress?: (fraction: number) => void;
 }
 
@@ -115,11 +124,11 @@ async function runMerge(t: MergeTask, ctx: TaskContext): Promise<TaskResult> {
   }
 }
 
-async function runEval(t: EvalTask): Promise<TaskResult> {
+async function runEval(t: EvalTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
   if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
-  const result = await runEvaluation(t.modelDir, t.eval);
+  const result = await runEvaluation(t.modelDir, t.eval, { gpus: ctx.gpus, port: ctx.port, logFile: t.logFile, pidDir: t.pidDir, workDir: t.workDir });
   const seconds = (performance.now() - t0) / 1000;
   const file: EvalFile = { key: t.key, result, seconds };
   await writeJsonAtomic(layout.evalFile(t.key), file);
@@ -155,7 +164,7 @@ export async function runTask(t: Task, ctx: TaskContext): Promise<TaskResult> {
     case 'merge':
       return runMerge(t, ctx);
     case 'eval':
-      return runEval(t);
+      return runEval(t, ctx);
     case 'pointdiag':
       return runPointDiag(t);
   }

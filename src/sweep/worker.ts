@@ -1,13 +1,14 @@
 import type { Kernels } from '../kernels/types.js';
 import { isUserError } from '../util/errors.js';
 import { runTask, type Task } from './tasks.js';
+import type { Gpu } from '../eval/backends/config.js';
 
 /**
  * A sweep worker: a child process (tfjs wasm runs one thread per process, so parallel merges and
  * evaluations need processes) that runs one task at a time for the parent over IPC.
  */
 
-export type ToWorker = { id: number; task: Task; gpus: number[] };
+export type ToWorker = { id: number; task: Task; gpus: Gpu[]; port?: number };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
@@ -31,11 +32,12 @@ process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
 process.on('message', (msg: ToWorker) => {
-  const { id, task, gpus } = msg;
+  const { id, task, gpus, port } = msg;
   let lastSent = 0;
   runTask(task, {
     kernels: getKernels,
     gpus,
+    port,
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {

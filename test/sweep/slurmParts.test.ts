@@ -56,7 +56,7 @@ describe('job arrays', () => {
   });
 
   it('asks for GPUs a task needs unless the settings say otherwise', () => {
-    const r = { cpus: 1, gpus: 1, diskBytes: 0 };
+    const r = { cpus: 1, gpus: 1, evals: 0, ports: 0, diskBytes: 0 };
     expect(resourceFlags({ sbatch: [], setup: [] }, r)).toEqual(['--cpus-per-task=1', '--gres=gpu:1']);
     expect(resourceFlags({ sbatch: ['--qos=x'], setup: [], gres: null, partition: 'p', account: 'a', time: '1:00:00', mem: '8G', cpusPerTask: 4 }, r)).toEqual(['--partition=p', '--account=a', '--time=1:00:00', '--cpus-per-task=4', '--mem=8G', '--qos=x']);
     expect(resourceFlags({ sbatch: [], setup: [], gres: 'gpu:a100:2' }, { ...r, gpus: 0 })).toEqual(['--cpus-per-task=1', '--gres=gpu:a100:2']);
