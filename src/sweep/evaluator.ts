@@ -28,7 +28,7 @@ export async function evaluatorVersion(): Promise<string> {
 }
 
 /** Where an evaluation by another backend runs: the GPUs and port it was given, its log, pid and output folders. */
-export type ExternalRunOptions = Pick<BackendRunOptions, 'gpus' | 'port' | 'logFile' | 'pidDir' | 'workDir'>;
+export type ExternalRunOptions = Pick<BackendRunOptions, 'gpus' | 'port' | 'logFile' | 'pidDir' | 'workDir' | 'log'>;
 
 export async function runEvaluation(modelDir: string, cfg: EvalConfig, where: ExternalRunOptions = {}): Promise<EvalOutput> {
   if (cfg.backend.type !== 'builtin') {

@@ -53,7 +53,7 @@ export async function runTaskCommand(expDirArg: string, id: string, out: (line: 
   const backend = list.backend || 'auto';
   try {
     const { getKernels } = await import('../kernels/index.js');
-    const r = await runTask(task, { kernels: () => getKernels(backend as Parameters<typeof getKernels>[0]), gpus });
+    const r = await runTask(task, { kernels: () => getKernels(backend as Parameters<typeof getKernels>[0]), gpus, log: out });
     out(`mergelab task ${id}: end ${new Date().toISOString()}: ${r.alreadyDone ? 'already done' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   } catch (e) {

@@ -89,6 +89,8 @@ export interface TaskContext {
   gpus: Gpu[];
   /** The port a server this task starts listens on (absent: it picks a free one itself). */
   port?: number;
+  /** Lines for the task's log (the server or lm_eval it started, the suites it scored). */
+  log?: (line: string) => void;
   onProgress?: (fraction: number) => void;
 }
 
@@ -128,7 +130,7 @@ async function runEval(t: EvalTask, ctx: TaskContext): Promise<TaskResult> {
   const layout = new CacheLayout(t.cacheRoot);
   if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   const t0 = performance.now();
-  const result = await runEvaluation(t.modelDir, t.eval, { gpus: ctx.gpus, port: ctx.port, logFile: t.logFile, pidDir: t.pidDir, workDir: t.workDir });
+  const result = await runEvaluation(t.modelDir, t.eval, { gpus: ctx.gpus, port: ctx.port, logFile: t.logFile, pidDir: t.pidDir, workDir: t.workDir, log: ctx.log });
   const seconds = (performance.now() - t0) / 1000;
   const file: EvalFile = { key: t.key, result, seconds };
   await writeJsonAtomic(layout.evalFile(t.key), file);

@@ -38,6 +38,8 @@ process.on('message', (msg: ToWorker) => {
     kernels: getKernels,
     gpus,
     port,
+    // The pool copies a worker's output into run.log.
+    log: (line) => process.stdout.write(`${line}\n`),
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {

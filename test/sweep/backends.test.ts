@@ -282,6 +282,29 @@ ${variantsByStage(['ok'])}`,
   });
 });
 
+describe('the program a backend starts', () => {
+  it('is read off the command template, past VAR=value and wrappers', async () => {
+    const { programOf } = await import('../../src/eval/backends/process.js');
+    expect(programOf('vllm serve {model} --port {port}')).toBe('vllm');
+    expect(programOf('HF_HUB_OFFLINE=1 exec env TOKENIZERS_PARALLELISM=false /opt/venv/bin/lm_eval --model hf')).toBe('/opt/venv/bin/lm_eval');
+    expect(programOf('env -u X lm_eval')).toBeNull();
+    expect(programOf('cd /work && vllm serve {model}')).toBeNull();
+    expect(programOf('"$HOME/bin/server" {model}')).toBeNull();
+  });
+
+  it('is looked for before anything is merged: a missing lm_eval is said at its field with how to install it', async () => {
+    const dir = path.join(work, 'missing');
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'missing.yaml');
+    await fs.writeFile(file, `name: missing\nmodels: {math: zoo:math, chat: zoo:chat}\neval:\n  suites: [math]\n  backend: {type: lm-eval, env: {PATH: /nonexistent}}\nvariants:\n${variantsByStage(['a'])}`);
+    const r = await cli(['run', file, '--zoo', zoo, '--reports', path.join(dir, 'reports'), '--progress', 'none']);
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.all).toMatch(/missing\.yaml:5:\d+: field eval\.backend\.command: lm_eval: command not found on PATH; install lm-evaluation-harness \(pip install "lm_eval\[hf,ifeval\]"/);
+    expect(r.all).not.toMatch(/\n\s+at /);
+    await expect(fs.access(path.join(dir, 'reports', 'missing', 'results.jsonl'))).rejects.toThrow();
+  });
+});
+
 describe('lm-eval in a sweep', () => {
   it('records its scores with declarations, per-document outcomes and generations, shows them on the report page; an lm_eval that fails is one failed point, retried alone', { timeout: 600_000 }, async () => {
     const tag = `lmeval-${process.pid}`;

@@ -6,6 +6,7 @@ import { jobEnds, parseScontrolLine, parseSqueue } from '../../src/sweep/executo
 import { arraySpec, batchScript, resourceFlags, shellQuote } from '../../src/sweep/executors/slurm/script.js';
 import { sharedFsProblems } from '../../src/sweep/executors/slurm/sharedfs.js';
 import { UserError } from '../../src/util/errors.js';
+import { gpusGiven } from '../../src/sweep/taskCommand.js';
 import { tempDir } from './helpers.js';
 
 /** Lines captured from Slurm 22.05 (Debian 12) on the test cluster. */
@@ -53,6 +54,14 @@ describe('job arrays', () => {
     expect(s).toContain('TASKS=(\n  eval:aa\n  eval:bb\n)\nexport MERGELAB_TASK_ID="${TASKS[$SLURM_ARRAY_TASK_ID]}"\nmodule load nodejs/20\nexec ');
     expect(s).toContain(` '/data/it'\\''s here' --id "$MERGELAB_TASK_ID"\n`);
     expect(shellQuote('a b')).toBe(`'a b'`);
+  });
+
+  it('a task takes its GPUs as Slurm names them for the job: CUDA_VISIBLE_DEVICES first, UUIDs kept', () => {
+    // Under cgroups Slurm renumbers the job's GPUs from 0; the physical indices would name devices the job cannot see.
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '2,3' })).toEqual([0, 1]);
+    expect(gpusGiven({ SLURM_JOB_GPUS: '2,3' })).toEqual([2, 3]);
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: 'MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab' })).toEqual(['MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab']);
+    expect(gpusGiven({})).toEqual([]);
   });
 
   it('asks for GPUs a task needs unless the settings say otherwise', () => {

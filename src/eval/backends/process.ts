@@ -257,30 +257,22 @@ export async function logTail(file: string, n = 3): Promise<string> {
   }
 }
 
-/** Words a command may start with that run the next word (their own VAR=value and flags skipped). */
+/** Words a command may start with that run the next word. */
 const RUNS_NEXT = new Set(['exec', 'env', 'nohup', 'time', 'command', 'nice']);
 
 /**
  * The program a command template starts, when it can be read off the template: its first word
  * after `VAR=value` assignments and wrappers such as `env` or `exec`; null when the shell would
- * have to expand something to know it (quotes, `$`, a builtin such as `cd`).
+ * have to expand something to know it (quotes, `$`, a builtin such as `cd`) or a wrapper takes
+ * options (`env -u X ...`).
  */
 export function programOf(template: string): string | null {
-  const words = template.trim().split(/\s+/);
-  let i = 0;
-  for (;;) {
-    const w = words[i];
-    if (w === undefined) return null;
-    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w) || (i > 0 && RUNS_NEXT.has(words[i - 1]) && w.startsWith('-'))) {
-      i++;
-      continue;
-    }
-    if (RUNS_NEXT.has(w)) {
-      i++;
-      continue;
-    }
-    return /^[A-Za-z0-9_./+-]+$/.test(w) && !['cd', 'source', '.', 'eval', 'set', 'export'].includes(w) ? w : null;
+  for (const w of template.trim().split(/\s+/)) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w) || RUNS_NEXT.has(w)) continue;
+    if (!/^[A-Za-z0-9_./+][A-Za-z0-9_./+-]*$/.test(w)) return null;
+    return ['cd', 'source', '.', 'eval', 'set', 'export'].includes(w) ? null : w;
   }
+  return null;
 }
 
 /** Whether `program` can be run: a path that is an executable file, or a name found on `PATH`. */
