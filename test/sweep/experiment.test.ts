@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../src/sweep/experiment.js';
 import { expandExperiment, pointId } from '../../src/sweep/expand.js';
 import { FolderHasher, contentKey } from '../../src/sweep/hash.js';
-import { buildPlan } from '../../src/sweep/plan.js';
+import { buildPlan, checkPlan } from '../../src/sweep/plan.js';
 import { UserError } from '../../src/util/errors.js';
 import { tempDir } from './helpers.js';
 
@@ -193,6 +193,25 @@ describe('experiment files', () => {
       expect(all.has(k)).toBe(false);
       expect(b.has(k)).toBe(false);
     }
+  });
+
+  it('the experiment files of the README\'s "Sweeping real checkpoints" parse and plan', async () => {
+    const readme = await fs.readFile(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Sweeping real checkpoints'), readme.indexOf('\n## ', readme.indexOf('## Sweeping real checkpoints') + 5));
+    const files = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).filter((t) => t.startsWith('name:'));
+    expect(files.length).toBe(2);
+    const backends: string[] = [];
+    for (const text of files) {
+      const exp = await parseExperiment(text, 'README.md', { checkModels: false });
+      backends.push(exp.eval.backend.type);
+      expect(exp.resources.gpus.length).toBeGreaterThan(0);
+      expect(exp.maxModelsOnDisk).toBeGreaterThan(0);
+      // No 7B folders here: the recipes are checked as for models that are not available.
+      const { problems, points } = await checkPlan(exp, { checkHeaders: false, prior: { problems: [], unavailableModels: new Set(Object.keys(exp.models)) } });
+      expect(problems).toEqual([]);
+      expect(points).toBeGreaterThan(1);
+    }
+    expect(backends).toEqual(['openai', 'lm-eval']);
   });
 
   it('loads every shipped experiment file', async () => {
