@@ -55,6 +55,7 @@ export async function freeBytes(dir: string): Promise<number | null> {
   }
 }
 
-export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean): string {
-  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
+export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean, bound: number | null = null): string {
+  const held = bound !== null ? `, at most ${bound} on disk at once (max_models_on_disk)` : '';
+  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated${held}, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
 }

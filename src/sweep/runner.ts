@@ -12,6 +12,7 @@ import { createExecutor } from './executors/index.js';
 import type { InterruptPolicy } from './executors/slurm/executor.js';
 import { backendCommandProblems, suiteProblems } from './check.js';
 import { DiskGate } from './diskGate.js';
+import { evalCapacity } from './slots.js';
 import { readExperiment, type Experiment } from './experiment.js';
 import { FolderHasher, weightBytes } from './hash.js';
 import { buildGraph, pointFileName, type TaskGraph } from './graph.js';
@@ -115,11 +116,13 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     out(`experiment ${exp.name} (${exp.file}): ${plan.points.length} points (${nRefs} references, ${plan.points.length - nRefs} merges), ${plan.stages.size} distinct stages`);
     out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${plural(have.folder.size, 'checkpoint')} on disk); to do: ${plural(merges.size, 'merge')}, ${plural(evalsToRun.size, 'evaluation')}`);
 
+    const scorer = scorerLine(exp, jobs, executorName, expDir);
+    if (scorer) out(scorer);
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
     // Slurm may run every merge before any evaluation: its peak is everything.
     const bound = executorName === 'local' && !opts.keepModels ? exp.maxModelsOnDisk : null;
     const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null, bound }), free: await freeBytes(expDir) };
-    out(diskLine(merges.size, disk, !!opts.keepModels));
+    out(diskLine(merges.size, disk, !!opts.keepModels, bound ?? null));
     if (disk.free !== null && disk.peak > disk.free) out(`warning: the run may need more disk than is free at ${expDir}`);
 
     const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak, executor: executorName };
@@ -157,6 +160,16 @@ interface ExecCtx extends RunOptions {
 }
 
 type Executed = Pick<RunSummary, 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
+
+/** Who scores the points and how many at once, for a backend other than the built-in one. */
+function scorerLine(exp: Experiment, jobs: number, executor: ExecutorName, expDir: string): string | null {
+  const b = exp.eval.backend;
+  if (b.type === 'builtin') return null;
+  const what = b.type === 'openai' ? (b.serve ? `a server per model: ${b.serve}` : `the server at ${b.endpoint}`) : b.type === 'lm-eval' ? `lm-eval: ${b.command}` : `command: ${b.cmd}`;
+  const { gpus, gpus_per_eval } = exp.resources;
+  const where = executor === 'slurm' ? 'as Slurm runs them' : `at most ${evalCapacity(exp, jobs)} at once${gpus.length ? ` on GPUs ${gpus.join(', ')} (${gpus_per_eval} each)` : ''}`;
+  return `evaluations by ${what}; ${where}; logs in ${path.join(expDir, 'logs')}`;
+}
 
 /** Where a run keeps what its evaluations start: pid files of running servers. */
 const serversDir = (expDir: string): string => path.join(expDir, 'servers');

@@ -2,7 +2,7 @@ import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO, cli, readJsonl, tempDir, tinyZoo } from './helpers.js';
+import { REPO, cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo } from './helpers.js';
 
 /**
  * Sweeps scored by other backends than the built-in evaluator, with real processes: the real CLI
@@ -279,6 +279,44 @@ ${variantsByStage(['ok'])}`,
     expect(tagged(tag)).toEqual([]);
     const rs = (await readJsonl(path.join(reports, 'killed', 'results.jsonl'))) as Rec[];
     expect(rs.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+  });
+});
+
+describe('max_models_on_disk in a sweep', () => {
+  it('a chained sweep with --jobs 2 never has more merged checkpoints on disk than the bound, and finishes', { timeout: 600_000 }, async () => {
+    const dir = path.join(work, 'bounded');
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'bounded.yaml');
+    // 2 densities x 2 seeds of the seed's chain (3 second stages each) and stage 1 alone: 12 DARE-then-task-arithmetic points.
+    await fs.writeFile(file, seedShapedExperiment('bounded', { densities: [0.3, 0.8], seeds: [1, 2], limit: 1, suites: ['lm'] }) + 'max_models_on_disk: 2\n');
+    const reports = path.join(dir, 'reports');
+    const cache = path.join(reports, 'bounded', 'cache');
+    let peak = 0;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        // Published stage folders, and merges being written (their temporary folders).
+        const stages = (await fs.readdir(path.join(cache, 'stages')).catch(() => [] as string[])).length;
+        const writing = (await fs.readdir(path.join(cache, 'tmp')).catch(() => [] as string[])).filter((n) => n.startsWith('merge-')).length;
+        peak = Math.max(peak, stages + writing);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const out = await runCli([file, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--no-report'], 'bounded sweep').finally(() => (watching = false));
+    await watch;
+    expect(out).toMatch(/at most 2 on disk at once \(max_models_on_disk\)/);
+    expect(out).not.toMatch(/beyond the bound/);
+    expect(out).toMatch(/failed: 0\b/);
+    const rs = (await readJsonl(path.join(reports, 'bounded', 'results.jsonl'))) as Rec[];
+    expect(rs.length).toBe(3 + 2 * 2 * 3 + 2 * 2 + 2);
+    expect(rs.every((r) => r.status === 'ok')).toBe(true);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2);
+    // The bound below the chain's two stages cannot be met: said before anything runs.
+    await fs.writeFile(file, seedShapedExperiment('bounded', { densities: [0.3], seeds: [1], limit: 1, suites: ['lm'] }) + 'max_models_on_disk: 1\n');
+    const r = await cli(['run', file, '--zoo', zoo, '--reports', path.join(dir, 'one'), '--progress', 'none', '--no-report']);
+    expect(r.exitCode).toBe(1);
+    expect(r.all).toMatch(/bounded\.yaml:\d+:\d+: field max_models_on_disk: 1 is less than the 2 checkpoints a chain of stages of this sweep keeps on disk at once/);
   });
 });
 
