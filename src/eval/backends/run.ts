@@ -87,6 +87,9 @@ type EvalOpts = Parameters<typeof evaluateBackend>[2];
 
 async function evaluateEndpoint(modelDir: string, b: OpenAIConfig, endpoint: string, cfg: BackendEvalConfig, evalOpts: EvalOpts, opts: BackendRunOptions, served?: { proc: ServerProcess; port: number; logFile: string }): Promise<BackendEvalOutput> {
   const tasks = await loadSuites(evalOpts);
+  // Once one request fails the evaluation, the others in flight or queued are dropped, not left
+  // retrying against a server that is being stopped.
+  const done = new AbortController();
   const client = await OpenAIClient.connect({
     baseUrl: endpoint,
     model: b.model,
@@ -95,11 +98,17 @@ async function evaluateEndpoint(modelDir: string, b: OpenAIConfig, endpoint: str
     backoffMs: b.backoff * 1000,
     requestTimeoutMs: b.request_timeout * 1000,
     chat: b.chat,
-    signal: opts.signal,
+    signal: opts.signal ? AbortSignal.any([opts.signal, done.signal]) : done.signal,
     serverGone: served ? () => exitText(served.proc) : undefined,
     name: served ? `openai-serve:${b.serve}` : `openai:${endpoint}`,
   });
-  const r = await evaluateBackend(client, modelDir, evalOpts, tasks);
+  let r: EvalResult;
+  try {
+    r = await evaluateBackend(client, modelDir, evalOpts, tasks);
+  } finally {
+    client.dispose();
+    done.abort(new EvalBackendError('evaluation over'));
+  }
   const provenance: Provenance = { backend: 'openai', key: backendKey(b), endpoint, servedModel: client.servedModel, retries: client.retried.length };
   if (served) {
     provenance.template = b.serve;
