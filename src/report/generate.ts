@@ -19,6 +19,7 @@ import { defaultGoals, Scoreboard, type Ranked, type Recommendation } from './re
 import { compileChart, renderSvg } from './render.js';
 import { sampleComparisons } from './samples.js';
 import { shapeMismatchNotes } from './crimes.js';
+import { scorerLines } from './scorers.js';
 
 export type { ReportOptions } from './options.js';
 
@@ -102,6 +103,7 @@ export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOp
     skipped: plan.skipped,
     samples: groups.filter((g) => g.flags[0].collapsed).map((g) => ({ flag: g.flags[0], comparisons: sampleComparisons(g.flags[0], records, o.samplesPerPoint) })),
     headlines: findings(board, recs, flags, explanations, okm.length, byVariant),
+    scoredBy: scorerLines(records),
     warnings,
     crimes: shapeMismatchNotes(records),
   };

@@ -49,6 +49,8 @@ export interface PageModel {
   samples: { flag: CollapseFlag; comparisons: SampleComparison[] }[];
   /** The findings a reader needs first (src/report/headlines.ts). */
   headlines: string[];
+  /** Who scored the points, when not the built-in evaluator alone (src/report/scorers.ts). */
+  scoredBy: string[];
   warnings: string[];
   /** Merged points whose models' tensors differed in shape (allow_crimes), marked wherever they are shown. */
   crimes: CrimeNote[];
@@ -162,7 +164,8 @@ function noiseNote(m: PageModel): string {
 
 function recommendationSection(m: PageModel, slots: ChartSlots): string {
   const c = m.counts;
-  const lede = `<p class="lede">${c.merges} merged points (${c.failed} failed) and ${c.references} reference models in <b>${esc(m.experiment)}</b>; ${c.flagged} collapsed beyond the noise${c.borderline ? `, ${c.borderline} more past a limit within the noise` : ''}.</p>`;
+  const scored = m.scoredBy.length ? `<p class="muted scored-by">Scored by ${m.scoredBy.map(esc).join('; ')}.</p>` : '';
+  const lede = `<p class="lede">${c.merges} merged points (${c.failed} failed) and ${c.references} reference models in <b>${esc(m.experiment)}</b>; ${c.flagged} collapsed beyond the noise${c.borderline ? `, ${c.borderline} more past a limit within the noise` : ''}.</p>${scored}`;
   if (!m.recommendations.length) {
     return `<section id="recommendation"><h1>Which recipe to use: ${esc(m.experiment)}</h1>${lede}<p class="muted">No recommendation: no successful merge point has the scores a goal needs.</p></section>`;
   }

@@ -24,6 +24,34 @@ export const Sample = z.object({
   correct: z.boolean().optional(),
 });
 
+/**
+ * Who scored a record, when it was not the built-in evaluator (whose records say so in `backend`
+ * alone): the backend, the key its cache entries carry, the command template of the experiment
+ * file and the command line as run, the server (pid, port, GPUs, log) or lm_eval's version.
+ */
+export const ScoredBy = z.object({
+  backend: z.enum(['builtin', 'command', 'openai', 'lm-eval']),
+  /** What evaluation cache keys carry (src/eval/backends/config.ts backendKey). */
+  key: z.string(),
+  /** The command as the experiment file gives it (`serve`, `cmd` or lm-eval's `command`). */
+  template: z.string().optional(),
+  /** The command line as run, placeholders filled. */
+  command: z.string().optional(),
+  endpoint: z.string().optional(),
+  /** The `model` name the server was asked for. */
+  servedModel: z.string().optional(),
+  server: z.object({ pid: z.number().int(), port: z.number().int(), gpus: z.string(), logFile: z.string() }).optional(),
+  /** CUDA_VISIBLE_DEVICES and the log of an lm_eval or delegate run. */
+  gpus: z.string().optional(),
+  logFile: z.string().optional(),
+  /** lm-eval: the folder its --output_path wrote (results and every sample). */
+  outputDir: z.string().optional(),
+  lmEvalVersion: z.string().optional(),
+  /** Requests that were retried (HTTP 5xx, 429, dropped connections). */
+  retries: z.number().int().optional(),
+});
+export type ScoredBy = z.infer<typeof ScoredBy>;
+
 export const ResultRecord = z.object({
   experiment: z.string(),
   /** Stable id of the point within the experiment (same across runs with the same file). */
@@ -38,6 +66,8 @@ export const ResultRecord = z.object({
   /** The resolved multi-stage recipe that was merged (YAML text); null for references. */
   recipe: z.string().nullable(),
   backend: z.string(),
+  /** Which backend, command and server scored the point; absent for the built-in evaluator. */
+  scoredBy: ScoredBy.optional(),
   engineVersion: z.string(),
   status: z.enum(['ok', 'failed']),
   error: z.string().optional(),

@@ -19,15 +19,20 @@ export interface DiskEstimate {
   free: number | null;
 }
 
-/** Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once (null: all of them). */
-export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null }): { total: number; peak: number } {
+/**
+ * Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once
+ * (null: all of them); `bound` is max_models_on_disk where the run applies it.
+ */
+export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null; bound?: number | null }): { total: number; peak: number } {
   const upstream = new Set([...plan.stages.values()].flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'stage' ? [i.key] : []))));
   const intermediates = [...merges].filter((k) => upstream.has(k)).length;
   const total = merges.size * modelBytes;
-  const peak = opts.keepModels || opts.concurrent === null ? total : Math.min(merges.size, intermediates + opts.concurrent) * modelBytes;
+  const unbounded = opts.keepModels || opts.concurrent === null ? merges.size : Math.min(merges.size, intermediates + opts.concurrent);
+  const peak = Math.min(unbounded, opts.bound ?? Infinity) * modelBytes;
   return { total, peak };
 }
 
-export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean): string {
-  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
+export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean, bound: number | null = null): string {
+  const held = bound !== null ? `, at most ${bound} on disk at once (max_models_on_disk)` : '';
+  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated${held}, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
 }

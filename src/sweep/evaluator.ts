@@ -1,13 +1,18 @@
 import type { EvalResult } from '../eval/evaluate.js';
+import type { BackendRunOptions, Provenance } from '../eval/backends/run.js';
 import type { EvalConfig } from './experiment.js';
+import type { Sample } from '../results/record.js';
 
 /**
  * The sweep's use of the built-in evaluator (src/eval): what a point's record keeps of an
  * evaluation, and the version that keys cached evaluations. The evaluator is imported when first
  * used, so planning a sweep does not load TensorFlow.js.
  */
-/** Declarations and per-item outcomes are absent in evaluations cached by older code. */
-export type EvalOutput = Pick<EvalResult, 'backend' | 'metrics' | 'samples' | 'timings'> & Partial<Pick<EvalResult, 'metricSpecs' | 'items'>>;
+/**
+ * Declarations and per-item outcomes are absent in evaluations cached by older code; provenance
+ * (who scored it) in those of the built-in evaluator, whose `backend` says it.
+ */
+export type EvalOutput = Pick<EvalResult, 'backend' | 'metrics' | 'timings'> & Partial<Pick<EvalResult, 'metricSpecs' | 'items'>> & { samples: Sample[]; provenance?: Provenance };
 
 type Evaluator = typeof import('../eval/evaluate.js');
 
@@ -22,11 +27,19 @@ export async function evaluatorVersion(): Promise<string> {
   return (await load()).EVALUATOR_VERSION;
 }
 
+/** Where an evaluation by another backend runs: the GPUs and port it was given, its log, pid and output folders. */
+export type ExternalRunOptions = Pick<BackendRunOptions, 'gpus' | 'port' | 'logFile' | 'pidDir' | 'workDir' | 'log'>;
+
 /**
- * One thread per evaluation: the sweep's worker processes (one per core) are its parallelism, and
- * threads started per task would cost more than they give.
+ * A built-in evaluation takes one thread: the sweep's worker processes (one per core) are its
+ * parallelism, and threads started per task would cost more than they give.
  */
-export async function runEvaluation(modelDir: string, cfg: EvalConfig, onTokens?: (n: number) => void): Promise<EvalOutput> {
+export async function runEvaluation(modelDir: string, cfg: EvalConfig, where: ExternalRunOptions = {}, onTokens?: (n: number) => void): Promise<EvalOutput> {
+  if (cfg.backend.type !== 'builtin') {
+    const { evaluateWithBackend } = await import('../eval/backends/run.js');
+    const r = await evaluateWithBackend(modelDir, cfg, where);
+    return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings, provenance: r.provenance };
+  }
   const { evaluateModel } = await load();
   const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 1, onTokens });
   return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings };

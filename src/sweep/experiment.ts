@@ -8,6 +8,7 @@ import { nearest } from '../util/suggest.js';
 import { knownKeysAt } from '../util/zodKeys.js';
 import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
 import { ExecutorSchema, resolveExecutor, type ExecutorConfig } from './executorConfig.js';
+import { EvalBackendSchema, MaxModelsOnDiskSchema, ResourcesSchema, type EvalBackendConfig, type Resources } from '../eval/backends/config.js';
 
 /**
  * Experiment files (`experiments/*.yaml`): named models, recipe templates in mergekit syntax with
@@ -69,8 +70,10 @@ const EvalSchema = z.strictObject(
     batch_size: z.number().int().positive({ error: 'batch_size is a positive whole number' }).optional(),
     /** Generated outputs kept per suite in each record. */
     samples: z.number().int().nonnegative({ error: 'samples is a whole number >= 0' }).optional(),
+    /** Who scores each model: builtin (default), command, openai or lm-eval (src/eval/backends/config.ts). */
+    backend: EvalBackendSchema,
   },
-  { error: 'expected a mapping with suites, and optionally limit, batch_size, samples' },
+  { error: 'expected a mapping with suites, and optionally limit, batch_size, samples, backend' },
 );
 
 const ExperimentSchema = z
@@ -92,6 +95,10 @@ const ExperimentSchema = z
       // The report engineer's schema; snake_case keys are accepted like the rest of the file.
       report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
       executor: ExecutorSchema.optional(),
+      /** GPUs handed to concurrent evaluations. */
+      resources: ResourcesSchema,
+      /** Merged checkpoints on disk at once (a merge waits until one is evaluated and deleted). */
+      max_models_on_disk: MaxModelsOnDiskSchema,
     },
     { error: 'an experiment file must be a YAML mapping' },
   )
@@ -156,6 +163,8 @@ export interface EvalConfig {
   limit: number | null;
   batchSize: number;
   samples: number;
+  /** Who scores each model (`eval.backend`; `{type: 'builtin'}` unless the file says otherwise). */
+  backend: EvalBackendConfig;
 }
 
 export interface Experiment {
@@ -170,6 +179,10 @@ export interface Experiment {
   report: ReportConfig;
   /** Which executor runs the sweep and the Slurm job settings (src/sweep/executorConfig.ts). */
   executor: ExecutorConfig;
+  /** GPUs handed to concurrent evaluations (`resources:`). */
+  resources: Resources;
+  /** Merged checkpoints on disk at once; null: no bound. */
+  maxModelsOnDisk: number | null;
   /** Where a field is in the file, for problems found after loading (planning, suites). */
   pos(field: Array<string | number>): SourcePos;
   /** `file:line:col` of `pos(field)`. */
@@ -347,7 +360,7 @@ export async function parseExperimentDraft(text: string, file: string, opts: Loa
       if (i.code === 'unrecognized_keys') {
         const known = knownKeysAt(ExperimentSchema, p);
         for (const k of i.keys) {
-          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor)' : '';
+          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor, resources, max_models_on_disk)' : '';
           const suggestion = nearest(k, known);
           problems.push({ ...loc.posKey([...p, k]), field: formatPath([...p, k]), message: `unknown field '${k}'${top}`, ...(suggestion ? { suggestion } : {}) });
         }
@@ -460,6 +473,8 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     else if (!baselines.includes(b)) baselines.push(b);
   });
 
+  problems.push(...backendProblems(raw.eval, loc));
+
   const experiment: Experiment = {
     file: loc.file,
     name: raw.name,
@@ -471,14 +486,31 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
       limit: raw.eval.limit ?? null,
       batchSize: raw.eval.batch_size ?? DEFAULT_BATCH_SIZE,
       samples: raw.eval.samples ?? DEFAULT_SAMPLES,
+      backend: raw.eval.backend,
     },
     baselines,
     report: raw.report ?? {},
     executor: resolveExecutor(raw.executor),
+    resources: raw.resources,
+    maxModelsOnDisk: raw.max_models_on_disk ?? null,
     pos: (p) => loc.pos(p),
     where: (p) => loc.where(p),
   };
   return { experiment, problems, unavailableModels };
+}
+
+/** What the backend's settings and the rest of `eval:` say together: an lm-eval task for every suite, a limit for `{limit}`. */
+function backendProblems(ev: RawExperiment['eval'], loc: Locator): Problem[] {
+  const b = ev.backend;
+  if (b.type !== 'lm-eval') return [];
+  const out: Problem[] = [];
+  ev.suites.forEach((s, i) => {
+    if (b.tasks[s] !== undefined) return;
+    const mapped = Object.keys(b.tasks);
+    out.push(problemAt(loc, ['eval', 'suites', i], `suite '${s}' has no lm-eval task: add it to eval.backend.tasks (e.g. tasks: {${s}: <lm-eval task name>}; mapped: ${mapped.join(', ') || 'none'})`, nearest(s, mapped)));
+  });
+  if (b.command.includes('{limit}') && (ev.limit === undefined || ev.limit === null)) out.push(problemAt(loc, ['eval', 'backend', 'command'], 'the command uses {limit} but eval.limit is not set'));
+  return out;
 }
 
 async function readText(file: string): Promise<string> {

@@ -10,6 +10,7 @@ import { nearest } from '../util/suggest.js';
 import type { AxisValue, EvalConfig, Experiment } from './experiment.js';
 import { expandExperiment, filePosOf, pointId, type TemplatePoint } from './expand.js';
 import { contentKey, type FolderHasher } from './hash.js';
+import { backendKey } from '../eval/backends/config.js';
 
 /**
  * The plan of a sweep: every point, every stage each one needs (deduplicated by content key), and
@@ -101,8 +102,14 @@ export interface PlanOptions {
   prior?: PriorProblems;
 }
 
+/**
+ * The key of one model's evaluation. Another backend than the built-in one adds `backendKey` (its
+ * command or endpoint and the settings that can change a score), so scores of one server command
+ * are never served for another; a built-in evaluation's key is made of what it always was.
+ */
 export function evalKeyOf(modelKey: string, cfg: EvalConfig, evaluatorVersion: string): string {
-  return contentKey({ kind: 'eval', evaluator: evaluatorVersion, model: modelKey, suites: cfg.suites, limit: cfg.limit, batchSize: cfg.batchSize, samples: cfg.samples });
+  const backend = backendKey(cfg.backend);
+  return contentKey({ kind: 'eval', evaluator: evaluatorVersion, model: modelKey, suites: cfg.suites, limit: cfg.limit, batchSize: cfg.batchSize, samples: cfg.samples, ...(backend === 'builtin' ? {} : { backend }) });
 }
 
 /** What planning found before it: problems of the file that still leave it plannable (ExperimentDraft). */

@@ -1,5 +1,6 @@
 import { ENGINE_VERSION } from '../merge/engine.js';
-import { ResultRecord } from '../results/record.js';
+import { ResultRecord, type ScoredBy } from '../results/record.js';
+import { backendKey, type EvalBackendConfig } from '../eval/backends/config.js';
 import { headlineMetric } from '../results/metric.js';
 import { CacheLayout, readJson, readOptional } from './cache.js';
 import type { Plan, PointNode } from './plan.js';
@@ -55,9 +56,16 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
     timings.eval_s = e.seconds;
     for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
-    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
+    return ResultRecord.parse({ ...base, backend: e.result.backend, scoredBy: e.result.provenance, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
   }
-  return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
+  return ResultRecord.parse({ ...base, backend, scoredBy: intendedScorer(exp.eval.backend), status: 'failed', error: failure, metrics: {}, timings, samples: [] });
+}
+
+/** Who was to score a point that failed: the backend and its command template (nothing ran to say more). */
+function intendedScorer(b: EvalBackendConfig): ScoredBy | undefined {
+  if (b.type === 'builtin') return undefined;
+  const template = b.type === 'command' ? b.cmd : b.type === 'lm-eval' ? b.command : b.serve;
+  return { backend: b.type, key: backendKey(b), ...(template !== undefined ? { template } : {}), ...(b.type === 'openai' && b.endpoint ? { endpoint: b.endpoint } : {}) };
 }
 
 /** The progress line of a recorded point: `done ID: suite=main metric ...` or `FAILED ID: reason`. */

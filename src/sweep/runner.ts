@@ -14,10 +14,13 @@ import { diskLine, estimateDisk, fmtBytes, freeBytes } from './disk.js';
 import type { ExecutionEnd, Executor, ExecutorName } from './executor.js';
 import { createExecutor } from './executors/index.js';
 import type { InterruptPolicy } from './executors/slurm/executor.js';
-import { suiteProblems } from './check.js';
-import { readExperiment } from './experiment.js';
+import { backendCommandProblems, suiteProblems } from './check.js';
+import { DiskGate } from './diskGate.js';
+import { evalCapacity } from './slots.js';
+import { readExperiment, type Experiment } from './experiment.js';
 import { FolderHasher, weightBytes } from './hash.js';
-import { buildGraph } from './graph.js';
+import { buildGraph, pointFileName, type TaskGraph } from './graph.js';
+import { reapServers } from '../eval/backends/process.js';
 import { acquireLock } from './lock.js';
 import { buildPlan, type Plan, type PointNode } from './plan.js';
 import { createProgress } from './progress.js';
@@ -81,10 +84,12 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
   // The file's own problems and its suites' are reported with its recipes', all at once, by buildPlan.
   const draft = await readExperiment(file, { zooDir: opts.zooDir });
   const exp = draft.experiment;
-  const prior = { problems: [...draft.problems, ...(await suiteProblems(exp))], unavailableModels: draft.unavailableModels };
+  const executorName = opts.executor ?? exp.executor.kind;
+  // On Slurm the backend's program need only exist on the nodes (a `setup` line may load it).
+  const commands = executorName === 'local' ? await backendCommandProblems(exp) : [];
+  const prior = { problems: [...draft.problems, ...(await suiteProblems(exp)), ...commands], unavailableModels: draft.unavailableModels };
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
-  const executorName = opts.executor ?? exp.executor.kind;
   // Plan before touching anything: a plan with problems leaves no reports/NAME folder behind. The
   // hash memo is read here and written only once the run holds the lock. Each damaged entry is
   // named once, then removed and recomputed (see scan.ts).
@@ -130,6 +135,9 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
       if (left.length) out(`removed ${plural(left.length, 'temporary file')} left by interrupted runs (e.g. ${left[0]})`);
       hasher.allowWrites(layout.hashMemo());
       await hasher.save();
+      // Servers of a run killed with SIGKILL (its pid files are all that is left of it) go first.
+      const reaped = await reapServers(serversDir(expDir));
+      if (reaped.length) out(`stopped ${plural(reaped.length, 'server')} left running by an earlier run (pid ${reaped.join(', ')})`);
     }
     for (const w of plan.warnings) out(`warning: ${w}`);
     const have = await scanCache(plan, layout, {
@@ -145,15 +153,19 @@ export async function runExperiment(file: string, opts: RunOptions = {}): Promis
     out(`experiment ${exp.name} (${exp.file}): ${plan.points.length} points (${nRefs} references, ${plan.points.length - nRefs} merges), ${plan.stages.size} distinct stages`);
     out(`cache ${layout.root}: ${completeAtStart.length}/${plan.points.length} points complete, ${have.diag.size}/${plan.stages.size} stages merged before (${plural(have.folder.size, 'checkpoint')} on disk); to do: ${plural(merges.size, 'merge')}, ${plural(evalsToRun.size, 'evaluation')}`);
 
+    const scorer = scorerLine(exp, jobs, executorName, expDir);
+    if (scorer) out(scorer);
     const modelBytes = Math.max(0, ...(await Promise.all(Object.values(plan.modelDirs).map((d) => weightBytes(d)))));
     // Slurm may run every merge before any evaluation: its peak is everything.
-    const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null }), free: await freeBytes(expDir) };
-    out(diskLine(merges.size, disk, !!opts.keepModels));
+    const bound = executorName === 'local' && !opts.keepModels ? exp.maxModelsOnDisk : null;
+    const disk = { modelBytes, ...estimateDisk(plan, merges, modelBytes, { keepModels: !!opts.keepModels, concurrent: executorName === 'local' ? jobs : null, bound }), free: await freeBytes(expDir) };
+    out(diskLine(merges.size, disk, !!opts.keepModels, bound ?? null));
     if (disk.free !== null && disk.peak > disk.free) {
-      const held = opts.keepModels ? 'all kept' : executorName === 'local' ? `${jobs} at a time` : 'all at once under Slurm';
+      const held = opts.keepModels ? 'all kept' : bound != null ? `at most ${bound} at a time (max_models_on_disk)` : executorName === 'local' ? `${jobs} at a time` : 'all at once under Slurm';
       const what = `${expDir}: not enough free disk space: the run needs about ${fmtBytes(disk.peak)} at most at once (${plural(merges.size, 'merge')} x ~${fmtBytes(modelBytes)}, ${held}), ${fmtBytes(disk.free)} free there`;
+      const fewer = opts.keepModels ? ', drop --keep-models' : executorName === 'local' ? (bound != null ? ', lower max_models_on_disk' : `, set max_models_on_disk${jobs > 1 ? ' or use fewer --jobs' : ''}`) : '';
       if (opts.dryRun) out(`warning: ${what}`);
-      else throw new UserError(`${what}; free some space${opts.keepModels ? ', drop --keep-models' : executorName === 'local' && jobs > 1 ? ', use fewer --jobs' : ''} or use another --reports folder`, { file: expDir });
+      else throw new UserError(`${what}; free some space${fewer} or use another --reports folder`, { file: expDir });
     }
 
     const base = { experiment: exp.name, expDir, resultsFile: resultsPath(expDir), points: plan.points.length, pointsCachedAtStart: completeAtStart.length, diskEstimateBytes: disk.peak, executor: executorName };
@@ -193,9 +205,64 @@ interface ExecCtx extends RunOptions {
 
 type Executed = Pick<RunSummary, 'failed' | 'merges' | 'evaluations' | 'pointDiagnostics' | 'reportPath' | 'interrupted' | 'records'>;
 
+/** Who scores the points and how many at once, for a backend other than the built-in one. */
+function scorerLine(exp: Experiment, jobs: number, executor: ExecutorName, expDir: string): string | null {
+  const b = exp.eval.backend;
+  if (b.type === 'builtin') return null;
+  const what = b.type === 'openai' ? (b.serve ? `a server per model: ${b.serve}` : `the server at ${b.endpoint}`) : b.type === 'lm-eval' ? `lm-eval: ${b.command}` : `command: ${b.cmd}`;
+  const { gpus, gpus_per_eval } = exp.resources;
+  const where = executor === 'slurm' ? 'as Slurm runs them' : `at most ${evalCapacity(exp, jobs)} at once${gpus.length ? ` on GPUs ${gpus.join(', ')} (${gpus_per_eval} each)` : ''}`;
+  return `evaluations by ${what}; ${where}; logs in ${path.join(expDir, 'logs')}`;
+}
+
+/** Where a run keeps what its evaluations start: pid files of running servers. */
+const serversDir = (expDir: string): string => path.join(expDir, 'servers');
+
+/** GPUs an evaluation asks for: `gpus_per_eval` when GPUs are listed, or on Slurm for a backend that loads the model itself. */
+function evalGpus(exp: Experiment, executor: ExecutorName): number {
+  const b = exp.eval.backend;
+  const loadsModel = b.type === 'lm-eval' || (b.type === 'openai' && b.serve !== undefined);
+  return exp.resources.gpus.length > 0 || (executor === 'slurm' && loadsModel) ? exp.resources.gpus_per_eval : 0;
+}
+
+/**
+ * `max_models_on_disk` as the scheduler's gate (local runs only: Slurm gets every task at once,
+ * and --keep-models keeps everything). Checkpoints on disk that no task of this run reads are
+ * deleted first, so that the bound counts what the run needs.
+ */
+async function diskGate(exp: Experiment, graph: TaskGraph, layout: CacheLayout, have: Have, executor: Executor, ctx: ExecCtx): Promise<DiskGate | null> {
+  const bound = exp.maxModelsOnDisk;
+  if (bound === null) return null;
+  if (ctx.keepModels) {
+    ctx.out(`max_models_on_disk ${bound}: not applied with --keep-models (every checkpoint is kept)`);
+    return null;
+  }
+  if (executor.name !== 'local') {
+    ctx.out(`max_models_on_disk ${bound}: not applied by the ${executor.name} executor (it submits every task at once)`);
+    return null;
+  }
+  const gate = new DiskGate(graph, bound, [...have.folder].filter((k) => graph.readers.has(k)));
+  if (gate.longestChain > bound) {
+    throw new UserError(
+      { ...exp.pos(['max_models_on_disk']), field: 'max_models_on_disk', message: `${bound} is less than the ${gate.longestChain} checkpoints a chain of stages of this sweep keeps on disk at once (a stage stays until the stages that read it are merged); set it to at least ${gate.longestChain}` },
+      { file: exp.file },
+    );
+  }
+  for (const k of have.folder) if (!graph.readers.has(k)) await removeStageDir(layout, k);
+  return gate;
+}
+
 async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<string>, executor: Executor, ctx: ExecCtx): Promise<Executed> {
   const { expDir, out } = ctx;
   const exp = plan.experiment;
+  const graph = buildGraph(plan, layout, have, merges, {
+    modelBytes: ctx.modelBytes,
+    evalGpus: evalGpus(exp, executor.name),
+    logsDir: path.join(expDir, 'logs'),
+    pidDir: serversDir(expDir),
+    lmEvalDir: path.join(expDir, 'lm-eval'),
+  });
+  const gate = await diskGate(exp, graph, layout, have, executor, ctx);
   const resultsFile = resultsPath(expDir);
   // The store is rebuilt from the cache below, so a damaged one costs nothing but a warning.
   try {
@@ -206,7 +273,10 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     out(`warning: ${e.message.split(';')[0]}; rebuilt from the cache`);
   }
   for (const problem of await checkExports(expDir)) out(`warning: damaged export ${problem}; rewritten at the end of this run`);
-  await writeFileAtomic(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: exp.eval }, null, 1) + '\n');
+  // The built-in backend is left unsaid, as before there were others.
+  const { backend: evalBackend, ...evalRest } = exp.eval;
+  const evalJson = evalBackend.type === 'builtin' ? evalRest : exp.eval;
+  await writeFileAtomic(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: evalJson }, null, 1) + '\n');
 
   // Start the store from what the cache proves done, in plan order; stale lines (points no longer
   // in the file, records of failures) go.
@@ -215,7 +285,6 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
   await writeResults(resultsFile, plan.points.filter((p) => records.has(p.id)).map((p) => records.get(p.id)!));
   ctx.onSaved?.(records.size, plan.points.length);
 
-  const graph = buildGraph(plan, layout, have, merges, { modelBytes: ctx.modelBytes });
   const byStage: Record<string, number> = {};
   let mergesPerformed = 0;
   let evalsPerformed = 0;
@@ -234,10 +303,14 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
 
   // A stage folder is deleted once every node that reads it has settled.
   const readers = new Map(graph.readers);
+  const dropStage = async (key: string): Promise<void> => {
+    await removeStageDir(layout, key);
+    gate?.released(key);
+  };
   const releaseFolder = async (key: string): Promise<void> => {
     const left = (readers.get(key) ?? 0) - 1;
     readers.set(key, left);
-    if (left <= 0 && !ctx.keepModels) await removeStageDir(layout, key);
+    if (left <= 0 && !ctx.keepModels) await dropStage(key);
   };
   // Points are recorded one at a time, in completion order; the file is put in plan order at the end.
   let recordChain: Promise<void> = Promise.resolve();
@@ -272,13 +345,13 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
         } else if (node.kind === 'eval') evalsPerformed++;
         else pdsPerformed++;
       }
-      if (outcome.ok && node.writes && !readers.get(node.writes) && !ctx.keepModels) await removeStageDir(layout, node.writes);
+      if (outcome.ok && node.writes && !readers.get(node.writes) && !ctx.keepModels) await dropStage(node.writes);
       for (const k of node.reads) await releaseFolder(k);
       progress.update(state());
     },
     record: finishPoint,
   };
-  scheduler = new Scheduler(graph, listener);
+  scheduler = new Scheduler(graph, listener, gate);
   scheduler.start();
   const end: ExecutionEnd = await executor.run(scheduler, {
     signal: stop,
@@ -337,7 +410,7 @@ async function linkModels(plan: Plan, layout: CacheLayout, expDir: string): Prom
   await fs.mkdir(dir, { recursive: true });
   for (const p of plan.points) {
     if (p.role !== 'merge' || !(await stageComplete(layout, p.modelKey))) continue;
-    const name = p.id.replace(/[^A-Za-z0-9._=-]+/g, '_');
+    const name = pointFileName(p.id);
     await fs.symlink(path.relative(dir, layout.stageDir(p.modelKey)), path.join(dir, name)).catch(() => undefined);
   }
 }

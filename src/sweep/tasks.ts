@@ -11,6 +11,7 @@ import { DiskFullError } from '../util/disk.js';
 import { checkCheckpoint } from '../checkpoint/manifest.js';
 import { CacheLayout, DamagedEntryError, STAGE_MARKER, checkStage, publishDir, readEntry, removeStageDir, stageComplete, writeJsonAtomic } from './cache.js';
 import type { EvalConfig } from './experiment.js';
+import type { Gpu } from '../eval/backends/config.js';
 import { runEvaluation, type EvalOutput } from './evaluator.js';
 import { computeFinalVsParents, type FinalVsParents } from './pointDiagnostics.js';
 
@@ -42,6 +43,12 @@ export interface EvalTask {
   cacheRoot: string;
   modelDir: string;
   eval: EvalConfig;
+  /** Another backend than the built-in one: where its server's or lm_eval's output goes (appended). */
+  logFile?: string;
+  /** Folder of pid files of the servers it starts. */
+  pidDir?: string;
+  /** lm-eval: the folder its --output_path goes in (kept). */
+  workDir?: string;
 }
 
 export interface PointDiagTask {
@@ -82,8 +89,12 @@ export interface PointDiagFile {
 
 export interface TaskContext {
   kernels(): Promise<Kernels>;
-  /** Device indices of the GPUs this task was given (empty: none); a task that starts a server hands them on as its CUDA_VISIBLE_DEVICES. */
-  gpus: number[];
+  /** The GPUs this task was given, as CUDA_VISIBLE_DEVICES names them (empty: none); a task that starts a server hands them on. */
+  gpus: Gpu[];
+  /** The port a server this task starts listens on (absent: it picks a free one itself). */
+  port?: number;
+  /** Lines for the task's log (the server or lm_eval it started, the suites it scored). */
+  log?: (line: string) => void;
   onProgress?: (fraction: number) => void;
   /** Tokens an evaluation has processed since the last call (the progress display's tokens/s). */
   onTokens?: (n: number) => void;
@@ -142,7 +153,7 @@ async function runEval(t: EvalTask, ctx: TaskContext): Promise<TaskResult> {
   if (await taskDone(t)) return { seconds: 0, alreadyDone: true };
   await checkRead(layout, t.modelDir);
   const t0 = performance.now();
-  const result = await runEvaluation(t.modelDir, t.eval, ctx.onTokens);
+  const result = await runEvaluation(t.modelDir, t.eval, { gpus: ctx.gpus, port: ctx.port, logFile: t.logFile, pidDir: t.pidDir, workDir: t.workDir, log: ctx.log }, ctx.onTokens);
   const seconds = (performance.now() - t0) / 1000;
   const file: EvalFile = { key: t.key, result, seconds };
   await writeJsonAtomic(layout.evalFile(t.key), file);

@@ -1,13 +1,14 @@
 import type { Kernels } from '../kernels/types.js';
 import { isUserError } from '../util/errors.js';
 import { runTask, type Task } from './tasks.js';
+import type { Gpu } from '../eval/backends/config.js';
 
 /**
  * A sweep worker: a child process (tfjs wasm runs one thread per process, so parallel merges and
  * evaluations need processes) that runs one task at a time for the parent over IPC.
  */
 
-export type ToWorker = { id: number; task: Task; gpus: number[] };
+export type ToWorker = { id: number; task: Task; gpus: Gpu[]; port?: number };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
@@ -32,7 +33,7 @@ process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
 process.on('message', (msg: ToWorker) => {
-  const { id, task, gpus } = msg;
+  const { id, task, gpus, port } = msg;
   let lastSent = 0;
   let tokens = 0;
   let tokensSent = 0;
@@ -44,6 +45,9 @@ process.on('message', (msg: ToWorker) => {
   runTask(task, {
     kernels: getKernels,
     gpus,
+    port,
+    // The pool copies a worker's output into run.log.
+    log: (line) => process.stdout.write(`${line}\n`),
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {

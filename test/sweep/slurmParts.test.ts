@@ -7,6 +7,7 @@ import { jobEnds, parseScontrolLine, parseSqueue } from '../../src/sweep/executo
 import { arraySpec, batchScript, resourceFlags, shellQuote } from '../../src/sweep/executors/slurm/script.js';
 import { sharedFsProblems } from '../../src/sweep/executors/slurm/sharedfs.js';
 import { UserError } from '../../src/util/errors.js';
+import { gpusGiven } from '../../src/sweep/taskCommand.js';
 import { REPO, tempDir } from './helpers.js';
 
 /** Lines captured from Slurm 22.05 (Debian 12) on the test cluster. */
@@ -56,8 +57,16 @@ describe('job arrays', () => {
     expect(shellQuote('a b')).toBe(`'a b'`);
   });
 
+  it('a task takes its GPUs as Slurm names them for the job: CUDA_VISIBLE_DEVICES first, UUIDs kept', () => {
+    // Under cgroups Slurm renumbers the job's GPUs from 0; the physical indices would name devices the job cannot see.
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '2,3' })).toEqual([0, 1]);
+    expect(gpusGiven({ SLURM_JOB_GPUS: '2,3' })).toEqual([2, 3]);
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: 'MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab' })).toEqual(['MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab']);
+    expect(gpusGiven({})).toEqual([]);
+  });
+
   it('asks for GPUs a task needs unless the settings say otherwise', () => {
-    const r = { cpus: 1, gpus: 1, diskBytes: 0 };
+    const r = { cpus: 1, gpus: 1, evals: 0, ports: 0, diskBytes: 0 };
     expect(resourceFlags({ sbatch: [], setup: [] }, r)).toEqual(['--cpus-per-task=1', '--gres=gpu:1']);
     expect(resourceFlags({ sbatch: ['--qos=x'], setup: [], gres: null, partition: 'p', account: 'a', time: '1:00:00', mem: '8G', cpusPerTask: 4 }, r)).toEqual(['--partition=p', '--account=a', '--time=1:00:00', '--cpus-per-task=4', '--mem=8G', '--qos=x']);
     expect(resourceFlags({ sbatch: [], setup: [], gres: 'gpu:a100:2' }, { ...r, gpus: 0 })).toEqual(['--cpus-per-task=1', '--gres=gpu:a100:2']);
