@@ -3,7 +3,7 @@ import type { ResultRecord } from '../results/record.js';
 /**
  * Who scored the points, for the page's header: one line per backend, command and cache key, with
  * lm-eval's version where known and how many points it scored. Empty when the built-in evaluator
- * scored every point (its pages say nothing of it, as before there were other backends). Pure.
+ * scored every point: it is the default, and a page says only what differs from it. Pure.
  */
 export function scorerLines(records: readonly ResultRecord[]): string[] {
   if (records.every((r) => r.scoredBy === undefined)) return [];

@@ -273,7 +273,7 @@ async function execute(plan: Plan, layout: CacheLayout, have: Have, merges: Set<
     out(`warning: ${e.message.split(';')[0]}; rebuilt from the cache`);
   }
   for (const problem of await checkExports(expDir)) out(`warning: damaged export ${problem}; rewritten at the end of this run`);
-  // The built-in backend is left unsaid, as before there were others.
+  // The built-in backend is the default and goes unsaid, so a built-in sweep's experiment.json does not change with it.
   const { backend: evalBackend, ...evalRest } = exp.eval;
   const evalJson = evalBackend.type === 'builtin' ? evalRest : exp.eval;
   await writeFileAtomic(path.join(expDir, 'experiment.json'), JSON.stringify({ name: exp.name, file: exp.file, description: exp.description ?? null, report: exp.report, eval: evalJson }, null, 1) + '\n');
