@@ -32,25 +32,16 @@ function isDeadTemp(name: string): boolean {
 
 /** Remove the dead temporaries of `target` (`.BASE.….tmp-PID-HEX` beside it); returns their paths. */
 export async function removeDeadTemps(target: string): Promise<string[]> {
-  const dir = path.dirname(target);
   const base = path.basename(target);
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    if (!name.replace(/^\.+/, '').startsWith(`${base}.`) || !isDeadTemp(name)) continue;
-    await fs.rm(path.join(dir, name), { recursive: true, force: true });
-    removed.push(path.join(dir, name));
-  }
-  return removed;
+  return removeDead(path.dirname(target), (name) => name.replace(/^\.+/, '').startsWith(`${base}.`));
 }
 
 /** Remove every dead temporary directly inside `dir` (a folder only mergelab writes to); returns their paths. */
 export async function removeDeadTempsIn(dir: string): Promise<string[]> {
+  return removeDead(dir, () => true);
+}
+
+async function removeDead(dir: string, mine: (name: string) => boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
@@ -59,7 +50,7 @@ export async function removeDeadTempsIn(dir: string): Promise<string[]> {
   }
   const removed: string[] = [];
   for (const name of names) {
-    if (!isDeadTemp(name)) continue;
+    if (!mine(name) || !isDeadTemp(name)) continue;
     await fs.rm(path.join(dir, name), { recursive: true, force: true });
     removed.push(path.join(dir, name));
   }
