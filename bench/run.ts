@@ -22,6 +22,7 @@ const BENCHES: Bench[] = [
   { name: 'kernels', file: 'kernels.ts', args: ['--m', '64'], quickArgs: ['--m', '4'], what: 'merge kernels: typed x1 / workers vs tfjs, radix selection vs sort' },
   { name: 'newer-methods', file: 'newer-methods.ts', args: ['--m', '16'], quickArgs: ['--m', '2', '--reps', '1'], what: 'the eight newer mergekit methods per tensor vs task_arithmetic' },
   { name: 'checkpoint-io', file: 'checkpoint-io.ts', args: ['--mb', '1024'], quickArgs: ['--mb', '64'], what: 'safetensors read/convert/write vs plain copy' },
+  { name: 'checksum', file: 'checksum.ts', args: ['--mb', '512'], quickArgs: ['--mb', '64', '--rounds', '2'], what: 'cache checksum candidates (sha256, sha1, md5, xxh64, xxh3, crc32, blake3) against plain read throughput' },
   { name: 'merge-memory', file: 'merge-memory.ts', args: [], quickArgs: ['--layers', '2'], what: '3 x 2 GB bf16 checkpoints: merge throughput and peak RSS vs copy' },
   { name: 'zoo-microbatch', file: 'zoo-microbatch.ts', args: ['30'], quickArgs: ['8'], what: 'pretraining step: batch split in two, one half in a helper process, vs unsplit' },
   { name: 'eval-runners', file: 'eval-runners.ts', args: [], quickArgs: ['--limit', '20'], what: 'whole zoo on math, chat, lm: fast runner vs tfjs reference in one run (target >= 5x)' },

@@ -15,6 +15,9 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const STAMP = '.build-stamp';
+// The first Node 20 that reads import attributes: for plain `node20` esbuild drops the
+// `with { type: 'json' }` of a JSON import, and Node then refuses to load the module.
+const TARGET = 'node20.10';
 /** Pure-JavaScript packages with no files of their own to find at run time. */
 const VENDORED = ['zod', 'yaml', 'commander'];
 const VENDOR_IMPORT = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*)(["'])(${VENDORED.join('|')})\\2`, 'g');
@@ -30,7 +33,7 @@ async function bundleVendored(esbuild, tmp) {
     await fs.writeFile(entry, `export { ${names.join(', ')} } from '${pkg}';\n`);
     entries[`vendor/${pkg}`] = entry;
   }
-  await esbuild.build({ entryPoints: entries, outdir: tmp, bundle: true, format: 'esm', platform: 'node', target: 'node20', outExtension: { '.js': '.js' }, logLevel: 'warning',
+  await esbuild.build({ entryPoints: entries, outdir: tmp, bundle: true, format: 'esm', platform: 'node', target: TARGET, outExtension: { '.js': '.js' }, logLevel: 'warning',
     // A CommonJS package (commander) requires Node's built-ins; an ES module has no `require` of its own.
     banner: { js: "import { createRequire as __vendorRequire } from 'node:module'; const require = __vendorRequire(import.meta.url);" },
   });
@@ -43,15 +46,29 @@ function pointAtVendored(code, rel) {
   return code.replace(VENDOR_IMPORT, (_m, head, q, pkg) => `${head}${q}${up.startsWith('.') ? up : `./${up}`}/${pkg}.js${q}`);
 }
 
-/** Source files of the product (tests and type declarations are not shipped). */
-function sources(dir, rel = '') {
+/** Files under `dir` whose name `keep` accepts, recursively, as paths relative to `dir`. */
+function filesUnder(dir, keep, rel = '') {
   const out = [];
   for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
     const r = path.join(rel, e.name);
-    if (e.isDirectory()) out.push(...sources(dir, r));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') && !e.name.endsWith('.test.ts')) out.push(r);
+    if (e.isDirectory()) out.push(...filesUnder(dir, keep, r));
+    else if (keep(e.name)) out.push(r);
   }
   return out;
+}
+
+/** Source files of the product (tests and type declarations are not shipped). */
+function sources(dir) {
+  return filesUnder(dir, (n) => n.endsWith('.ts') && !n.endsWith('.d.ts') && !n.endsWith('.test.ts'));
+}
+
+/**
+ * Every other file of src/ but documentation: data a module imports (`import X from './x.json'
+ * with { type: 'json' }`) or reads beside itself (`kernels.wasm` next to `import.meta.url`), shipped
+ * as is at the same place.
+ */
+function dataFiles(dir) {
+  return filesUnder(dir, (n) => !n.endsWith('.ts') && !n.endsWith('.md'));
 }
 
 function newestMtime(dir) {
@@ -103,10 +120,16 @@ export async function build(root = ROOT) {
       files.map(async (f) => {
         const code = rewriteWorkerUrls(await fs.readFile(path.join(src, f), 'utf8'), f, all);
         if (/\.ts(['"])\s*,\s*import\.meta\.url/.test(code)) throw new Error(`src/${f}: names a .ts file next to it at run time; dist would not have it`);
-        const out = await esbuild.transform(code, { loader: 'ts', format: 'esm', target: 'node20', platform: 'node', sourcefile: path.join('..', 'src', f), sourcemap: 'inline' });
+        const out = await esbuild.transform(code, { loader: 'ts', format: 'esm', target: TARGET, platform: 'node', sourcefile: path.join('..', 'src', f), sourcemap: 'inline' });
         const dest = path.join(tmp, f.replace(/\.ts$/, '.js'));
         await fs.mkdir(path.dirname(dest), { recursive: true });
         await fs.writeFile(dest, pointAtVendored(out.code, f.replace(/\.ts$/, '.js')));
+      }),
+    );
+    await Promise.all(
+      dataFiles(src).map(async (f) => {
+        await fs.mkdir(path.join(tmp, path.dirname(f)), { recursive: true });
+        await fs.copyFile(path.join(src, f), path.join(tmp, f));
       }),
     );
     await fs.writeFile(path.join(tmp, STAMP), `${files.length} files\n`);

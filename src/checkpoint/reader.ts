@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { recoverSwap } from './outdir.js';
 import { bf16ToF32, f16ToF32, isFloatDType, toF32, uninitBuffer, type DType } from './dtype.js';
 import { readExactly, readSafetensorsHeader, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.js';
 
@@ -201,7 +202,8 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   const root = path.resolve(dir);
   let st;
   try {
-    st = await fs.stat(root);
+    // A folder a crash left aside while replacing it is put back (or the replacement finished) first.
+    st = await fs.stat(root).catch(async (e: unknown) => ((await recoverSwap(root)) ? fs.stat(root) : Promise.reject(e)));
   } catch {
     throw new UserError(`${dir}: model folder does not exist; expected a Hugging Face folder with ${SINGLE_FILE} or ${INDEX_FILE}`, { file: dir });
   }

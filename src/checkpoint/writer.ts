@@ -1,12 +1,15 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
-import { pidAlive } from '../util/pid.js';
 import { dtypeByteSize, f32ToBf16, f32ToF16, torchDtypeName, uninitBuffer, type DType, type OutDType } from './dtype.js';
 import { encodeSafetensorsHeader } from './safetensors.js';
 import { INDEX_FILE, SINGLE_FILE } from './reader.js';
+import { MANIFEST_FILE, makeManifest, type FileSum } from './manifest.js';
+import { prepareOutDir, swapIntoPlace } from './outdir.js';
+import { checksumOf, newHasher, type Hasher } from '../util/checksum.js';
+import { tempSibling } from '../util/temp.js';
+import { diskFull, isNoSpace } from '../util/disk.js';
 
 export const DEFAULT_SHARD_SIZE = 5e9;
 
@@ -28,6 +31,17 @@ export interface WriterOptions {
   dtype: OutDType;
   /** Stored as each shard's `__metadata__`; `format: pt` is always set because transformers requires it. */
   metadata?: Record<string, string>;
+  /**
+   * What an existing `outDir` may be: 'mergelab' (default for merges: a folder this writer produced
+   * earlier, or an empty one; anything else is refused before a byte is written, see outdir.ts) or
+   * 'any' (the caller owns the folder, as the zoo trainer does). Either way the replacement is
+   * crash-safe.
+   */
+  replace?: 'mergelab' | 'any';
+  /** The option that named `outDir`, for messages (default '--out'). */
+  outOption?: string;
+  /** Bytes of tensor data the caller will add, when known: a full disk is then reported with the space needed. */
+  expectedBytes?: number;
 }
 
 export interface FinishOptions {
@@ -58,6 +72,17 @@ interface OpenShard {
   reserved: number;
   tensors: PendingTensor[];
   dataBytes: number;
+  /** Hashes the tensor data as it is streamed, so the manifest's checksums cost no second read. */
+  hasher: Hasher;
+}
+
+interface ClosedShard {
+  tmpName: string;
+  tensors: PendingTensor[];
+  dataBytes: number;
+  headerBytes: number;
+  headerSum: string;
+  dataSum: string;
 }
 
 /** Initial header reservation; a 7B Llama shard's header is ~20 KB. Overflow is handled by shifting the data. */
@@ -73,7 +98,7 @@ const MOVE_CHUNK = 64 * 1024 * 1024;
  */
 export class CheckpointWriter {
   private shard: OpenShard | null = null;
-  private readonly done: Array<{ tmpName: string; tensors: PendingTensor[]; dataBytes: number }> = [];
+  private readonly done: ClosedShard[] = [];
   private readonly names = new Set<string>();
   private headerReserve = INITIAL_HEADER_RESERVE;
   private state: 'open' | 'finished' | 'aborted' = 'open';
@@ -89,6 +114,8 @@ export class CheckpointWriter {
     readonly dtype: OutDType,
     readonly shardSize: number,
     metadata: Record<string, string> | undefined,
+    private readonly replace: { force: boolean; what: string },
+    private readonly expectedBytes: number | null,
   ) {
     this.metadata = { ...(metadata ?? {}), format: 'pt' };
   }
@@ -102,15 +129,23 @@ export class CheckpointWriter {
       throw new UserError(`output dtype ${JSON.stringify(opts.dtype)} is not supported; expected F32, F16 or BF16`, { field: 'out_dtype' });
     }
     const target = path.resolve(outDir);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await removeDeadTemps(target);
+    const replace = { force: (opts.replace ?? 'any') === 'any', what: opts.outOption ?? '--out' };
     const tmpDir = tempSibling(target);
-    await fs.mkdir(tmpDir);
-    return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata);
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await prepareOutDir(target, replace);
+      await fs.mkdir(tmpDir);
+    } catch (e) {
+      throw isNoSpace(e) ? await diskFull(target, opts.expectedBytes ?? null, e) : e;
+    }
+    return new CheckpointWriter(target, tmpDir, opts.dtype, shardSize, opts.metadata, replace, opts.expectedBytes ?? null);
   }
 
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(op);
+    // A full disk is one line naming the folder and the space needed, not a stack from deep in a write.
+    const p = this.queue.then(op).catch(async (e: unknown) => {
+      throw isNoSpace(e) ? await diskFull(this.outDir, this.expectedBytes === null ? null : this.expectedBytes + this.headerReserve * Math.max(1, Math.ceil(this.expectedBytes / this.shardSize)), e) : e;
+    });
     this.queue = p.catch(() => undefined);
     return p;
   }
@@ -163,9 +198,11 @@ export class CheckpointWriter {
       const tmpName = `shard-${String(this.done.length + 1).padStart(5, '0')}.partial`;
       // Read access too: an overgrown header shifts the data within the file.
       const fh = await fs.open(path.join(this.tmpDir, tmpName), 'w+');
-      this.shard = { tmpName, fh, reserved: this.headerReserve, tensors: [], dataBytes: 0 };
+      this.shard = { tmpName, fh, reserved: this.headerReserve, tensors: [], dataBytes: 0, hasher: await newHasher() };
     }
     const s = this.shard;
+    // Hashed before the write: `bytes` may be a reused conversion buffer, valid only until this returns.
+    s.hasher.update(bytes);
     let written = 0;
     while (written < bytes.byteLength) {
       const { bytesWritten } = await s.fh.write(bytes, written, Math.min(bytes.byteLength - written, 1 << 30), s.reserved + s.dataBytes + written);
@@ -191,11 +228,12 @@ export class CheckpointWriter {
         await shiftUp(s.fh, s.reserved, s.dataBytes, header.byteLength - s.reserved);
         this.headerReserve = Math.ceil((header.byteLength * 1.5) / 8) * 8;
       }
-      await s.fh.write(header, 0, header.byteLength, 0);
+      // The header area is a hole until now: on a filling disk this write may land in part.
+      for (let done = 0; done < header.byteLength; ) done += (await s.fh.write(header, done, header.byteLength - done, done)).bytesWritten;
+      this.done.push({ tmpName: s.tmpName, tensors: s.tensors, dataBytes: s.dataBytes, headerBytes: header.byteLength, headerSum: await checksumOf(header), dataSum: s.hasher.digest() });
     } finally {
       await s.fh.close();
     }
-    this.done.push({ tmpName: s.tmpName, tensors: s.tensors, dataBytes: s.dataBytes });
   }
 
   /**
@@ -211,6 +249,12 @@ export class CheckpointWriter {
         if (this.done.length === 0) throw new Error(`CheckpointWriter for ${this.outDir}: no tensors were added`);
         const n = this.done.length;
         const files: string[] = [];
+        const sums: Record<string, FileSum> = {};
+        const put = async (name: string, bytes: Uint8Array): Promise<void> => {
+          await fs.writeFile(path.join(this.tmpDir, name), bytes);
+          sums[name] = { bytes: bytes.byteLength, segments: [[bytes.byteLength, await checksumOf(bytes)]] };
+          if (!files.includes(name)) files.push(name);
+        };
         const weightMap: Record<string, string> = {};
         let totalSize = 0;
         for (let k = 0; k < n; k++) {
@@ -218,15 +262,13 @@ export class CheckpointWriter {
           const final = n === 1 ? SINGLE_FILE : `model-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
           await fs.rename(path.join(this.tmpDir, shard.tmpName), path.join(this.tmpDir, final));
           files.push(final);
+          sums[final] = { bytes: shard.headerBytes + shard.dataBytes, segments: [[shard.headerBytes, shard.headerSum], [shard.dataBytes, shard.dataSum]] };
           for (const t of shard.tensors) weightMap[t.name] = final;
           totalSize += shard.dataBytes;
         }
-        if (n > 1) {
-          await fs.writeFile(path.join(this.tmpDir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
-          files.push(INDEX_FILE);
-        }
+        if (n > 1) await put(INDEX_FILE, Buffer.from(JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n'));
         if (opts.tokenizerFrom !== undefined) {
-          for (const f of await copyTokenizer(opts.tokenizerFrom, this.tmpDir, opts.skipTokenizerFile)) files.push(f);
+          for (const [name, bytes] of await readTokenizer(opts.tokenizerFrom, opts.skipTokenizerFile)) await put(name, bytes);
         }
         const extra: Record<string, string> = { ...(opts.extraFiles ?? {}) };
         if (opts.config) {
@@ -237,13 +279,15 @@ export class CheckpointWriter {
         }
         if (opts.recipe !== undefined) extra['mergekit_config.yml'] = opts.recipe;
         for (const [name, text] of Object.entries(extra)) {
-          if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
-            throw new Error(`extra file name ${JSON.stringify(name)} must be a plain file name`);
+          if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name === MANIFEST_FILE) {
+            throw new Error(`extra file name ${JSON.stringify(name)} must be a plain file name other than ${MANIFEST_FILE}`);
           }
-          await fs.writeFile(path.join(this.tmpDir, name), text);
-          if (!files.includes(name)) files.push(name);
+          await put(name, Buffer.from(text, 'utf8'));
         }
-        await replaceDir(this.tmpDir, this.outDir);
+        // Last: its presence says the folder is mergelab's and whole.
+        await fs.writeFile(path.join(this.tmpDir, MANIFEST_FILE), JSON.stringify(makeManifest(sums), null, 1) + '\n');
+        files.push(MANIFEST_FILE);
+        await swapIntoPlace(this.tmpDir, this.outDir, this.replace);
         this.state = 'finished';
         this.scratch = null;
         return { files, totalSize };
@@ -273,48 +317,6 @@ export class CheckpointWriter {
   }
 }
 
-/** Same naming as src/util/atomic.ts, so leftovers of either are recognisable. */
-function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-/** A killed merge leaves its hidden temp folder; remove those whose process is gone. */
-async function removeDeadTemps(target: string): Promise<void> {
-  const prefix = `.${path.basename(target)}.tmp-`;
-  let names: string[];
-  try {
-    names = await fs.readdir(path.dirname(target));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || pidAlive(pid)) continue;
-    await fs.rm(path.join(path.dirname(target), name), { recursive: true, force: true });
-  }
-}
-
-/** Put `from` at `to`, replacing what is there; the old folder is moved aside first so a failed rename can restore it. */
-async function replaceDir(from: string, to: string): Promise<void> {
-  let old: string | null = tempSibling(to);
-  try {
-    await fs.rename(to, old);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    old = null;
-  }
-  try {
-    await fs.rename(from, to);
-  } catch (e) {
-    if (old) await fs.rename(old, to).catch(() => undefined);
-    throw e;
-  }
-  if (old) await fs.rm(old, { recursive: true, force: true });
-}
-
 /** Move `length` bytes at `from` forward by `by` bytes within one file, last chunk first. */
 async function shiftUp(fh: FileHandle, from: number, length: number, by: number): Promise<void> {
   const buf = new Uint8Array(Math.min(MOVE_CHUNK, Math.max(length, 1)));
@@ -337,21 +339,21 @@ async function shiftUp(fh: FileHandle, from: number, length: number, by: number)
   }
 }
 
-async function copyTokenizer(fromDir: string, toDir: string, skip?: (name: string) => boolean): Promise<string[]> {
+/** The tokenizer files of `fromDir`, read into memory (they are small) so they are hashed as they are copied. */
+async function readTokenizer(fromDir: string, skip?: (name: string) => boolean): Promise<Array<[string, Buffer]>> {
   let names: string[];
   try {
     names = await fs.readdir(fromDir);
   } catch (e) {
     throw new UserError(`${fromDir}: cannot list the folder to copy tokenizer files from (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected the base model's folder`, { file: fromDir, cause: e });
   }
-  const copied: string[] = [];
+  const out: Array<[string, Buffer]> = [];
   for (const name of names.sort()) {
     if (!isTokenizerFile(name) || skip?.(name)) continue;
     const src = path.join(fromDir, name);
     // Hugging Face caches hold symlinks into a blob store; stat follows them.
     if (!(await fs.stat(src)).isFile()) continue;
-    await fs.copyFile(src, path.join(toDir, name));
-    copied.push(name);
+    out.push([name, await fs.readFile(src)]);
   }
-  return copied;
+  return out;
 }

@@ -54,7 +54,7 @@ export function addMergekitOptions(cmd: Command): Command {
     cmd.addOption(new Option(`--no-${name}`, `turn --${name} off`).hideHelp());
   };
   bool('copy-tokenizer', 'copy the base (or first) model\'s tokenizer files to the output (default; --no-copy-tokenizer skips them)');
-  bool('allow-crimes', 'allow models whose config.json names different architectures');
+  bool('allow-crimes', 'merge models whose config.json names different architectures, whose tensors differ in shape from the base (each left out of those tensors, embeddings cropped) or whose vocabularies differ with no tokenizer setting; without it each is an error');
   bool('write-model-card', 'write README.md describing the merge (default; --no-write-model-card skips it)');
   bool('lazy-unpickle', 'accepted; no effect (safetensors only)');
   bool('cuda', 'do the math on a GPU: --backend auto takes tfjs-node-gpu when it loads');

@@ -1,9 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { fromF32, type FloatDType } from '../checkpoint/dtype.js';
+import { dtypeByteSize, fromF32, type FloatDType } from '../checkpoint/dtype.js';
 import { findNonFinite, openCheckpoint, type Checkpoint } from '../checkpoint/reader.js';
 import { CheckpointWriter } from '../checkpoint/writer.js';
+import { prepareOutDir } from '../checkpoint/outdir.js';
+import { tempSibling } from '../util/temp.js';
+import { checkFreeSpace } from '../util/disk.js';
 import { allocShared, getKernels, isBackendName } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import { getMethod, listMethods, methodsReady } from '../methods/registry.js';
@@ -15,7 +17,7 @@ import { nearest } from '../util/suggest.js';
 import { readStageTokenizers, tokenizeEmbeddings } from './tokenizer-engine.js';
 import { isReplacedTokenizerFile, planStageTokenizer, type StageTokenizer } from './tokenizer-stage.js';
 import type { StageDiagnostics, TensorDiagnostics } from './diagnostics.js';
-import { planStage, plannedOutputView, type HeaderView, type StagePlan } from './plan.js';
+import { planStage, plannedOutputView, type HeaderView, type ShapeMismatch, type StagePlan } from './plan.js';
 import { summarizeDiagnostics } from './summary.js';
 import { architectureProblem } from './architecture.js';
 import { modelCard } from './card.js';
@@ -58,8 +60,14 @@ export interface MergeStageOptions {
   tokenizer?: StageTokenizer | null;
   /** Copy the base's (or first model's) tokenizer files when the stage builds none (default true; mergekit --no-copy-tokenizer). */
   copyTokenizer?: boolean;
-  /** Merge models whose configs name different architectures (mergekit --allow-crimes). */
+  /**
+   * mergekit's --allow-crimes: merge models whose configs name different architectures, whose
+   * tensors differ in shape from the reference (left out of those tensors, embeddings cropped), or
+   * whose vocabularies differ with no tokenizer setting. Without it each of these is a problem.
+   */
   allowCrimes?: boolean;
+  /** What an existing `outDir` may be (see WriterOptions.replace; default 'mergelab'). */
+  replace?: 'mergelab' | 'any';
   /** More files for the output folder (the model card). */
   extraFiles?: Record<string, string>;
   /** Stop between two tensors once aborted (the temporary output is removed, nothing is published). */
@@ -151,11 +159,11 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
     const problems: Problem[] = [];
     const readers = await openInputs(stage, opts.inputs, opened, problems);
     if (problems.length) throwProblems(problems, stage.file);
-    const plan = planStage(stage, method, readers);
+    const plan = planStage(stage, method, readers, { allowCrimes: opts.allowCrimes });
     if (plan.problems.length) throwProblems(plan.problems, stage.file);
     const crimes = opts.allowCrimes ? null : architectureProblem(stage, readers);
     if (crimes) problems.push(crimes);
-    const tok = planStageTokenizer(stage, plan, await readStageTokenizers(opts.inputs, problems, stage.tokenizer !== null), readers);
+    const tok = planStageTokenizer(stage, plan, await readStageTokenizers(opts.inputs, problems, stage.tokenizer !== null), readers, { strict: !opts.allowCrimes });
     problems.push(...tok.problems);
     if (problems.length) throwProblems(problems, stage.file);
     plan.warnings.push(...tok.warnings);
@@ -163,6 +171,11 @@ export async function mergeStage(stage: ResolvedStage, opts: MergeStageOptions):
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
   }
+}
+
+/** Bytes of tensor data a stage's output holds. */
+function planBytes(plan: StagePlan): number {
+  return plan.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * dtypeByteSize(t.dtype), 0);
 }
 
 /** The most float32 elements any one input tensor of the plan holds (the size of a reusable input buffer). */
@@ -190,6 +203,8 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
     dtype: plan.outDtype,
     shardSize: opts.outShardSize,
     metadata: { mergelab_stage: stage.name, mergelab_method: method.name, mergelab_seed: String(opts.seed), mergelab_backend: opts.kernels.name, mergelab_version: ENGINE_VERSION },
+    replace: opts.replace ?? 'mergelab',
+    expectedBytes: planBytes(plan),
   });
   // One reusable input buffer per input slot, in shared memory: no allocation per tensor, and the
   // typed kernels can split work over threads only when every array is shared.
@@ -323,6 +338,8 @@ export interface RunRecipeOptions {
   copyTokenizer?: boolean;
   /** See MergeStageOptions.allowCrimes. */
   allowCrimes?: boolean;
+  /** Replace `outDir` even when mergelab did not write it (its files are deleted); without it such a folder is refused before merging. */
+  force?: boolean;
   /** Write README.md, a model card like mergekit's, into the output (mergekit --write-model-card). */
   modelCard?: boolean;
   cwd?: string;
@@ -361,11 +378,12 @@ function safeName(s: string): string {
 export async function planRecipe(
   recipe: Recipe,
   opened: Map<string, Checkpoint>,
-  opts: { strictShapes?: boolean; allowCrimes?: boolean } = {},
-): Promise<{ plans: Map<string, StagePlan>; problems: Problem[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null> }> {
+  opts: { allowCrimes?: boolean } = {},
+): Promise<{ plans: Map<string, StagePlan>; problems: Problem[]; warnings: string[]; tokenizers: Map<string, StageTokenizer | null>; shapeMismatches: ShapeMismatch[] }> {
   const problems: Problem[] = [];
   const warnings: string[] = [...recipe.warnings];
   const plans = new Map<string, StagePlan>();
+  const shapeMismatches: ShapeMismatch[] = [];
   const tokenizers = new Map<string, StageTokenizer | null>();
   // The tokenizer each planned stage's output will carry, for the stages that read it.
   const outTokenizers = new Map<string, Awaited<ReturnType<typeof readStageTokenizers>>[string]>();
@@ -396,23 +414,27 @@ export async function planRecipe(
       outputs.set(stage.name, stand);
       continue;
     }
-    const plan = planStage(stage, method, views, opts);
+    const plan = planStage(stage, method, views, { allowCrimes: opts.allowCrimes });
     problems.push(...plan.problems);
-    warnings.push(...plan.warnings);
+    shapeMismatches.push(...plan.shapeMismatches);
     const crimes = opts.allowCrimes ? null : architectureProblem(stage, views);
     if (crimes) problems.push(crimes);
     const toks = await readStageTokenizers(dirs, problems, stage.tokenizer !== null);
     for (const [ref, inp] of Object.entries(stage.inputs)) if (inp.kind === 'stage') toks[ref] = outTokenizers.get(inp.stage) ?? null;
-    const tok = planStageTokenizer(stage, plan, toks, views, { strict: opts.strictShapes });
+    // Vocabularies that differ with no tokenizer setting are a crime like mismatched shapes: the same
+    // problem in validate, merge and run, a warning only with allowCrimes.
+    const tok = planStageTokenizer(stage, plan, toks, views, { strict: !opts.allowCrimes });
     problems.push(...tok.problems);
-    warnings.push(...tok.warnings);
+    // In the plan's own warnings, so the stage's diagnostics (mergelab_diagnostics.json) keep them too.
+    plan.warnings.push(...tok.warnings);
+    warnings.push(...plan.warnings);
     tokenizers.set(stage.name, tok.tokenizer);
     outTokenizers.set(stage.name, tok.output);
     // Kept even with problems: later stages are still planned against it, so validate reports theirs too.
     plans.set(stage.name, plan);
     outputs.set(stage.name, plannedOutputView(plan));
   }
-  return { plans, problems, warnings, tokenizers };
+  return { plans, problems, warnings, tokenizers, shapeMismatches };
 }
 
 /** Run a (multi-stage) recipe file or text; the final stage's output lands at `opts.outDir`. */
@@ -422,14 +444,18 @@ export async function runRecipe(input: string | { text: string; file?: string; d
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`seed ${seed} is invalid; expected a non-negative integer`, { field: '--seed' });
   const opened = new Map<string, Checkpoint>();
   const outDir = path.resolve(opts.outDir);
-  const parent = path.dirname(outDir);
   const intermediates: Record<string, string> = {};
   const tempDirs: string[] = [];
   let kernels: { kernels: Kernels; owned: boolean } | null = null;
   try {
-    const { plans, problems, warnings, tokenizers } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
+    const { plans, problems, tokenizers } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     if (problems.length) throwProblems(problems, recipe.file);
     checkOutDir(outDir, recipe.stages.flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'path' ? [i.path] : []))));
+    // Refused now, not after the merge: a folder mergelab did not write is the user's, and a merge
+    // that cannot fit would fail after hours. Intermediate stages stay on disk until the end.
+    await prepareOutDir(outDir, { force: opts.force });
+    const stageBytes = [...plans.values()].map(planBytes);
+    await checkFreeSpace(path.dirname(outDir), stageBytes.reduce((a, b) => a + b, 0), `the merge (${stageBytes.length} stage${stageBytes.length === 1 ? '' : 's'}, --out ${outDir})`);
     kernels = await resolveKernels(opts);
     const outputs = new Map<string, string>();
     const diags: StageDiagnostics[] = [];
@@ -440,7 +466,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
       if (!isFinal) {
         dir = opts.keepIntermediate
           ? path.join(`${outDir}.stages`, safeName(stage.name))
-          : path.join(parent, `.${path.basename(outDir)}.stage-${safeName(stage.name)}-${randomBytes(4).toString('hex')}`);
+          : tempSibling(outDir, `stage-${safeName(stage.name)}`);
         if (!opts.keepIntermediate) tempDirs.push(dir);
       }
       const inputs: Record<string, string> = {};
@@ -466,6 +492,7 @@ export async function runRecipe(input: string | { text: string; file?: string; d
         copyTokenizer: opts.copyTokenizer,
         extraFiles: isFinal && opts.modelCard ? { 'README.md': modelCard(recipe, path.basename(outDir), await recipeSource(input, recipe)) } : undefined,
         signal: opts.signal,
+        replace: opts.force ? 'any' : 'mergelab',
         // The final folder stores the whole chain: its own document names stages that no longer exist.
         recipeText: isFinal && recipe.stages.length > 1 ? recipe.stages.map((s) => s.text).join('---\n') : undefined,
       });
@@ -473,7 +500,8 @@ export async function runRecipe(input: string | { text: string; file?: string; d
       outputs.set(stage.name, dir);
       if (!isFinal && opts.keepIntermediate) intermediates[stage.name] = dir;
     }
-    return { recipe, stages: diags, outputDir: outDir, backend: kernels.kernels.name, seed, warnings: [...warnings, ...diags.flatMap((d) => d.warnings)], intermediates };
+    // Each stage's diagnostics carry its plan's warnings: listing the plan's too would say them twice.
+    return { recipe, stages: diags, outputDir: outDir, backend: kernels.kernels.name, seed, warnings: [...recipe.warnings, ...diags.flatMap((d) => d.warnings)], intermediates };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
     for (const d of tempDirs) await fs.rm(d, { recursive: true, force: true });
@@ -539,7 +567,7 @@ export interface ValidateResult {
 /**
  * Everything that can be checked without reading tensor data: YAML and schema, references,
  * methods, parameters for every model and tensor, and shapes and tensor names from the
- * safetensors headers (a shape the merge would skip with a warning counts as a problem here).
+ * safetensors headers (a shape mismatch is a problem, a warning with allowCrimes, as in merge and run).
  */
 export async function checkRecipe(input: string | { text: string; file?: string; dir?: string }, opts: { modelDirs?: ModelDirs; cwd?: string; allowCrimes?: boolean } = {}): Promise<ValidateResult> {
   let resolved: LoadResult;
@@ -554,7 +582,7 @@ export async function checkRecipe(input: string | { text: string; file?: string;
   if (!recipe) return { problems: resolved.problems, warnings: [], stages: [] };
   const opened = new Map<string, Checkpoint>();
   try {
-    const { problems, warnings } = await planRecipe(recipe, opened, { strictShapes: true, allowCrimes: opts.allowCrimes });
+    const { problems, warnings } = await planRecipe(recipe, opened, { allowCrimes: opts.allowCrimes });
     return { problems: [...resolved.problems, ...problems], warnings, stages: recipe.stages.map((s) => s.name) };
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));

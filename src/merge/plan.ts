@@ -67,11 +67,25 @@ export interface StagePlan {
   rescaleRule: string;
   problems: Problem[];
   warnings: string[];
+  /** Models whose tensors differ in shape from the reference model's (merged only with allowCrimes). */
+  shapeMismatches: ShapeMismatch[];
+}
+
+/** One model of a stage whose tensors differ in shape from the reference model's (the base, else the first model). */
+export interface ShapeMismatch {
+  stage: string;
+  model: string;
+  reference: string;
+  tensors: Array<{ tensor: string; shape: number[]; referenceShape: number[] }>;
 }
 
 export interface PlanOptions {
-  /** Treat a shape mismatch that the method would skip with a warning as a problem (validate). */
-  strictShapes?: boolean;
+  /**
+   * Merge models whose tensors differ in shape from the reference (mergekit's --allow-crimes): the
+   * method leaves them out of those tensors (embeddings: crops to the common block), with a
+   * warning. Without it every such model is a problem.
+   */
+  allowCrimes?: boolean;
 }
 
 /** The model whose config and tokenizer a stage's output takes: the base, else the first source of the first slice. */
@@ -100,6 +114,14 @@ function shapeStr(s: readonly number[]): string {
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
+
+/** Embeddings may differ in rows (vocabularies grow by added tokens); any other difference is another model. */
+function shapesConflict(shape: readonly number[], ref: readonly number[], isEmbedding: boolean): boolean {
+  if (sameShape(shape, ref)) return false;
+  return !isEmbedding || shape.length !== ref.length || shape.some((d, i) => i > 0 && d !== ref[i]);
+}
+
+const LISTED_TENSORS = 8;
 
 /** Problems are keyed by their text so one missing parameter is reported once, not once per tensor. */
 class ProblemSet {
@@ -183,7 +205,9 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   const where = (p: FieldPath) => doc.where(p);
   const tensors: PlannedTensor[] = [];
   const explicitDtype = stage.outDtype ?? stage.dtype;
-  const empty: StagePlan = { stage, method, tensors, outDtype: explicitDtype ?? 'F32', configFrom: '', config: null, rescaleRule: 'none', problems: [], warnings };
+  const empty: StagePlan = { stage, method, tensors, outDtype: explicitDtype ?? 'F32', configFrom: '', config: null, rescaleRule: 'none', problems: [], warnings, shapeMismatches: [] };
+  /** Per model entry of the recipe (and reference): the tensors whose shapes conflict, reported once per model. */
+  const mismatched = new Map<StageSource, { label: string; reference: string; tensors: ShapeMismatch['tensors'] }>();
 
   // Reported with the rest (parameters, counts), not alone: validate lists every problem at once.
   if (method.needsBase && !stage.baseModel) {
@@ -328,10 +352,10 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
       }
       const info = view.info(tensor);
       if (src !== ref) bytesIn += info.byteLength ?? info.numel * 2;
-      if (!sameShape(info.shape, refInfo.shape) && !isEmb) {
-        const msg = `${lp}${modelLabel}: tensor '${tensor}' has shape ${shapeStr(info.shape)} but '${ref.ref}' has ${shapeStr(refInfo.shape)}; the model is skipped for this tensor`;
-        if (opts.strictShapes) problems.add(at([...src.field, 'model']), msg, null);
-        else warnings.push(msg);
+      if (shapesConflict(info.shape, refInfo.shape, isEmb)) {
+        let m = mismatched.get(src);
+        if (!m) mismatched.set(src, (m = { label: modelLabel, reference: ref.ref, tensors: [] }));
+        if (!m.tensors.some((x) => x.tensor === tensor)) m.tensors.push({ tensor, shape: [...info.shape], referenceShape: [...refInfo.shape] });
       }
       const params: Record<string, number> = {};
       const origin = { label: modelLabel, src, at: {} as Record<string, FieldPath>, unusable: new Set<string>() };
@@ -389,7 +413,18 @@ export function planStage(stage: ResolvedStage, method: MergeMethod, views: Reco
   }
   const rescaleRule = method.rescaleRule(tensors.find((t) => t.kind === 'merge')?.global ?? {});
 
-  return { stage, method, tensors, outDtype, configFrom, config, rescaleRule, problems: problems.list(jobs.length), warnings };
+  const shapeMismatches: ShapeMismatch[] = [];
+  for (const [src, m] of mismatched) {
+    const n = m.tensors.length;
+    const list = m.tensors.slice(0, LISTED_TENSORS).map((t) => `${t.tensor} ${shapeStr(t.shape)} vs ${shapeStr(t.referenceShape)}`).join(', ') + (n > LISTED_TENSORS ? `, and ${n - LISTED_TENSORS} more` : '');
+    const msg = `${lp}${m.label}: ${n} tensor${n === 1 ? '' : 's'} differ${n === 1 ? 's' : ''} in shape from '${m.reference}' (${list})`;
+    const entry: FieldPath = src.implicit ? ['base_model'] : [...src.field, 'model'];
+    if (opts.allowCrimes) warnings.push(`${where(entry)}: ${msg}; merged anyway (--allow-crimes): the model is left out of ${n === 1 ? 'that tensor' : 'those tensors'}, embeddings are cropped to the common block`);
+    else problems.add(at(entry), `${msg}; expected the shapes of '${m.reference}' (is it another architecture or width?); pass --allow-crimes to merge it anyway`, null);
+    shapeMismatches.push({ stage: stage.name, model: src.ref, reference: m.reference, tensors: m.tensors });
+  }
+
+  return { stage, method, tensors, outDtype, configFrom, config, rescaleRule, problems: problems.list(jobs.length), warnings, shapeMismatches };
 }
 
 /** The header a stage's output will have, so later stages can be planned before anything runs. */

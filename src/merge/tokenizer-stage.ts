@@ -102,7 +102,7 @@ function withoutSetting(stage: ResolvedStage, plan: StagePlan, inputs: Record<st
     `${lp}the models' vocabularies differ from '${ref0}'s (${t0 ? usedVocab(t0, size(ref0)).size + ' tokens' : embedRows(views[ref0]) + ' rows'}): ${differs.join('; ')}. ` +
     `Without a tokenizer setting the merge keeps the rows every model has and '${ref0}'s tokenizer: tokens only some models have lose their rows, and tokens numbered differently are mixed up. ` +
     `Add 'tokenizer_source: union' (every model's tokens, rows a model lacks filled from the others), 'tokenizer_source: base' (the base's vocabulary) or a 'tokenizer:' block to the recipe`;
-  if (strict) out.problems.push({ ...stage.doc.pos([]), message: msg });
+  if (strict) out.problems.push({ ...stage.doc.pos([]), message: `${msg}, or pass --allow-crimes (allow_crimes in an experiment) to merge them that way anyway` });
   else out.warnings.push(`${stage.doc.where([])}: ${msg}`);
   return out;
 }

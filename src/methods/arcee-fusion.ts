@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { kthLargestAbs } from '../kernels/select.js';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, numel } from './common.js';
+import { againstBase, numel } from './common.js';
 import { defineMethod } from './define.js';
 
 const fround = Math.fround;
@@ -41,9 +41,8 @@ export const arceeFusion = defineMethod({
   modelParams: z.object({}),
   async merge(input) {
     const { tensor, kernels, base } = input;
-    const warnings: string[] = [];
-    const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-    if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+    const { models, warnings, unchanged } = againstBase(input);
+    if (unchanged) return unchanged;
     if (models.length !== 1) {
       throw new UserError(`arcee_fusion merges the base with exactly one other model; tensor ${tensor} got ${models.length} besides the base`);
     }

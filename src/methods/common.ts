@@ -2,7 +2,7 @@ import { layerIndex } from '../checkpoint/names.js';
 import type { Gram } from '../kernels/types.js';
 import { UserError } from '../util/errors.js';
 import type { TensorDiagnostics } from './diagnostics.js';
-import type { RescaleRule } from './types.js';
+import type { RescaleRule, TensorMergeOutput } from './types.js';
 
 /** What shape handling needs of a model's tensor. */
 interface Shaped {
@@ -68,6 +68,21 @@ export function alignToBase<T extends Shaped>(tensor: string, baseShape: readonl
     }
   }
   return out;
+}
+
+/**
+ * How a merge against a base starts: the models brought to the base's shape (see alignToBase),
+ * their warnings, and `unchanged`, the base passed through as mergekit does, when none is left.
+ */
+export function againstBase<T extends Shaped>(input: { tensor: string; shape: number[]; models: readonly T[]; isEmbedding: boolean; base: Float32Array }): {
+  models: T[];
+  warnings: string[];
+  unchanged: TensorMergeOutput | null;
+} {
+  const warnings: string[] = [];
+  const models = alignToBase(input.tensor, input.shape, input.models, input.isEmbedding, warnings);
+  const unchanged = models.length === 0 ? { data: input.base.slice(), shape: [...input.shape], diagnostics: null, warnings } : null;
+  return { models, warnings, unchanged };
 }
 
 /** Crop every input to the common top-left block (linear over embeddings with different vocabularies). */

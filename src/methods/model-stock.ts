@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { alignToBase, buildDiagnostics, numel } from './common.js';
+import { againstBase, buildDiagnostics, numel } from './common.js';
 import { defineMethod } from './define.js';
 
 export function modelStockT(l2sq: number[], dot: number[]): { t: number; cos: number } {
@@ -34,9 +34,8 @@ export const modelStock = defineMethod({
   modelParams: z.object({}),
   async merge(input) {
     const { tensor, kernels, base } = input;
-    const warnings: string[] = [];
-    const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-    if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+    const { models, warnings, unchanged } = againstBase(input);
+    if (unchanged) return unchanged;
     if (models.length < 2) {
       throw new UserError(`model_stock needs the base plus at least two models for tensor ${tensor}; got ${models.length} besides the base`);
     }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, requiredNumber } from './common.js';
+import { againstBase, requiredNumber } from './common.js';
 import { defineMethod } from './define.js';
 
 export const nearswap = defineMethod({
@@ -19,9 +19,8 @@ export const nearswap = defineMethod({
   async merge(input) {
     const { tensor, kernels, base } = input;
     const { t } = input.global;
-    const warnings: string[] = [];
-    const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-    if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+    const { models, warnings, unchanged } = againstBase(input);
+    if (unchanged) return unchanged;
     if (models.length !== 1) {
       throw new UserError(`nearswap merges the base with exactly one other model; tensor ${tensor} got ${models.length} besides the base`);
     }

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Kernels, RamStats } from '../kernels/types.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase } from './common.js';
+import { againstBase } from './common.js';
 import { defineMethod } from './define.js';
 import type { TensorMergeOutput } from './types.js';
 
@@ -34,9 +34,8 @@ interface RamTensor {
 /** Both methods: count the changed elements, then merge with `uniqueScale` from the counts. */
 async function mergeRam(input: RamTensor, eps: number, uniqueScale: (s: RamStats) => number[]): Promise<TensorMergeOutput> {
   const { tensor, kernels, base } = input;
-  const warnings: string[] = [];
-  const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-  if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+  const { models, warnings, unchanged } = againstBase(input);
+  if (unchanged) return unchanged;
   const data = models.map((m) => m.data);
   const stats = await kernels.ramStats(data, base, eps);
   const scale = uniqueScale(stats);

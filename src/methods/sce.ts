@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { countNonZero } from '../kernels/loops.js';
 import { rankBandMask } from '../kernels/select.js';
 import { diagnoseAgainstBase } from './against-base.js';
-import { alignToBase, numel } from './common.js';
+import { againstBase, numel } from './common.js';
 import { defineMethod } from './define.js';
 
 const fround = Math.fround;
@@ -44,9 +44,8 @@ export const sce = defineMethod({
   async merge(input) {
     const { tensor, kernels, base } = input;
     const density = input.global.select_topk;
-    const warnings: string[] = [];
-    const models = alignToBase(tensor, input.shape, input.models, input.isEmbedding, warnings);
-    if (models.length === 0) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
+    const { models, warnings, unchanged } = againstBase(input);
+    if (unchanged) return unchanged;
     const N = numel(input.shape);
     const data = models.map((m) => m.data);
     let mask: Uint8Array | null = null;

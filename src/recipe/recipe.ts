@@ -290,16 +290,27 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
     return true;
   };
   visit(final, []);
-  // Stages the final stage does not need: still check them for cycles, then skip with a warning.
+  // A stage the final stage does not need would silently not be merged (a typo in a model name, or a
+  // stage naming one defined after it): an error, after checking it for cycles.
+  const cycles = problems.length;
   for (const s of stages) {
     if (state.get(s.name) === 'done') continue;
-    if (problems.length > refProblems) break;
+    if (problems.length > cycles) break;
     const before = order.length;
     visit(s, []);
     order.splice(before);
-    warnings.push(formatProblem(s.doc.problem([], `${s.label || `stage ${s.index + 1}`} is not used by the final stage (the last document); it will not be run`)));
   }
-  if (problems.length > refProblems || ((problems.length || unavailableRefs) && !opts.keepPartial)) return { recipe: null, problems };
+  // Cycles stop here; an unused stage does not keep validate from planning the others.
+  const blocking = problems.length;
+  if (problems.length === cycles) {
+    for (const s of stages) {
+      if (order.includes(s) || state.get(s.name) !== 'done') continue;
+      problems.push(
+        s.doc.problem([], `this stage is not used by the final stage (the last document, '${final.name}'), so it would never be merged; expected every stage to feed the final one (name it as a model of a later stage, or delete it)`, stageLabel(s)),
+      );
+    }
+  }
+  if (blocking > refProblems || ((problems.length || unavailableRefs) && !opts.keepPartial)) return { recipe: null, problems };
   if (order[order.length - 1] !== final) {
     // Unreachable: the final stage is visited first and pushed last among its own dependencies.
     throw new Error('internal: final stage not last in order');

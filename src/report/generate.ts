@@ -18,6 +18,8 @@ import { camelizeKeys, ReportConfigSchema, resolveOptions, type ReportConfig, ty
 import { defaultGoals, Scoreboard, type Ranked, type Recommendation } from './recommend.js';
 import { compileChart, renderSvg } from './render.js';
 import { sampleComparisons } from './samples.js';
+import { shapeMismatchNotes } from './crimes.js';
+import { scorerLines } from './scorers.js';
 
 export type { ReportOptions } from './options.js';
 
@@ -101,7 +103,9 @@ export function buildReportModel(records: readonly ResultRecord[], o: ResolvedOp
     skipped: plan.skipped,
     samples: groups.filter((g) => g.flags[0].collapsed).map((g) => ({ flag: g.flags[0], comparisons: sampleComparisons(g.flags[0], records, o.samplesPerPoint) })),
     headlines: findings(board, recs, flags, explanations, okm.length, byVariant),
+    scoredBy: scorerLines(records),
     warnings,
+    crimes: shapeMismatchNotes(records),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Spec as VegaSpec } from 'vega';
 import type { ResultRecord } from '../results/record.js';
 import type { CollapseFlag, CollapseRule } from './collapse.js';
+import { settingCrimes, type CrimeNote } from './crimes.js';
 import type { ChartSpec, SkippedChart } from './charts.js';
 import type { VariantExplanation } from './explain.js';
 import { fmtChange, fmtInterval, fmtPct, fmtScore, pctDiff } from './format.js';
@@ -48,7 +49,11 @@ export interface PageModel {
   samples: { flag: CollapseFlag; comparisons: SampleComparison[] }[];
   /** The findings a reader needs first (src/report/headlines.ts). */
   headlines: string[];
+  /** Who scored the points, when not the built-in evaluator alone (src/report/scorers.ts). */
+  scoredBy: string[];
   warnings: string[];
+  /** Merged points whose models' tensors differed in shape (allow_crimes), marked wherever they are shown. */
+  crimes: CrimeNote[];
 }
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -78,6 +83,9 @@ const RULE_LABEL: Record<CollapseRule, (th: CollapseThresholds) => string> = {
 };
 
 const anchor = (point: string): string => `s-${point.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+/** Beside a setting merged with models left out of tensors whose shapes differ (allow_crimes); the title says which. */
+const crimeMark = (what: string | null): string => (what ? ` <span class="bad" title="${esc(what)}">shapes differ (allow_crimes)</span>` : '');
 
 const axesText = (axes: ResultRecord['axes']): string =>
   Object.entries(axes).filter(([k]) => k !== 'seed').map(([k, v]) => `${k}=${formatAxisValue(v)}`).join(' ') || '-';
@@ -135,14 +143,14 @@ function settingCard(m: PageModel, rec: Recommendation, r: Ranked, title: string
   const recipeBlock = recipe
     ? `<details${cls === 'rec' ? ' open' : ''}><summary>Recipe (mergekit YAML${r.row.group.records.length > 1 ? ', the same for every seed' : ''})</summary><pre class="recipe">${esc(recipe)}</pre>${random ? `<p class="muted">A random method: merge with <code>mergelab merge recipe.yaml --out DIR --seed ${esc(String(r.row.group.records[0].seed))}</code> (model names are the experiment's).</p>` : '<p class="muted">Model names are the experiment\'s; map them with <code>--model-dir NAME=PATH</code>.</p>'}</details>`
     : '';
-  return `<div class="card ${cls}"><div class="card-title">${esc(title)}</div><div class="setting">${esc(r.row.group.label)}</div><table class="kv">${rows.join('')}</table>${recipeBlock}</div>`;
+  return `<div class="card ${cls}"><div class="card-title">${esc(title)}</div><div class="setting">${esc(r.row.group.label)}${crimeMark(settingCrimes(r.row.group.records))}</div><table class="kv">${rows.join('')}</table>${recipeBlock}</div>`;
 }
 
 function peersTable(m: PageModel, rec: Recommendation): string {
   if (!rec.peers.length) return `<p class="muted">Every other setting is worse than the recommendation beyond the noise.</p>`;
   const pct = !rec.goal.maximize;
   const head = `<tr><th>setting</th><th>points</th><th>${esc(pct ? 'worst share kept' : rec.objective)}</th><th>against the recommendation</th>${m.explained.map((x) => `<th>${esc(x.key)}</th>`).join('')}</tr>`;
-  const rows = rec.peers.map((r) => `<tr><td>${esc(r.row.group.label)}</td><td>${r.row.group.records.length}</td><td>${pct ? pctCell(r.objective) : esc(String(r.objective.value))}</td><td>${r.diff ? (pct ? esc(pctDiff(r.objective.value - rec.best.objective.value, r.diff)) : esc(fmtInterval(m.board.metrics.find((x) => x.key === rec.goal.maximize)!, r.diff))) : 'n/a'} ${verdictCell(r.verdict)}</td>${m.explained.map((x) => `<td>${scoreCell(x, r.row.scores[x.key])}</td>`).join('')}</tr>`);
+  const rows = rec.peers.map((r) => `<tr><td>${esc(r.row.group.label)}${crimeMark(settingCrimes(r.row.group.records))}</td><td>${r.row.group.records.length}</td><td>${pct ? pctCell(r.objective) : esc(String(r.objective.value))}</td><td>${r.diff ? (pct ? esc(pctDiff(r.objective.value - rec.best.objective.value, r.diff)) : esc(fmtInterval(m.board.metrics.find((x) => x.key === rec.goal.maximize)!, r.diff))) : 'n/a'} ${verdictCell(r.verdict)}</td>${m.explained.map((x) => `<td>${scoreCell(x, r.row.scores[x.key])}</td>`).join('')}</tr>`);
   return `<h3>Not worse than the recommendation within the noise: ${rec.peers.length} setting${rec.peers.length > 1 ? 's' : ''}</h3>
 <p class="muted">Their difference from the recommendation on the goal's score has an interval that includes zero: the data cannot tell them apart from it.</p>
 ${longTable(head, rows, { first: 6, what: 'settings' })}`;
@@ -156,7 +164,8 @@ function noiseNote(m: PageModel): string {
 
 function recommendationSection(m: PageModel, slots: ChartSlots): string {
   const c = m.counts;
-  const lede = `<p class="lede">${c.merges} merged points (${c.failed} failed) and ${c.references} reference models in <b>${esc(m.experiment)}</b>; ${c.flagged} collapsed beyond the noise${c.borderline ? `, ${c.borderline} more past a limit within the noise` : ''}.</p>`;
+  const scored = m.scoredBy.length ? `<p class="muted scored-by">Scored by ${m.scoredBy.map(esc).join('; ')}.</p>` : '';
+  const lede = `<p class="lede">${c.merges} merged points (${c.failed} failed) and ${c.references} reference models in <b>${esc(m.experiment)}</b>; ${c.flagged} collapsed beyond the noise${c.borderline ? `, ${c.borderline} more past a limit within the noise` : ''}.</p>${scored}`;
   if (!m.recommendations.length) {
     return `<section id="recommendation"><h1>Which recipe to use: ${esc(m.experiment)}</h1>${lede}<p class="muted">No recommendation: no successful merge point has the scores a goal needs.</p></section>`;
   }
@@ -223,8 +232,9 @@ ${charts}</div>`;
 function flagsSection(m: PageModel, slots: ChartSlots): string {
   const th = m.thresholds;
   const rules = `skill &lt; ${th.parentFraction}x the best parent${th.belowBase ? `, skill worse than the base${th.baseMargin ? ` by more than ${th.baseMargin}` : ''}` : ''}, headline quality metric ${th.perplexityFactor}x worse than the base, quality rate past ${th.degenerateRate}`;
-  const diag = slots.take((c) => c.kind === 'layer_diagnostics');
+  const diag = slots.take((c) => c.kind === 'layer_diagnostics') + crimesBlock(m);
   if (!m.flags.length) return `<section id="collapsed"><h2>Collapsed points: none</h2><p class="ok">No merged point broke a rule (${rules}).</p>${diag}</section>`;
+  const crimesOf = new Map(m.crimes.map((c) => [c.point, c.text]));
   const rows = m.flagGroups.map((g) => {
     const worst = g.flags[0];
     const byRule = new Map<CollapseRule, string[]>();
@@ -233,13 +243,23 @@ function flagsSection(m: PageModel, slots: ChartSlots): string {
     const standouts = worst.standouts.length ? worst.standouts.slice(0, 3).map((s) => `<li>${esc(s.text)}</li>`).join('') : '<li class="muted">no diagnostics recorded</li>';
     const seeds = g.flags.map((f) => `<a href="#${anchor(f.point)}" title="${esc(f.point)}">${f.seed ?? 'point'}</a>`).join(', ');
     const status = worst.collapsed ? '<span class="bad">collapsed</span>' : '<span class="muted">within noise of a limit</span>';
-    return `<tr><td>${esc(g.variant)}</td><td>${esc(axesText(g.axes))}</td><td>${status}</td><td>${seeds} <span class="muted">(${g.flags.length} of ${g.seedsTotal})</span></td><td><ul>${broken}</ul></td><td><ul>${standouts}</ul></td></tr>`;
+    const crimes = [...new Set(g.flags.flatMap((f) => crimesOf.get(f.point) ?? []))].join('; ');
+    return `<tr><td>${esc(g.variant)}</td><td>${esc(axesText(g.axes))}${crimeMark(crimes || null)}</td><td>${status}</td><td>${seeds} <span class="muted">(${g.flags.length} of ${g.seedsTotal})</span></td><td><ul>${broken}</ul></td><td><ul>${standouts}</ul></td></tr>`;
   });
   const head = '<tr><th>variant</th><th>setting</th><th>status</th><th>seeds past a limit</th><th>rules broken (worst seed)</th><th>diagnostics that stand out</th></tr>';
   return `<section id="collapsed"><h2>Collapsed points: ${m.counts.flagged} of ${m.counts.merges}${m.counts.borderline ? ` (and ${m.counts.borderline} within the noise of a limit)` : ''}</h2>
 <p class="muted">Rules: ${rules}. A point is collapsed when it is past a limit beyond the noise. One row per setting, collapsed first, worst first; a seed links to its generations.</p>
 ${longTable(head, rows, { first: 8, what: 'settings', cls: 'flags' })}
 ${diag}</section>`;
+}
+
+/** The points merged with models left out of some tensors: what a collapse there may come from. */
+function crimesBlock(m: PageModel): string {
+  if (!m.crimes.length) return '';
+  const rows = m.crimes.map((c) => `<tr><td>${esc(c.point)}</td><td>${esc(c.variant)}</td><td>${esc(axesText(c.axes))}</td><td>${esc(c.text)}</td></tr>`);
+  return `<h3>Merged despite shape mismatches: ${m.crimes.length} point${m.crimes.length === 1 ? '' : 's'}</h3>
+<p class="muted">allow_crimes let these points merge models whose tensors differ in shape from the stage's reference model: each such model was left out of those tensors and embeddings were cropped to the common block, so their scores are not those of the recipe as written (the records' shapeMismatches list every tensor).</p>
+${longTable('<tr><th>point</th><th>variant</th><th>setting</th><th>left out</th></tr>', rows, { first: 6, what: 'points' })}`;
 }
 
 function failedSection(m: PageModel): string {
@@ -253,7 +273,7 @@ function bestSection(m: PageModel): string {
   const parents = m.board.parents();
   const pct = !rec.goal.maximize;
   const head = `<tr><th>variant</th><th>setting</th><th>points</th><th>${esc(pct ? 'worst share kept' : rec.objective)}</th>${parents.map((p) => `<th>kept of ${esc(p)}</th>`).join('')}${m.explained.map((x) => `<th>${esc(x.key)}</th>`).join('')}<th>against the recommendation</th></tr>`;
-  const rows = m.bestPerVariant.map((b) => `<tr><td>${esc(b.row.group.variant)}</td><td>${esc(axesText(b.row.group.axes))}</td><td>${b.row.group.records.length}</td><td>${pct ? pctCell(b.objective) : esc(String(b.objective.value))}</td>${parents.map((p) => `<td>${pctCell(b.row.retention[p])}</td>`).join('')}${m.explained.map((x) => `<td>${scoreCell(x, b.row.scores[x.key])}</td>`).join('')}<td>${b === rec.best ? '<b>recommended</b>' : verdictCell(b.verdict)}</td></tr>`);
+  const rows = m.bestPerVariant.map((b) => `<tr><td>${esc(b.row.group.variant)}</td><td>${esc(axesText(b.row.group.axes))}${crimeMark(settingCrimes(b.row.group.records))}</td><td>${b.row.group.records.length}</td><td>${pct ? pctCell(b.objective) : esc(String(b.objective.value))}</td>${parents.map((p) => `<td>${pctCell(b.row.retention[p])}</td>`).join('')}${m.explained.map((x) => `<td>${scoreCell(x, b.row.scores[x.key])}</td>`).join('')}<td>${b === rec.best ? '<b>recommended</b>' : verdictCell(b.verdict)}</td></tr>`);
   return `<section id="best"><h2>Best setting per variant</h2>
 <p class="muted">Under the goal '${esc(rec.goal.name)}'; means over seeds with intervals.</p>
 ${longTable(head, rows, { what: 'variants' })}</section>`;

@@ -4,6 +4,7 @@ import { stringify } from 'csv-stringify/sync';
 import { ResultRecord } from './record.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { CHECKSUM_ALGORITHM, checksumOf } from '../util/checksum.js';
 
 export interface LoadedResults {
   records: ResultRecord[];
@@ -120,13 +121,61 @@ export function resultsToJson(records: readonly ResultRecord[]): string {
 
 export interface ExportPaths { csv: string; json: string }
 
-/** Write results.csv and results.json into `outDir`, each atomically. */
+/** Checksums of the exports, in the format `xxh64sum -c results.xxh64` checks. */
+export const EXPORT_SUMS = `results.${CHECKSUM_ALGORITHM}`;
+const EXPORT_NAMES = ['results.csv', 'results.json'] as const;
+
+/** Write results.csv and results.json into `outDir`, each atomically, then their checksums. */
 export async function writeExports(records: readonly ResultRecord[], outDir: string): Promise<ExportPaths> {
   const csv = path.join(outDir, 'results.csv');
   const json = path.join(outDir, 'results.json');
-  await writeFileAtomic(csv, resultsToCsv(records));
-  await writeFileAtomic(json, resultsToJson(records));
+  const texts: Record<(typeof EXPORT_NAMES)[number], Buffer> = { 'results.csv': Buffer.from(resultsToCsv(records)), 'results.json': Buffer.from(resultsToJson(records)) };
+  // No checksums while the files change: a write that fails half-way (a full disk) must not leave
+  // checksums that call the whole file beside them damaged.
+  await fs.rm(path.join(outDir, EXPORT_SUMS), { force: true });
+  await writeFileAtomic(csv, texts['results.csv']);
+  await writeFileAtomic(json, texts['results.json']);
+  const lines = await Promise.all(EXPORT_NAMES.map(async (n) => `${await checksumOf(texts[n])}  ${n}\n`));
+  await writeFileAtomic(path.join(outDir, EXPORT_SUMS), lines.join(''));
   return { csv, json };
+}
+
+/**
+ * The exports of `dir` that do not match their recorded checksums (damaged, or the run was killed
+ * between writing one and its checksum), each as `path: problem`. Exports are rewritten from
+ * results.jsonl at the end of every run; this only says which ones were not to be trusted.
+ */
+export async function checkExports(dir: string): Promise<string[]> {
+  let sums: string;
+  try {
+    sums = await fs.readFile(path.join(dir, EXPORT_SUMS), 'utf8');
+  } catch {
+    return [];
+  }
+  const recorded = new Map<string, string>();
+  for (const line of sums.split('\n')) {
+    const m = /^([0-9a-f]{16}) {2}(.+)$/.exec(line);
+    if (m) recorded.set(m[2], m[1]);
+  }
+  const problems: string[] = [];
+  for (const name of EXPORT_NAMES) {
+    const file = path.join(dir, name);
+    const want = recorded.get(name);
+    if (!want) {
+      problems.push(`${file}: no checksum recorded in ${EXPORT_SUMS}`);
+      continue;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (e) {
+      problems.push(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
+      continue;
+    }
+    const got = await checksumOf(bytes);
+    if (got !== want) problems.push(`${file}: its ${CHECKSUM_ALGORITHM} is ${got}, ${EXPORT_SUMS} records ${want}`);
+  }
+  return problems;
 }
 
 /** Read reports/EXP/results.jsonl and write results.csv/json beside it (or into `outDir`). */

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { diskFull, isNoSpace } from '../util/disk.js';
 import { UserError } from '../util/errors.js';
 import { ResultRecord } from './record.js';
 
@@ -79,8 +80,16 @@ export async function appendResult(file: string, record: ResultRecord): Promise<
         return appendResult(file, record);
       }
     }
-    await fh.write(line);
-    await fh.sync();
+    try {
+      // One write may land in part (a disk filling up); the next then reports why.
+      const bytes = Buffer.from(line);
+      for (let done = 0; done < bytes.length; ) done += (await fh.write(bytes, done, bytes.length - done)).bytesWritten;
+      await fh.sync();
+    } catch (e) {
+      // A part of the line may have landed: cut it off, so the file stays whole lines.
+      await fh.truncate(size).catch(() => undefined);
+      throw isNoSpace(e) ? await diskFull(file, Buffer.byteLength(line), e) : e;
+    }
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -1,7 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomic } from '../util/atomic.js';
+import { checkCheckpoint } from '../checkpoint/manifest.js';
+import { readChecked, writeChecked, type CheckedRead } from '../util/checked.js';
+import { UserError } from '../util/errors.js';
+import { pidAlive } from '../util/pid.js';
+import { removeDeadTempsIn, tempOwner } from '../util/temp.js';
 
 /**
  * The cache of one experiment, `reports/EXP/cache/`:
@@ -15,7 +19,11 @@ import { writeFileAtomic } from '../util/atomic.js';
  *   tmp/                  work in progress; anything here is garbage after a crash
  *
  * Every file is written to a temporary name and renamed, so whatever exists under its final name
- * is whole. Records are a pure function of these files, which is what makes resume exact.
+ * was whole when it was published; each also carries a checksum written with it (JSON entries in
+ * their own envelope, src/util/checked.ts; stage folders in the writer's manifest), because a disk,
+ * a copy or a person can damage it later. Nothing is used unchecked: the scan (scan.ts) removes
+ * what is damaged and the run recomputes it. Records are a pure function of these files, which is
+ * what makes resume exact.
  */
 
 export const STAGE_MARKER = 'mergelab-stage.json';
@@ -59,12 +67,53 @@ export async function stageComplete(layout: CacheLayout, key: string): Promise<b
   return exists(path.join(layout.stageDir(key), STAGE_MARKER));
 }
 
+/**
+ * A cache entry found damaged where it should have been whole (the scan checked it earlier in the
+ * run). Not the user's mistake, but its message says all there is to say: no stack trace.
+ */
+export class DamagedEntryError extends UserError {
+  readonly problem: string;
+  constructor(file: string, problem: string) {
+    super(`damaged cache entry ${file}: ${problem}; it was removed, run again to recompute it`, { file });
+    this.name = 'DamagedEntryError';
+    this.problem = problem;
+  }
+}
+
+/** A JSON cache entry, checked against its checksum. */
+export function readEntry<T>(file: string): Promise<CheckedRead<T>> {
+  return readChecked<T>(file);
+}
+
+/** A JSON cache entry that must be whole: a damaged one is removed and reported as a DamagedEntryError. */
 export async function readJson<T>(file: string): Promise<T> {
-  return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  const r = await readChecked<T>(file);
+  if (r.ok) return r.value;
+  if (r.kind === 'missing') throw new DamagedEntryError(file, 'it is missing');
+  await fs.rm(file, { force: true });
+  throw new DamagedEntryError(file, r.problem);
+}
+
+/** A JSON cache entry that may be absent (null); a damaged one is removed and reported as a DamagedEntryError. */
+export async function readOptional<T>(file: string): Promise<T | null> {
+  const r = await readChecked<T>(file);
+  if (r.ok) return r.value;
+  if (r.kind === 'missing') return null;
+  await fs.rm(file, { force: true });
+  throw new DamagedEntryError(file, r.problem);
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value) + '\n');
+  await writeChecked(file, value);
+}
+
+/**
+ * Is a complete stage folder whole? Without `full`, its manifest and file sizes (cheap, for
+ * folders nobody reads this run); with it, every checksum (before a folder is read). Returns the
+ * problem, or null.
+ */
+export function checkStage(layout: CacheLayout, key: string, full: boolean): Promise<string | null> {
+  return checkCheckpoint(layout.stageDir(key), { full });
 }
 
 /**
@@ -100,18 +149,36 @@ export async function removeStageDir(layout: CacheLayout, key: string): Promise<
   await fs.rm(trash, { recursive: true, force: true });
 }
 
-/** Clear leftovers of interrupted runs (partial merges, half-written files). */
-export async function clearTmp(layout: CacheLayout): Promise<void> {
-  await fs.rm(layout.tmpDir(), { recursive: true, force: true });
+/**
+ * Clear leftovers of interrupted runs: work in tmp/ (named TAG-PID-HEX) and temporary files beside
+ * cache entries (.NAME.tmp-PID-HEX) whose process is gone; a process still alive (a worker of a
+ * killed run finishing its task) keeps its own. Returns what was removed.
+ */
+export async function clearTmp(layout: CacheLayout): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(layout.tmpDir());
+  } catch {
+    // no tmp/
+  }
+  for (const n of names) {
+    const owner = tempOwner(n) ?? Number(/-(\d+)-[0-9a-f]{8}$/.exec(n)?.[1] ?? NaN);
+    if (Number.isInteger(owner) && (owner === process.pid || pidAlive(owner))) continue;
+    await fs.rm(path.join(layout.tmpDir(), n), { recursive: true, force: true });
+    removed.push(path.join(layout.tmpDir(), n));
+  }
+  for (const dir of [layout.root, ...['diag', 'evals', 'pointdiag', 'stages'].map((d) => path.join(layout.root, d))]) removed.push(...(await removeDeadTempsIn(dir)));
   // A stage folder without its marker cannot come from us (rename is the last step), but a user's
   // copy might: it is moved aside rather than trusted.
-  let names: string[] = [];
   try {
     names = await fs.readdir(path.join(layout.root, 'stages'));
   } catch {
-    return;
+    return removed;
   }
   for (const n of names) {
+    if (tempOwner(n) !== null) continue; // a live process's, kept above
     if (n.startsWith('.') || !(await stageComplete(layout, n))) await fs.rm(path.join(layout.root, 'stages', n), { recursive: true, force: true });
   }
+  return removed;
 }

@@ -20,6 +20,8 @@ export async function suiteProblems(exp: Experiment): Promise<Problem[]> {
     // no evals folder: every suite fails to load and says where it looked
   }
   const problems: Problem[] = [];
+  // lm-eval's suites are names of its tasks (eval.backend.tasks), not files of evals/.
+  if (exp.eval.backend.type === 'lm-eval') return problems;
   for (let i = 0; i < exp.eval.suites.length; i++) {
     const name = exp.eval.suites[i];
     try {
@@ -31,6 +33,28 @@ export async function suiteProblems(exp: Experiment): Promise<Problem[]> {
     }
   }
   return problems;
+}
+
+/**
+ * The program the backend starts, when it is not on this machine: `lm_eval`, the server of
+ * `serve` or the delegate `cmd`, at its field, before any model is merged (a sweep of fifty
+ * points would otherwise fail fifty times). Programs on the backend's own `env.PATH` count.
+ */
+export async function backendCommandProblems(exp: Experiment): Promise<Problem[]> {
+  const b = exp.eval.backend;
+  const { programOf, canRun } = await import('../eval/backends/process.js');
+  const [field, template] = b.type === 'lm-eval' ? ['command', b.command] : b.type === 'command' ? ['cmd', b.cmd] : b.type === 'openai' && b.serve ? ['serve', b.serve] : [null, null];
+  if (field === null || template === null) return [];
+  const program = programOf(template);
+  const envPath = (b.type === 'openai' || b.type === 'lm-eval' ? b.env?.PATH : undefined) ?? process.env.PATH;
+  if (program === null || canRun(program, envPath)) return [];
+  const how =
+    b.type === 'lm-eval'
+      ? 'install lm-evaluation-harness (pip install "lm_eval[hf,ifeval]"; "lm_eval[vllm]" for --model vllm) or give its full path'
+      : program === 'vllm'
+        ? 'install vLLM (pip install vllm) or give its full path'
+        : 'install it, give its full path or put its folder in eval.backend.env.PATH';
+  return [{ ...exp.pos(['eval', 'backend', field]), field: `eval.backend.${field}`, message: `${program}: command not found on PATH; ${how}` }];
 }
 
 export interface ExperimentCheck {

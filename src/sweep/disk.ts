@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { exists } from './cache.js';
+import { fmtBytes } from '../util/disk.js';
 import type { Plan } from './plan.js';
+
+export { fmtBytes, freeBytes } from '../util/disk.js';
 
 /**
  * How much disk a sweep's merges take: every merge writes about one model's weights; a stage that
@@ -19,38 +19,20 @@ export interface DiskEstimate {
   free: number | null;
 }
 
-export function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const u = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
-}
-
-/** Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once (null: all of them). */
-export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null }): { total: number; peak: number } {
+/**
+ * Pure: the estimate from counts. `concurrent` is how many merges may hold an output at once
+ * (null: all of them); `bound` is max_models_on_disk where the run applies it.
+ */
+export function estimateDisk(plan: Plan, merges: Set<string>, modelBytes: number, opts: { keepModels: boolean; concurrent: number | null; bound?: number | null }): { total: number; peak: number } {
   const upstream = new Set([...plan.stages.values()].flatMap((s) => Object.values(s.inputs).flatMap((i) => (i.kind === 'stage' ? [i.key] : []))));
   const intermediates = [...merges].filter((k) => upstream.has(k)).length;
   const total = merges.size * modelBytes;
-  const peak = opts.keepModels || opts.concurrent === null ? total : Math.min(merges.size, intermediates + opts.concurrent) * modelBytes;
+  const unbounded = opts.keepModels || opts.concurrent === null ? merges.size : Math.min(merges.size, intermediates + opts.concurrent);
+  const peak = Math.min(unbounded, opts.bound ?? Infinity) * modelBytes;
   return { total, peak };
 }
 
-export async function freeBytes(dir: string): Promise<number | null> {
-  try {
-    let at = dir;
-    while (!(await exists(at)) && path.dirname(at) !== at) at = path.dirname(at);
-    const st = await fs.statfs(at);
-    return st.bavail * st.bsize;
-  } catch {
-    return null;
-  }
-}
-
-export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean): string {
-  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
+export function diskLine(merges: number, d: DiskEstimate, keepModels: boolean, bound: number | null = null): string {
+  const held = bound !== null ? `, at most ${bound} on disk at once (max_models_on_disk)` : '';
+  return `disk needed: ${fmtBytes(d.peak)} at most at once (${merges} merge${merges === 1 ? '' : 's'} x ~${fmtBytes(d.modelBytes)}${keepModels ? ', all kept (--keep-models)' : `; checkpoints are deleted once evaluated${held}, ${fmtBytes(d.total)} written in all`})${d.free !== null ? `; ${fmtBytes(d.free)} free` : ''}`;
 }

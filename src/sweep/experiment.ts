@@ -8,6 +8,7 @@ import { nearest } from '../util/suggest.js';
 import { knownKeysAt } from '../util/zodKeys.js';
 import { ReportConfigSchema, camelizeKeys, type ReportConfig } from '../report/options.js';
 import { ExecutorSchema, resolveExecutor, type ExecutorConfig } from './executorConfig.js';
+import { EvalBackendSchema, MaxModelsOnDiskSchema, ResourcesSchema, type EvalBackendConfig, type Resources } from '../eval/backends/config.js';
 
 /**
  * Experiment files (`experiments/*.yaml`): named models, recipe templates in mergekit syntax with
@@ -55,8 +56,10 @@ const VariantSchema = z.strictObject(
     sweep: SweepSchema.optional(),
     /** Overrides the experiment's seeds for this variant. */
     seeds: Seeds.optional(),
+    /** Overrides the experiment's allow_crimes for this variant. */
+    allow_crimes: z.boolean({ error: 'expected true or false' }).optional(),
   },
-  { error: 'expected a mapping with recipe, and optionally sweep, seeds, description' },
+  { error: 'expected a mapping with recipe, and optionally sweep, seeds, description, allow_crimes' },
 );
 
 const EvalSchema = z.strictObject(
@@ -67,8 +70,10 @@ const EvalSchema = z.strictObject(
     batch_size: z.number().int().positive({ error: 'batch_size is a positive whole number' }).optional(),
     /** Generated outputs kept per suite in each record. */
     samples: z.number().int().nonnegative({ error: 'samples is a whole number >= 0' }).optional(),
+    /** Who scores each model: builtin (default), command, openai or lm-eval (src/eval/backends/config.ts). */
+    backend: EvalBackendSchema,
   },
-  { error: 'expected a mapping with suites, and optionally limit, batch_size, samples' },
+  { error: 'expected a mapping with suites, and optionally limit, batch_size, samples, backend' },
 );
 
 const ExperimentSchema = z
@@ -85,9 +90,15 @@ const ExperimentSchema = z
       seeds: Seeds.optional(),
       eval: EvalSchema,
       baselines: z.array(z.string(), { error: 'expected a list of model names' }).optional(),
+      /** Merge models whose tensors differ in shape (mergekit's --allow-crimes); marked on each point's record. */
+      allow_crimes: z.boolean({ error: 'expected true or false' }).optional(),
       // The report engineer's schema; snake_case keys are accepted like the rest of the file.
       report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
       executor: ExecutorSchema.optional(),
+      /** GPUs handed to concurrent evaluations. */
+      resources: ResourcesSchema,
+      /** Merged checkpoints on disk at once (a merge waits until one is evaluated and deleted). */
+      max_models_on_disk: MaxModelsOnDiskSchema,
     },
     { error: 'an experiment file must be a YAML mapping' },
   )
@@ -135,6 +146,8 @@ export interface Variant {
   groups: AxisGroup[];
   seeds: number[];
   field: string;
+  /** Models whose tensors differ in shape are merged (with a warning, marked on the records), not refused. */
+  allowCrimes: boolean;
 }
 
 export interface ModelSpec {
@@ -150,6 +163,8 @@ export interface EvalConfig {
   limit: number | null;
   batchSize: number;
   samples: number;
+  /** Who scores each model (`eval.backend`; `{type: 'builtin'}` unless the file says otherwise). */
+  backend: EvalBackendConfig;
 }
 
 export interface Experiment {
@@ -164,6 +179,10 @@ export interface Experiment {
   report: ReportConfig;
   /** Which executor runs the sweep and the Slurm job settings (src/sweep/executorConfig.ts). */
   executor: ExecutorConfig;
+  /** GPUs handed to concurrent evaluations (`resources:`). */
+  resources: Resources;
+  /** Merged checkpoints on disk at once; null: no bound. */
+  maxModelsOnDisk: number | null;
   /** Where a field is in the file, for problems found after loading (planning, suites). */
   pos(field: Array<string | number>): SourcePos;
   /** `file:line:col` of `pos(field)`. */
@@ -341,7 +360,7 @@ export async function parseExperimentDraft(text: string, file: string, opts: Loa
       if (i.code === 'unrecognized_keys') {
         const known = knownKeysAt(ExperimentSchema, p);
         for (const k of i.keys) {
-          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor)' : '';
+          const top = p.length === 0 ? ' (experiment fields: name, description, models, recipe, sweep, variants, seeds, eval, baselines, report, executor, resources, max_models_on_disk)' : '';
           const suggestion = nearest(k, known);
           problems.push({ ...loc.posKey([...p, k]), field: formatPath([...p, k]), message: `unknown field '${k}'${top}`, ...(suggestion ? { suggestion } : {}) });
         }
@@ -384,7 +403,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
 
   const topSeeds = raw.seeds ?? [0];
   const variants: Variant[] = [];
-  const rawVariants: Array<[string, { recipe: string; sweep?: z.output<typeof SweepSchema>; seeds?: number[]; description?: string }, Array<string | number>]> = raw.variants
+  const rawVariants: Array<[string, { recipe: string; sweep?: z.output<typeof SweepSchema>; seeds?: number[]; description?: string; allow_crimes?: boolean }, Array<string | number>]> = raw.variants
     ? Object.entries(raw.variants).map(([n, v]) => [n, v, ['variants', n]])
     : [[raw.name.replace(/[^A-Za-z0-9_]/g, '_'), { recipe: raw.recipe!, sweep: raw.sweep, seeds: undefined }, []]];
   for (const [vname, v, vp] of rawVariants) {
@@ -445,7 +464,7 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
       const typoOf = template.placeholders.some((ph) => ph.unknown && nearest(ph.name, [name]) === name);
       if (!used.has(name) && !typoOf) problems.push({ ...at, message: `axis '${name}' is not used by the recipe of ${raw.variants ? `variant '${vname}'` : 'the experiment'} (no \${${name}} in it), so its values would give identical points` });
     }
-    variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)' });
+    variants.push({ name: vname, description: v.description, template, groups, seeds: v.seeds ?? topSeeds, field: formatPath(vp) || '(document)', allowCrimes: v.allow_crimes ?? raw.allow_crimes ?? false });
   }
 
   const baselines: string[] = [];
@@ -453,6 +472,8 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
     if (!(b in raw.models)) problems.push(problemAt(loc, ['baselines', i], `unknown model '${b}'; models: ${Object.keys(raw.models).join(', ')}`, nearest(b, Object.keys(raw.models))));
     else if (!baselines.includes(b)) baselines.push(b);
   });
+
+  problems.push(...backendProblems(raw.eval, loc));
 
   const experiment: Experiment = {
     file: loc.file,
@@ -465,14 +486,31 @@ async function validate(raw: RawExperiment, loc: Locator, fileDir: string, opts:
       limit: raw.eval.limit ?? null,
       batchSize: raw.eval.batch_size ?? DEFAULT_BATCH_SIZE,
       samples: raw.eval.samples ?? DEFAULT_SAMPLES,
+      backend: raw.eval.backend,
     },
     baselines,
     report: raw.report ?? {},
     executor: resolveExecutor(raw.executor),
+    resources: raw.resources,
+    maxModelsOnDisk: raw.max_models_on_disk ?? null,
     pos: (p) => loc.pos(p),
     where: (p) => loc.where(p),
   };
   return { experiment, problems, unavailableModels };
+}
+
+/** What the backend's settings and the rest of `eval:` say together: an lm-eval task for every suite, a limit for `{limit}`. */
+function backendProblems(ev: RawExperiment['eval'], loc: Locator): Problem[] {
+  const b = ev.backend;
+  if (b.type !== 'lm-eval') return [];
+  const out: Problem[] = [];
+  ev.suites.forEach((s, i) => {
+    if (b.tasks[s] !== undefined) return;
+    const mapped = Object.keys(b.tasks);
+    out.push(problemAt(loc, ['eval', 'suites', i], `suite '${s}' has no lm-eval task: add it to eval.backend.tasks (e.g. tasks: {${s}: <lm-eval task name>}; mapped: ${mapped.join(', ') || 'none'})`, nearest(s, mapped)));
+  });
+  if (b.command.includes('{limit}') && (ev.limit === undefined || ev.limit === null)) out.push(problemAt(loc, ['eval', 'backend', 'command'], 'the command uses {limit} but eval.limit is not set'));
+  return out;
 }
 
 async function readText(file: string): Promise<string> {

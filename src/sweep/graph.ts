@@ -1,4 +1,6 @@
+import path from 'node:path';
 import type { CacheLayout } from './cache.js';
+import type { EvalConfig } from './experiment.js';
 import type { Plan, PointNode } from './plan.js';
 import { pointComplete, type Have } from './scan.js';
 import type { Task } from './tasks.js';
@@ -26,9 +28,20 @@ export interface Resources {
   cpus: number;
   /** GPUs the task needs (device indices are assigned by the executor). */
   gpus: number;
+  /**
+   * Evaluation slots: an evaluation by a server or a program of its own (openai, lm-eval,
+   * command) takes one instead of a CPU slot, since its worker only waits on that program; so
+   * merges of the next points run beside it.
+   */
+  evals: number;
+  /** Ports for a server the task starts (the local executor hands one out; on Slurm the task picks its own). */
+  ports: number;
   /** Bytes the task leaves on disk until its readers are done (a merged checkpoint). */
   diskBytes: number;
 }
+
+/** A task that takes one CPU slot and nothing else. */
+export const CPU_TASK: Resources = { cpus: 1, gpus: 0, evals: 0, ports: 0, diskBytes: 0 };
 
 export interface WorkNode {
   id: string;
@@ -70,8 +83,25 @@ export interface TaskGraph {
 export interface GraphOptions {
   /** Bytes of one merged checkpoint (for the disk resource). */
   modelBytes: number;
-  /** GPUs one evaluation needs (0: the built-in evaluator runs on the CPU). */
+  /** GPUs one evaluation by another backend than the built-in one asks for (0 when none are listed). */
   evalGpus?: number;
+  /** Folder of the points' logs (a started server's or lm_eval's output goes to `POINT.log` there). */
+  logsDir?: string;
+  /** Folder of the pid files of running servers (reapServers stops what a killed run left). */
+  pidDir?: string;
+  /** Folder of lm_eval's own output (`POINT/`), kept for reading. */
+  lmEvalDir?: string;
+}
+
+/** A point's id as a file name: `chained density=0.3 seed=1` -> `chained_density=0.3_seed=1`. */
+export function pointFileName(id: string): string {
+  return id.replace(/[^A-Za-z0-9._=-]+/g, '_');
+}
+
+/** What an evaluation by `backend` occupies (see Resources). */
+export function evalResources(backend: EvalConfig['backend'], gpus: number): Resources {
+  if (backend.type === 'builtin') return CPU_TASK;
+  return { cpus: 0, gpus, evals: 1, ports: backend.type === 'openai' && backend.serve !== undefined ? 1 : 0, diskBytes: 0 };
 }
 
 const mergeId = (key: string): string => `merge:${key}`;
@@ -88,7 +118,8 @@ export function buildGraph(plan: Plan, layout: CacheLayout, have: Have, merges: 
     work.set(n.id, n);
     return n;
   };
-  const cpu: Resources = { cpus: 1, gpus: 0, diskBytes: 0 };
+  const cpu = CPU_TASK;
+  const external = exp.eval.backend.type !== 'builtin';
   const pointOrder = new Map(plan.points.map((p) => [p.id, p.index]));
   for (const key of merges) {
     const s = plan.stages.get(key)!;
@@ -106,7 +137,7 @@ export function buildGraph(plan: Plan, layout: CacheLayout, have: Have, merges: 
     add({
       id: mergeId(key),
       kind: 'merge',
-      task: { type: 'merge', key, cacheRoot: layout.root, recipe: s.recipe, stageName: s.name, modelDirs: plan.modelDirs, inputs, seed: s.seed },
+      task: { type: 'merge', key, cacheRoot: layout.root, recipe: s.recipe, stageName: s.name, modelDirs: plan.modelDirs, inputs, seed: s.seed, allowCrimes: s.allowCrimes },
       deps,
       resources: { ...cpu, diskBytes: opts.modelBytes },
       order: Math.min(...s.points.map((id) => pointOrder.get(id) ?? Infinity)),
@@ -126,12 +157,20 @@ export function buildGraph(plan: Plan, layout: CacheLayout, have: Have, merges: 
     const finalDep = p.role === 'merge' && merges.has(p.modelKey) ? [mergeId(p.modelKey)] : [];
     const finalReads = p.role === 'merge' ? [p.modelKey] : [];
     if (!have.evals.has(p.evalKey)) {
+      const name = pointFileName(p.id);
+      const files = external
+        ? {
+            ...(opts.logsDir ? { logFile: path.join(opts.logsDir, `${name}.log`) } : {}),
+            ...(opts.pidDir ? { pidDir: opts.pidDir } : {}),
+            ...(opts.lmEvalDir && exp.eval.backend.type === 'lm-eval' ? { workDir: path.join(opts.lmEvalDir, name) } : {}),
+          }
+        : {};
       const n = add({
         id: `eval:${p.evalKey}`,
         kind: 'eval',
-        task: { type: 'eval', key: p.evalKey, cacheRoot: layout.root, modelDir: finalDir, eval: exp.eval },
+        task: { type: 'eval', key: p.evalKey, cacheRoot: layout.root, modelDir: finalDir, eval: exp.eval, ...files },
         deps: [...finalDep],
-        resources: { ...cpu, gpus: opts.evalGpus ?? 0 },
+        resources: evalResources(exp.eval.backend, opts.evalGpus ?? 0),
         order: p.index,
         label: `eval ${p.id}`,
         what: 'evaluation',

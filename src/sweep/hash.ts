@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
+import { readChecked, writeChecked } from '../util/checked.js';
 
 /** Keys are JSON of plain data, so object key order must not matter: sort keys recursively. */
 export function stableJson(v: unknown): string {
@@ -57,20 +57,37 @@ interface MemoEntry {
 export class FolderHasher {
   private memo: Record<string, MemoEntry> | null = null;
   private dirty = false;
-  /** `readOnly`: use the memo but never write it (dry runs must not touch the cache). */
+  /**
+   * `readOnly`: use the memo but never write it (dry runs must not touch the cache; a run writes
+   * it only once its plan is valid, see `allowWrites`). `onDamaged`: told about a memo that fails
+   * its checksum, which is then removed and every hash recomputed.
+   */
   constructor(
-    private readonly memoFile: string | null,
-    private readonly readOnly = false,
+    private memoFile: string | null,
+    private readOnly = false,
+    private readonly onDamaged?: (file: string, problem: string) => void,
   ) {}
+
+  /** From now on `save` writes the memo (to `file`, when the memo was not read from there). */
+  allowWrites(file: string | null = this.memoFile): void {
+    if (file !== this.memoFile) {
+      this.memoFile = file;
+      this.dirty = true;
+    }
+    this.readOnly = false;
+  }
 
   private async load(): Promise<Record<string, MemoEntry>> {
     if (this.memo) return this.memo;
     this.memo = {};
     if (this.memoFile) {
-      try {
-        this.memo = JSON.parse(await fs.readFile(this.memoFile, 'utf8')) as Record<string, MemoEntry>;
-      } catch {
-        // Missing or unreadable memo: hashes are recomputed, nothing is lost.
+      const r = await readChecked<Record<string, MemoEntry>>(this.memoFile);
+      if (r.ok && r.value && typeof r.value === 'object') this.memo = r.value;
+      else if (!r.ok && r.kind !== 'missing') {
+        // A memo entry that lies would key the cache by the wrong content: recompute every hash.
+        if (r.kind === 'damaged') this.onDamaged?.(this.memoFile, r.problem);
+        if (!this.readOnly) await fs.rm(this.memoFile, { force: true });
+        this.dirty = true;
       }
     }
     return this.memo;
@@ -96,7 +113,7 @@ export class FolderHasher {
 
   async save(): Promise<void> {
     if (this.memoFile && !this.readOnly && this.dirty && this.memo) {
-      await writeFileAtomic(this.memoFile, JSON.stringify(this.memo));
+      await writeChecked(this.memoFile, this.memo);
       this.dirty = false;
     }
   }

@@ -1,6 +1,7 @@
 import type { Checkpoint } from '../checkpoint/reader.js';
 import { ENGINE_VERSION, canonicalStage, planRecipe } from '../merge/engine.js';
 import { ENGINE_CODE } from '../merge/codeVersion.js';
+import type { ShapeMismatch } from '../merge/plan.js';
 import { getMethod, methodsReady } from '../methods/registry.js';
 import { resolveParsed, type Recipe, type ResolvedStage } from '../recipe/recipe.js';
 import { parseRecipeText } from '../recipe/source.js';
@@ -9,6 +10,7 @@ import { nearest } from '../util/suggest.js';
 import type { AxisValue, EvalConfig, Experiment } from './experiment.js';
 import { expandExperiment, filePosOf, pointId, type TemplatePoint } from './expand.js';
 import { contentKey, type FolderHasher } from './hash.js';
+import { backendKey } from '../eval/backends/config.js';
 
 /**
  * The plan of a sweep: every point, every stage each one needs (deduplicated by content key), and
@@ -50,6 +52,8 @@ export interface StageNode {
   seed: number;
   /** The point recipe text this stage is taken from (the worker re-parses it). */
   recipe: string;
+  /** Its models may differ in shape from the reference (the variant allows crimes). */
+  allowCrimes: boolean;
   inputs: Record<string, StageInput>;
   /** Ids of the points that need this stage. */
   points: string[];
@@ -72,6 +76,8 @@ export interface PointNode {
   evalKey: string;
   /** Final-vs-original-parents diagnostics of a chained point; null otherwise. */
   pointDiag: { key: string; base: { name: string; dir: string }; parents: Array<{ name: string; dir: string }> } | null;
+  /** Models merged although their tensors differ in shape (allow_crimes); empty otherwise. */
+  shapeMismatches: ShapeMismatch[];
 }
 
 export interface Plan {
@@ -82,6 +88,8 @@ export interface Plan {
   modelHashes: Record<string, string>;
   /** Name -> folder of every experiment model (the recipes' model references). */
   modelDirs: Record<string, string>;
+  /** Said once per run, whatever the number of points they concern (models merged despite shape mismatches). */
+  warnings: string[];
 }
 
 export interface PlanOptions {
@@ -94,8 +102,14 @@ export interface PlanOptions {
   prior?: PriorProblems;
 }
 
+/**
+ * The key of one model's evaluation. Another backend than the built-in one adds `backendKey` (its
+ * command or endpoint and the settings that can change a score), so scores of one server command
+ * are never served for another; a built-in evaluation's key is made of what it always was.
+ */
 export function evalKeyOf(modelKey: string, cfg: EvalConfig, evaluatorVersion: string): string {
-  return contentKey({ kind: 'eval', evaluator: evaluatorVersion, model: modelKey, suites: cfg.suites, limit: cfg.limit, batchSize: cfg.batchSize, samples: cfg.samples });
+  const backend = backendKey(cfg.backend);
+  return contentKey({ kind: 'eval', evaluator: evaluatorVersion, model: modelKey, suites: cfg.suites, limit: cfg.limit, batchSize: cfg.batchSize, samples: cfg.samples, ...(backend === 'builtin' ? {} : { backend }) });
 }
 
 /** What planning found before it: problems of the file that still leave it plannable (ExperimentDraft). */
@@ -130,6 +144,8 @@ class ProblemTally {
 interface CheckedPoint {
   tp: TemplatePoint;
   resolved: Recipe;
+  /** Models its recipe merges although their tensors differ in shape (the variant's allow_crimes). */
+  shapeMismatches: ShapeMismatch[];
 }
 
 /**
@@ -142,7 +158,8 @@ async function checkPoints(exp: Experiment, opts: { checkHeaders?: boolean; unav
   const modelDirs = Object.fromEntries(Object.values(exp.models).map((m) => [m.name, m.dir]));
   const dirToModel = new Map(Object.values(exp.models).map((m) => [m.dir, m.name]));
   const opened = new Map<string, Checkpoint>();
-  const headerProblems = new Map<string, Problem[]>();
+  /** Per recipe text and allow_crimes: what its header check found (each distinct recipe is checked once). */
+  const headerChecks = new Map<string, { problems: Problem[]; shapeMismatches: ShapeMismatch[] }>();
   const checked: CheckedPoint[] = [];
   const pointIndex = new Map<string, number>();
   await methodsReady();
@@ -186,13 +203,16 @@ async function checkPoints(exp: Experiment, opts: { checkHeaders?: boolean; unav
           bad = true;
         }
       }
+      let shapeMismatches: ShapeMismatch[] = [];
       if (opts.checkHeaders !== false) {
-        let ps = headerProblems.get(tp.recipe);
-        if (!ps) headerProblems.set(tp.recipe, (ps = (await planRecipe(resolved, opened)).problems));
-        for (const p of ps) report(p);
-        if (ps.length) bad = true;
+        const key = `${v.allowCrimes}\u0000${tp.recipe}`;
+        let hc = headerChecks.get(key);
+        if (!hc) headerChecks.set(key, (hc = await planRecipe(resolved, opened, { allowCrimes: v.allowCrimes })));
+        for (const p of hc.problems) report(p);
+        if (hc.problems.length) bad = true;
+        shapeMismatches = hc.shapeMismatches;
       }
-      if (!bad) checked.push({ tp, resolved });
+      if (!bad) checked.push({ tp, resolved, shapeMismatches });
     }
   } finally {
     await Promise.all([...opened.values()].map((c) => c.close()));
@@ -233,8 +253,13 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
   const seen = new Set<string>();
   const usedAsBase = new Set<string>();
   const usedAsInput = new Set<string>();
-  for (const { tp, resolved } of checked) {
+  const warnings = new Set<string>();
+  for (const { tp, resolved, shapeMismatches } of checked) {
     const v = tp.variant;
+    for (const m of shapeMismatches) {
+      const list = m.tensors.slice(0, 4).map((t) => `${t.tensor} [${t.shape.join(', ')}] vs [${t.referenceShape.join(', ')}]`).join(', ') + (m.tensors.length > 4 ? `, and ${m.tensors.length - 4} more` : '');
+      warnings.add(`variant ${v.name} (allow_crimes): stage ${m.stage}: model '${m.model}': ${m.tensors.length} tensor${m.tensors.length === 1 ? '' : 's'} differ in shape from '${m.reference}' (${list}); merged anyway, marked on its points' records (shapeMismatches)`);
+    }
     for (const st of resolved.stages) {
       if (st.baseModel && st.inputs[st.baseModel]?.kind === 'path') usedAsBase.add(st.baseModel);
       for (const [ref, inp] of Object.entries(st.inputs)) if (inp.kind === 'path') usedAsInput.add(ref);
@@ -257,9 +282,11 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
             inputs[ref] = inp.kind === 'path' ? { kind: 'model', model: ref, dir: inp.path, hash: await hashOf(ref) } : { kind: 'stage', key: keys.get(inp.stage)!, name: inp.stage };
           }
           const { random: stageRandom } = methodTraits(st.method);
-          node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, inputs, points: [] };
+          node = { key, name: st.name, method: st.method, random: stageRandom, seed: stageRandom ? (seed ?? 0) : 0, recipe: tp.recipe, allowCrimes: v.allowCrimes, inputs, points: [] };
           stages.set(key, node);
         }
+        // One variant allowing it is enough: the stage's output is the same either way.
+        node.allowCrimes ||= v.allowCrimes;
         node.points.push(id);
       }
       const finalKey = stageKeys[stageKeys.length - 1];
@@ -289,6 +316,7 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
         modelKey: finalKey,
         evalKey: evalKeyOf(finalKey, exp.eval, opts.evaluatorVersion),
         pointDiag,
+        shapeMismatches,
       });
     }
   }
@@ -312,11 +340,12 @@ export async function buildPlan(exp: Experiment, opts: PlanOptions): Promise<Pla
       modelKey: h,
       evalKey: evalKeyOf(`model:${h}`, exp.eval, opts.evaluatorVersion),
       pointDiag: null,
+      shapeMismatches: [],
     });
   }
   const points = [...refPoints, ...mergePoints].map((p, i) => ({ ...p, index: i }));
   await opts.hasher.save();
-  return { experiment: exp, engineVersion: ENGINE_VERSION, points, stages, modelHashes, modelDirs };
+  return { experiment: exp, engineVersion: ENGINE_VERSION, points, stages, modelHashes, modelDirs, warnings: [...warnings] };
 }
 
 async function stageKey(st: ResolvedStage, seed: number | null, upstream: Map<string, string>, hashOf: (name: string) => Promise<string>): Promise<string> {

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import type { Task } from './tasks.js';
 import type { FromWorker, ToWorker } from './worker.js';
+import type { Gpu } from '../eval/backends/config.js';
 
 /**
  * N worker child processes taking tasks one at a time. A worker that dies (out of memory, a
@@ -39,7 +40,7 @@ function workerEntry(): { file: string; execArgv: string[] } {
 
 export class WorkerPool {
   private slots: Slot[] = [];
-  private queue: Array<{ task: Task; gpus: number[]; resolve: Slot['busy'] extends infer B ? (B extends { resolve: infer R } ? R : never) : never; reject: (e: Error) => void; onProgress?: (f: number) => void }> = [];
+  private queue: Array<{ task: Task; gpus: Gpu[]; port?: number; resolve: Slot['busy'] extends infer B ? (B extends { resolve: infer R } ? R : never) : never; reject: (e: Error) => void; onProgress?: (f: number) => void }> = [];
   private nextId = 1;
   private closed = false;
   /** Worker processes started (replacements included). */
@@ -94,10 +95,10 @@ export class WorkerPool {
     return slot;
   }
 
-  /** Run a task on a free worker; `gpus` are the device indices it is given. */
-  run(task: Task, opts: { gpus?: number[]; onProgress?: (f: number) => void } = {}): Promise<{ seconds: number; alreadyDone: boolean }> {
+  /** Run a task on a free worker; `gpus` are the GPUs it is given, `port` the port of a server it starts. */
+  run(task: Task, opts: { gpus?: Gpu[]; port?: number; onProgress?: (f: number) => void } = {}): Promise<{ seconds: number; alreadyDone: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, gpus: opts.gpus ?? [], resolve, reject, onProgress: opts.onProgress });
+      this.queue.push({ task, gpus: opts.gpus ?? [], port: opts.port, resolve, reject, onProgress: opts.onProgress });
       this.pump();
     });
   }
@@ -123,7 +124,7 @@ export class WorkerPool {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       slot.busy = { id, task: job.task, resolve: job.resolve, reject: job.reject, onProgress: job.onProgress };
-      const msg: ToWorker = { kind: 'task', id, task: job.task, gpus: job.gpus };
+      const msg: ToWorker = { kind: 'task', id, task: job.task, gpus: job.gpus, ...(job.port !== undefined ? { port: job.port } : {}) };
       slot.child.send(msg);
     }
   }

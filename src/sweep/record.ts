@@ -1,7 +1,8 @@
 import { ENGINE_VERSION } from '../merge/engine.js';
-import { ResultRecord } from '../results/record.js';
+import { ResultRecord, type ScoredBy } from '../results/record.js';
+import { backendKey, type EvalBackendConfig } from '../eval/backends/config.js';
 import { headlineMetric } from '../results/metric.js';
-import { CacheLayout, exists, readJson } from './cache.js';
+import { CacheLayout, readJson, readOptional } from './cache.js';
 import type { Plan, PointNode } from './plan.js';
 import type { EvalFile, PointDiagFile, StageDiagFile } from './tasks.js';
 
@@ -25,18 +26,19 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
   const diagnostics: unknown[] = [];
   const timings: Record<string, number> = {};
   let mergeSeconds = 0;
+  // Every file is checked against its checksum as it is read (a failed point may lack some).
   for (const k of p.stages) {
-    if (await exists(layout.diagFile(k))) {
-      const d = await readJson<StageDiagFile>(layout.diagFile(k));
+    const d = await readOptional<StageDiagFile>(layout.diagFile(k));
+    if (d) {
       diagnostics.push(d.diagnostics);
       mergeSeconds += d.seconds;
     }
   }
   if (p.stages.length) timings.merge_s = mergeSeconds;
-  if (p.pointDiag && (await exists(layout.pointDiagFile(p.pointDiag.key)))) {
-    const d = await readJson<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key));
-    diagnostics.push(d.diagnostics);
-    timings.point_diagnostics_s = d.seconds;
+  const pd = p.pointDiag ? await readOptional<PointDiagFile>(layout.pointDiagFile(p.pointDiag.key)) : null;
+  if (pd) {
+    diagnostics.push(pd.diagnostics);
+    timings.point_diagnostics_s = pd.seconds;
   }
   const base = {
     experiment: exp.name,
@@ -48,14 +50,22 @@ export async function assembleRecord(plan: Plan, p: PointNode, layout: CacheLayo
     recipe: p.recipe,
     engineVersion: ENGINE_VERSION,
     diagnostics,
+    ...(p.shapeMismatches.length ? { shapeMismatches: p.shapeMismatches } : {}),
   };
   if (failure === null) {
     const e = await readJson<EvalFile>(layout.evalFile(p.evalKey));
     timings.eval_s = e.seconds;
     for (const [k, v] of Object.entries(e.result.timings ?? {})) timings[`eval_${k}_s`] = v;
-    return ResultRecord.parse({ ...base, backend: e.result.backend, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
+    return ResultRecord.parse({ ...base, backend: e.result.backend, scoredBy: e.result.provenance, status: 'ok', metrics: sanitizeMetrics(e.result.metrics), metricSpecs: e.result.metricSpecs, items: e.result.items, timings, samples: e.result.samples });
   }
-  return ResultRecord.parse({ ...base, backend, status: 'failed', error: failure, metrics: {}, timings, samples: [] });
+  return ResultRecord.parse({ ...base, backend, scoredBy: intendedScorer(exp.eval.backend), status: 'failed', error: failure, metrics: {}, timings, samples: [] });
+}
+
+/** Who was to score a point that failed: the backend and its command template (nothing ran to say more). */
+function intendedScorer(b: EvalBackendConfig): ScoredBy | undefined {
+  if (b.type === 'builtin') return undefined;
+  const template = b.type === 'command' ? b.cmd : b.type === 'lm-eval' ? b.command : b.serve;
+  return { backend: b.type, key: backendKey(b), ...(template !== undefined ? { template } : {}), ...(b.type === 'openai' && b.endpoint ? { endpoint: b.endpoint } : {}) };
 }
 
 /** The progress line of a recorded point: `done ID: suite=main metric ...` or `FAILED ID: reason`. */

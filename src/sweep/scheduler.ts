@@ -1,4 +1,5 @@
 import type { PointNode } from './plan.js';
+import type { DiskGate } from './diskGate.js';
 import type { RecordNode, TaskGraph, WorkNode } from './graph.js';
 
 /**
@@ -34,6 +35,8 @@ export class Scheduler {
   constructor(
     readonly graph: TaskGraph,
     private readonly listener: SchedulerListener,
+    /** max_models_on_disk, when the experiment sets it (and checkpoints are not all kept). */
+    readonly disk: DiskGate | null = null,
   ) {
     for (const id of graph.work.keys()) this.states.set(id, 'waiting');
     this.recordsById = new Map(graph.records.map((r) => [r.id, r]));
@@ -72,8 +75,14 @@ export class Scheduler {
     return n;
   }
 
+  /** May a ready node start now, as far as the disk bound goes? (Slots are the executor's.) */
+  admits(node: WorkNode): boolean {
+    return this.disk?.admits(node) ?? true;
+  }
+
   markRunning(id: string, where?: string): void {
     if (this.state(id) !== 'waiting' && this.state(id) !== 'running') throw new Error(`internal: ${id} is ${this.state(id)}, cannot run`);
+    if (this.state(id) === 'waiting') this.disk?.took(this.graph.work.get(id)!);
     this.states.set(id, 'running');
     if (where) this.where.set(id, where);
     else this.where.delete(id);
@@ -99,6 +108,8 @@ export class Scheduler {
       this.states.set(id, 'failed');
       this.errors.set(id, reason);
       this.cutOff(node, reason, cut);
+      // A failed merge leaves no folder (its output is written under a temporary name).
+      if (node.writes !== null) this.disk?.released(node.writes);
     }
     await this.listener.settled(node, outcome);
     for (const c of cut) await this.listener.settled(c, { ok: false, error: this.errors.get(c.id)! });

@@ -51,7 +51,8 @@ export async function sweepStatus(file: string, opts: StatusOptions = {}): Promi
   const expDir = path.resolve(opts.reportsDir ?? 'reports', exp.name);
   const layout = new CacheLayout(path.join(expDir, 'cache'));
   const plan = await buildPlan(exp, { hasher: new FolderHasher(layout.hashMemo(), true), evaluatorVersion: await evalVersion(exp), checkHeaders: false });
-  const have = await scanCache(plan, layout);
+  // A look only: nothing removed, no checkpoint read in full (the run checks them).
+  const have = await scanCache(plan, layout, { repair: false, verify: false });
   const graph = buildGraph(plan, layout, have, neededMerges(plan, have), { modelBytes: 0 });
   const { records } = await loadResults(resultsPath(expDir), { repair: false });
   const recorded = new Map(records.map((r) => [r.point, r]));

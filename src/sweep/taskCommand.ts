@@ -4,6 +4,7 @@ import path from 'node:path';
 import { UserError, isUserError } from '../util/errors.js';
 import { tasksFile, type TasksFile } from './executors/slurm/store.js';
 import { runTask } from './tasks.js';
+import type { Gpu } from '../eval/backends/config.js';
 
 /**
  * `mergelab task EXPDIR --id ID`: run one task of a sweep's graph in this process, as a Slurm job
@@ -12,13 +13,19 @@ import { runTask } from './tasks.js';
  * Start and end are logged with the time and host, so a job log shows what ran where and when.
  */
 
-function gpusGiven(): number[] {
-  const raw = process.env.SLURM_STEP_GPUS ?? process.env.SLURM_JOB_GPUS ?? process.env.CUDA_VISIBLE_DEVICES ?? '';
+/**
+ * The GPUs Slurm gave this job, as its processes must name them: CUDA_VISIBLE_DEVICES, which Slurm
+ * sets per job (renumbered from 0 where cgroups confine the job to its GPUs, where the physical
+ * indices of SLURM_JOB_GPUS would name devices the job cannot see); those indices only when it is
+ * unset. A server the task starts inherits them.
+ */
+export function gpusGiven(env: NodeJS.ProcessEnv = process.env): Gpu[] {
+  const raw = env.CUDA_VISIBLE_DEVICES ?? env.SLURM_STEP_GPUS ?? env.SLURM_JOB_GPUS ?? '';
   return raw
     .split(',')
     .map((x) => x.trim())
-    .filter((x) => /^\d+$/.test(x))
-    .map(Number);
+    .filter((x) => /^\d+$/.test(x) || /^(GPU|MIG)-[A-Za-z0-9-]+$/.test(x))
+    .map((x) => (/^\d+$/.test(x) ? Number(x) : x));
 }
 
 async function loadTasks(expDir: string): Promise<TasksFile> {
@@ -46,7 +53,7 @@ export async function runTaskCommand(expDirArg: string, id: string, out: (line: 
   const backend = list.backend || 'auto';
   try {
     const { getKernels } = await import('../kernels/index.js');
-    const r = await runTask(task, { kernels: () => getKernels(backend as Parameters<typeof getKernels>[0]), gpus });
+    const r = await runTask(task, { kernels: () => getKernels(backend as Parameters<typeof getKernels>[0]), gpus, log: out });
     out(`mergelab task ${id}: end ${new Date().toISOString()}: ${r.alreadyDone ? 'already done' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   } catch (e) {

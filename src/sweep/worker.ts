@@ -2,6 +2,7 @@ import type { Kernels } from '../kernels/types.js';
 import { isUserError } from '../util/errors.js';
 import { runTask, type Task } from './tasks.js';
 import { setEvalThreads } from './evaluator.js';
+import type { Gpu } from '../eval/backends/config.js';
 
 /**
  * A sweep worker: a child process (tfjs wasm runs one thread per process, so parallel merges and
@@ -9,7 +10,7 @@ import { setEvalThreads } from './evaluator.js';
  */
 
 export type ToWorker =
-  | { kind: 'task'; id: number; task: Task; gpus: number[] }
+  | { kind: 'task'; id: number; task: Task; gpus: Gpu[]; port?: number }
   /** The running task may use this many threads from now on (the parent lends idle slots). */
   | { kind: 'threads'; threads: number };
 export type FromWorker =
@@ -46,7 +47,7 @@ process.on('message', (msg: ToWorker) => {
   }
   // A loan ends with the task it was made to.
   if (lent !== 1) void setEvalThreads((lent = 1));
-  const { id, task, gpus } = msg;
+  const { id, task, gpus, port } = msg;
   let lastSent = 0;
   let tokens = 0;
   let tokensSent = 0;
@@ -58,6 +59,9 @@ process.on('message', (msg: ToWorker) => {
   runTask(task, {
     kernels: getKernels,
     gpus,
+    port,
+    // The pool copies a worker's output into run.log.
+    log: (line) => process.stdout.write(`${line}\n`),
     onProgress: (fraction) => {
       const now = Date.now();
       if (now - lastSent > 250) {

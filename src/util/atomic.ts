@@ -1,10 +1,7 @@
 import { promises as fs, readdirSync, rmSync, type Dirent } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-
-function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
+import { diskFull, isNoSpace } from './disk.js';
+import { tempOwner, tempSibling } from './temp.js';
 
 /** Write a file so readers never see it half-written: temp file in the same folder, then rename. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
@@ -15,7 +12,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await fs.rename(tmp, target);
   } catch (e) {
     await fs.rm(tmp, { force: true });
-    throw e;
+    throw isNoSpace(e) ? await diskFull(target, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, e) : e;
   }
 }
 
@@ -38,9 +35,6 @@ export async function buildDirAtomic<T>(target: string, build: (tmpDir: string) 
   }
 }
 
-/** `.NAME.tmp-PID-HEX`: the temporary siblings made here and by the checkpoint writer. */
-const TEMP_SIBLING = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
-
 /**
  * Remove the temporary siblings under `dir` (and its subfolders, `depth` levels down) that were
  * made by one of `pids`: processes that were stopped mid-write and will not finish it.
@@ -55,8 +49,8 @@ export function removeTempsOf(dir: string, pids: ReadonlySet<number>, depth = 2)
   }
   for (const e of entries) {
     const p = path.join(dir, e.name);
-    const m = TEMP_SIBLING.exec(e.name);
-    if (m && pids.has(Number(m[1]))) {
+    const owner = tempOwner(e.name);
+    if (owner !== null && pids.has(owner)) {
       rmSync(p, { recursive: true, force: true });
       removed.push(p);
     } else if (e.isDirectory() && depth > 0) removed.push(...removeTempsOf(p, pids, depth - 1));

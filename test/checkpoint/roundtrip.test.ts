@@ -124,7 +124,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
       await w.addF32('b', [7], b);
       await w.addF32('c', [3, 2], seq(6, 1, 2));
       const res = await w.finish({ config: { x: 1, dtype: 'bfloat16' } });
-      expect(res.files.sort()).toEqual(['config.json', 'model.safetensors']);
+      expect(res.files.sort()).toEqual(['config.json', 'mergelab_manifest.json', 'model.safetensors']);
       const ck = await openCheckpoint(out);
       open.push(ck);
       expect(ck.tensorNames()).toEqual(['a', 'b', 'c']);
@@ -182,7 +182,7 @@ describe('CheckpointWriter + openCheckpoint', () => {
     const w = await CheckpointWriter.create(out, { dtype: 'F32' });
     await w.addF32('a', [2], new Float32Array([1, 2]));
     await w.finish({});
-    expect(await list(out)).toEqual(['model.safetensors']);
+    expect(await list(out)).toEqual(['mergelab_manifest.json', 'model.safetensors']);
   });
 });
 
@@ -236,7 +236,7 @@ describe('writer call discipline', () => {
     await expect(w2.finish({})).rejects.toThrow(/already finished/);
     await expect(w2.addF32('b', [1], new Float32Array(1))).rejects.toThrow(/already finished/);
     await w2.abort(); // no-op after finish: the output stays
-    expect(await list(out)).toEqual(['model.safetensors']);
+    expect(await list(out)).toEqual(['mergelab_manifest.json', 'model.safetensors']);
   });
 
   it('rejects a bad shard size or dtype as a user error', async () => {

@@ -38,18 +38,26 @@ async function hidden(dir: string): Promise<string[]> {
   return (await fs.readdir(dir)).filter((n) => /\.tmp-\d+-[0-9a-f]+$/.test(n) || /\.stage-/.test(n));
 }
 
-/** Start `mergelab ARGS`, send SIGTERM (`times` times) once its output shows `ready`, and wait. */
+/**
+ * Start `mergelab ARGS`, send SIGTERM (`times` times) once its output shows `ready`, and wait. A
+ * command that ends before that is returned as it ended, so the caller's exit-code assertion
+ * shows its output.
+ */
 async function stopWhen(args: string[], ready: RegExp, times = 1) {
   const child = execa('node', [BIN, ...args], { cwd: REPO, reject: false, all: true });
   let seen = '';
+  let ended = false;
   await new Promise<void>((resolve) => {
     child.all!.on('data', (d: Buffer) => {
       seen += d.toString();
       if (ready.test(seen)) resolve();
     });
-    void child.then(() => resolve());
+    void child.then(() => {
+      ended = true;
+      resolve();
+    });
   });
-  for (let i = 0; i < times; i++) {
+  for (let i = 0; i < times && !ended; i++) {
     // process.kill, not child.kill: execa's kill would follow up with SIGKILL after 5 s, which a
     // loaded machine can reach while the command is still winding down.
     process.kill(child.pid!, 'SIGTERM');
@@ -93,11 +101,12 @@ describe('exit codes', () => {
     expect(help.stdout).toContain('Exit codes: 0 ok, 1 a problem with your input, 2 an internal error, 130 interrupted');
     expect((await mergelab(['nosuch'])).exitCode).toBe(1);
     expect((await mergelab(['run', 'x.yaml', '--no-such-flag'])).exitCode).toBe(1);
+    // The output folder is required, as mergekit-yaml's OUT_PATH or as --out.
     const noOut = await mergelab(['merge', 'x.yaml']);
     expect(noOut.exitCode).toBe(1);
-    expect(noOut.stderr).toContain("required option '--out <dir>' not specified");
+    expect(noOut.stderr).toBe('mergelab: no output folder: give OUT_PATH after the recipe (as mergekit-yaml takes it) or --out DIR');
     const mergeHelp = await mergelab(['merge', '--help']);
-    expect(mergeHelp.stdout).toContain('Usage: mergelab merge <recipe> --out <dir> [options]');
+    expect(mergeHelp.stdout).toContain('Usage: mergelab merge <recipe> <out_path> [options]  (or <recipe> --out <dir> [options])');
     const runHelp = (await mergelab(['run', '--help'])).stdout.replace(/\s+/g, ' ');
     // One default for --jobs, the one that applies.
     expect(runHelp.match(/-j, --jobs <n>.*?(?=--keep-models)/)![0].match(/default/g)).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { listMethods } from '../../src/methods/registry.js';
 import { checkExperimentFile } from '../../src/sweep/check.js';
 import { editDistance, nearest } from '../../src/util/suggest.js';
 import { tempDir, tinyZoo } from '../sweep/helpers.js';
@@ -57,7 +58,8 @@ describe('every mistake at once, where it is', () => {
       // The typo itself, inside the recipe block (line 18), not a placeholder that carried it.
       `${file}:18:44: field variants.chained.recipe: unknown placeholder \${densty}; known names: base (model), math (model), chat (model), method (axis), density (axis), w (axis) (did you mean 'density'?)`,
       // The bad method comes from an axis value: line 29, at \`dare_tie\`, found in half the points.
-      `${file}:29:29: variant chained, stage 1 (math_dare), field merge_method: unknown merge_method "dare_tie"; known methods: task_arithmetic, ties, dare_ties, dare_linear, breadcrumbs, breadcrumbs_ties, della, della_linear, linear, slerp, model_stock, passthrough (did you mean 'dare_ties'?) [4 of 8 points]`,
+      // The known methods are every built-in one, in the registry's order.
+      `${file}:29:29: variant chained, stage 1 (math_dare), field merge_method: unknown merge_method "dare_tie"; known methods: ${listMethods().join(', ')} (did you mean 'dare_ties'?) [4 of 8 points]`,
     ];
     const v = await mergelab(['validate', file, '--zoo', zoo]);
     expect(v.exitCode).toBe(1);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { evaluateWithBackend, type BackendEvalConfig } from '../../src/eval/backends/run.js';
 import { EvalBackendSchema, backendKey } from '../../src/eval/backends/config.js';
-import { metricName } from '../../src/eval/backends/lm-eval-output.js';
+import { metricName, taskOutcomes } from '../../src/eval/backends/lm-eval-output.js';
 
 const REPO = path.resolve(__dirname, '../..');
 let dir: string;
@@ -61,6 +61,43 @@ describe('lm-eval backend', () => {
     expect(out.samples[0].output).toBe(' Tom has 5 + 7 = 12 apples.\n#### 12');
     expect(out.provenance).toMatchObject({ backend: 'lm-eval', lmEvalVersion: '0.4.13.dev0', key: backendKey(c.backend) });
     expect(out.provenance.command).toMatch(/^lm_eval --model hf .* --limit 4$/);
+  });
+
+  it('declares metrics from higher_is_better and reads per-document outcomes from the samples, keyed by doc_id', async () => {
+    const c = cfg({ env: { PATH: `${bin}:${oldPath}` } });
+    const out = await evaluateWithBackend('/models/merged-7b/point-0003', c);
+    expect(out.metricSpecs.math).toEqual({
+      n: { role: 'count', unit: 'items' },
+      exact_match_strict: { role: 'skill', higherIsBetter: true, aggregation: 'proportion', unit: 'share of documents' },
+      exact_match_strict_stderr: { role: 'count', unit: 'standard error (lm-eval)' },
+      exact_match_flexible: { role: 'skill', higherIsBetter: true, aggregation: 'proportion', unit: 'share of documents' },
+      exact_match_flexible_stderr: { role: 'count', unit: 'standard error (lm-eval)' },
+    });
+    expect(out.metricSpecs.chat.inst_level_strict).toEqual({ role: 'skill', higherIsBetter: true, aggregation: 'ratio', unit: 'share of instructions' });
+    expect(out.metricSpecs.chat.prompt_level_loose).toMatchObject({ aggregation: 'proportion' });
+    // gsm8k: one line per document and filter; each filter's exact_match per document.
+    expect(out.items.math.ids).toEqual(['0', '1', '2', '3']);
+    expect(out.items.math.values.exact_match_strict).toEqual([1, 0, 0, 0]);
+    expect(out.items.math.values.exact_match_flexible).toEqual([1, 1, 0, 1]);
+    expect(out.items.math.weights).toEqual({});
+    // IFEval: instruction-level verdicts are lists: instructions followed over instructions.
+    expect(out.items.chat.ids).toEqual(['0', '1', '2']);
+    expect(out.items.chat.values.prompt_level_strict).toEqual([1, 0, 1]);
+    const v = out.items.chat.values.inst_level_strict;
+    const w = out.items.chat.weights.inst_level_strict;
+    expect(w).toEqual([1, 2, 1]);
+    expect(v.reduce((a, b) => a + b, 0) / w.reduce((a, b) => a + b, 0)).toBe(out.metrics.chat.inst_level_strict);
+  });
+
+  it('keeps only outcomes that add up to the reported score, and reads perplexity pairs', () => {
+    const line = (doc: number, fields: Record<string, unknown>, metrics: string[]) => JSON.stringify({ doc_id: doc, arguments: { gen_args_0: { arg_0: 'p' } }, resps: [['x']], filtered_resps: ['x'], filter: 'none', metrics, ...fields });
+    const text = [line(0, { acc: 1, word_perplexity: [-20, 10], f1: ['a', 'b'] }, ['acc', 'word_perplexity', 'f1']), line(1, { acc: 0, word_perplexity: [-10, 10], f1: ['c', 'd'] }, ['acc', 'word_perplexity', 'f1'])].join('\n');
+    const o = taskOutcomes(text, { acc: 0.5, word_perplexity: Math.exp(30 / 20), f1: 0.7 }, 'samples.jsonl');
+    expect(o.items.values).toEqual({ acc: [1, 0], word_perplexity: [20, 10] });
+    expect(o.items.weights).toEqual({ word_perplexity: [10, 10] });
+    expect(o.aggregation).toEqual({ acc: 'proportion', word_perplexity: 'exp_ratio' });
+    // Samples of another run (the score differs): no outcomes rather than wrong ones.
+    expect(taskOutcomes(text, { acc: 0.25 }, 'samples.jsonl').items.values).toEqual({});
   });
 
   it('apply_chat_template and a custom task map reach the command line', async () => {

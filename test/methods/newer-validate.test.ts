@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRecipe } from '../../src/merge/engine.js';
+import { formatProblem } from '../../src/util/errors.js';
 import { tmpDir, writeTinyLlama } from '../merge/tiny-llama.js';
 
 let root: string;
@@ -18,7 +19,11 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-const check = (text: string) => checkRecipe({ text, file: 'r.yaml', dir: root });
+// Problems are data; the assertions read them as the command line renders them.
+const check = async (text: string) => {
+  const r = await checkRecipe({ text, file: 'r.yaml', dir: root });
+  return { ...r, problems: r.problems.map(formatProblem) };
+};
 
 describe('validate: newer methods', () => {
   it('nearswap without a base, with two models and no t: three problems at once', async () => {

@@ -105,11 +105,10 @@ describe('stage graph', () => {
     expect(e.message).toContain("stage name 'a' is already used by stage 1");
   });
 
-  it('a stage the final stage does not use is skipped with a warning', async () => {
+  it('a stage the final stage does not use is an error naming it and its line', async () => {
     const text = ['name: unused', 'merge_method: linear', 'models: [{model: base, parameters: {weight: 1}}]', '---', 'merge_method: linear', 'models: [{model: chat, parameters: {weight: 1}}]'].join('\n');
-    const r = await load(text);
-    expect(r.stages.map((s) => s.name)).toEqual(['stage2']);
-    expect(r.warnings[0]).toContain('not used by the final stage');
+    const e = await errorOf(load(text));
+    expect(e.message).toMatch(/:1:1: .*unused.* is not used by the final stage \(the last document, 'stage2'\), so it would never be merged/);
   });
 
   it('adds an unlisted base model to the inputs without parameters', async () => {

@@ -28,7 +28,7 @@ describe('mergelab report', () => {
     expect(r.exitCode, r.all).toBe(0);
     const s = JSON.parse(r.stdout) as { outDir: string; files: { charts: string[] }; flags: { violations: { rule: string }[] }[]; charts: { kind: string }[] };
     expect(s.outDir).toBe(path.join(root, 'out'));
-    expect((await readdir(path.join(root, 'out'))).sort()).toEqual(['index.html', 'results.csv', 'results.json']);
+    expect((await readdir(path.join(root, 'out'))).sort()).toEqual(['index.html', 'results.csv', 'results.json', 'results.xxh64']);
     expect(s.files.charts).toEqual([]);
     expect(s.flags.flatMap((f) => f.violations.map((v) => v.rule))).not.toContain('quality_rate');
     expect(s.charts.map((c) => c.kind)).toContain('layer_diagnostics');

@@ -69,7 +69,7 @@ describe('results export', () => {
     expect(json.map((r) => r.point)).toEqual(['base', 'p-chat', 'p-math', 'bad', 'm1', 'm2']);
     expect(json).toEqual(expect.arrayContaining(all));
     expect((await readFile(out.csv, 'utf8')).split('\n')[0]).toMatch(/^experiment,point,role,variant,seed,status/);
-    expect((await readdir(dir)).sort()).toEqual(['results.csv', 'results.json', 'results.jsonl']);
+    expect((await readdir(dir)).sort()).toEqual(['results.csv', 'results.json', 'results.jsonl', 'results.xxh64']);
     await expect(exportResults(path.join(dir, 'missing'))).rejects.toThrow(/no results file/);
   });
 });

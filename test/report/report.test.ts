@@ -183,7 +183,7 @@ describe('generateReport', () => {
     const dir = await expDir(tiny(), { name: 'small-exp', report: { collapse: { parent_fraction: 0.2 }, max_diagnostic_points: 2 } });
     const s = await generateReport(dir);
     expect(s.experiment).toBe('small-exp');
-    expect((await readdir(dir)).sort()).toEqual(['charts', 'experiment.json', 'index.html', 'results.csv', 'results.json', 'results.jsonl']);
+    expect((await readdir(dir)).sort()).toEqual(['charts', 'experiment.json', 'index.html', 'results.csv', 'results.json', 'results.jsonl', 'results.xxh64']);
     expect(s.charts.filter((c) => c.kind === 'layer_diagnostics')).toHaveLength(1);
     const written = (await readdir(path.join(dir, 'charts'))).sort();
     expect(written).toHaveLength(s.charts.length + 2);

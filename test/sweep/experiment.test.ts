@@ -3,8 +3,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../src/sweep/experiment.js';
 import { expandExperiment, pointId } from '../../src/sweep/expand.js';
-import { FolderHasher } from '../../src/sweep/hash.js';
-import { buildPlan } from '../../src/sweep/plan.js';
+import { FolderHasher, contentKey } from '../../src/sweep/hash.js';
+import { buildPlan, checkPlan } from '../../src/sweep/plan.js';
 import { UserError } from '../../src/util/errors.js';
 import { tempDir } from './helpers.js';
 
@@ -74,7 +74,9 @@ describe('experiment files', () => {
   it('expands a grid with a zipped group per variant', async () => {
     const exp = await parseExperiment(GOOD, 'exp.yaml', { zooDir: zoo });
     expect(exp.variants.map((v) => v.name)).toEqual(['chained', 'linear']);
-    expect(exp.eval).toEqual({ suites: ['math', 'chat'], limit: 10, batchSize: 32, samples: 3 });
+    expect(exp.eval).toEqual({ suites: ['math', 'chat'], limit: 10, batchSize: 32, samples: 3, backend: { type: 'builtin' } });
+    expect(exp.resources).toEqual({ gpus: [], gpus_per_eval: 1 });
+    expect(exp.maxModelsOnDisk).toBeNull();
     const pts = expandExperiment(exp);
     // 3 densities x 2 zipped weight pairs, then 2 linear weights.
     expect(pts.length).toBe(8);
@@ -146,6 +148,70 @@ describe('experiment files', () => {
     // Said once, for all 6 points of the variant (3 densities x 2 weightings), with the nearest model name.
     expect((err as Error).message).toMatch(/\(did you mean 'chat'\?\) \[all 6 points\]/);
     expect((err as UserError).problems).toHaveLength(1);
+  });
+
+  it('takes eval.backend, resources and max_models_on_disk', async () => {
+    const served = GOOD.replace('  limit: 10', '  limit: 10\n  backend: {type: openai, serve: "vllm serve {model} --port {port}", ready_timeout: 60}') + 'resources: {gpus: [0, 1, 2, 3], gpus_per_eval: 2}\nmax_models_on_disk: 3\n';
+    const exp = await parseExperiment(served, 'exp.yaml', { zooDir: zoo });
+    expect(exp.eval.backend).toMatchObject({ type: 'openai', serve: 'vllm serve {model} --port {port}', ready_timeout: 60, request_timeout: 600 });
+    expect(exp.resources).toEqual({ gpus: [0, 1, 2, 3], gpus_per_eval: 2 });
+    expect(exp.maxModelsOnDisk).toBe(3);
+    const lm = await parseExperiment(GOOD.replace('  limit: 10', '  limit: 10\n  backend: lm-eval'), 'exp.yaml', { zooDir: zoo });
+    expect(lm.eval.backend).toMatchObject({ type: 'lm-eval', tasks: { math: 'gsm8k', chat: 'ifeval' } });
+  });
+
+  it('names the place of each problem with the backend, resources and disk bound', async () => {
+    const at = (ev: string, top = '') => problems(GOOD.replace('  limit: 10', `  limit: 10\n${ev}`) + top);
+    expect(await at('  backend: {type: opena}')).toMatch(/exp\.yaml:10:19: field eval\.backend\.type: unknown backend type "opena" .*\(did you mean 'openai'\?\)/);
+    expect(await at('  backend: openai')).toMatch(/exp\.yaml:10:12: field eval\.backend\.serve: give either `serve` .* or `endpoint`/);
+    expect(await at('  backend: {type: openai, serve: "vllm serve {model}"}')).toMatch(/exp\.yaml:10:34: field eval\.backend\.serve: serve must contain \{port\}/);
+    expect(await at('  backend: {type: openai, serve: "x {model} --port {port}", ready_timout: 3}')).toMatch(/field eval\.backend\.ready_timout: unknown field 'ready_timout' \(did you mean 'ready_timeout'\?\)/);
+    expect(await at('  backend: {type: openai, serve: "x {model} --port {port} {gpus}"}')).toMatch(/field eval\.backend\.serve: unknown placeholder \{gpus\}/);
+    expect(await at('  backend: {type: lm-eval, tasks: {math: gsm8k}}')).toMatch(/exp\.yaml:8:18: field eval\.suites\[1\]: suite 'chat' has no lm-eval task: add it to eval\.backend\.tasks/);
+    expect(await at('', 'resources: {gpus: [0, 0], gpus_per_eval: 3}\n')).toMatch(/field resources\.gpus: GPU 0 is listed twice[\s\S]*field resources\.gpus_per_eval: 3 GPUs per evaluation but only 2 listed/);
+    expect(await at('', 'max_models_on_disk: 0\n')).toMatch(/field max_models_on_disk: expected a whole number >= 1/);
+    expect(await at('', 'max_model_on_disk: 2\n')).toMatch(/unknown field 'max_model_on_disk' .*\(did you mean 'max_models_on_disk'\?\)/);
+  });
+
+  it('keys evaluations by the backend: builtin keys as before, one server command never serves another', async () => {
+    const plan = async (ev: string) => {
+      const exp = await parseExperiment(GOOD.replace('  limit: 10', `  limit: 10\n${ev}`), 'exp.yaml', { zooDir: zoo });
+      return buildPlan(exp, { hasher: new FolderHasher(null), evaluatorVersion: 'v', checkHeaders: false });
+    };
+    const builtin = await plan('');
+    // The key of a builtin evaluation is made of exactly what it was made of before backends existed.
+    const ref = builtin.points.find((p) => p.id === 'ref base')!;
+    expect(ref.evalKey).toBe(contentKey({ kind: 'eval', evaluator: 'v', model: `model:${ref.modelKey}`, suites: ['math', 'chat'], limit: 10, batchSize: 32, samples: 3 }));
+    expect((await plan('  backend: builtin')).points.map((p) => p.evalKey)).toEqual(builtin.points.map((p) => p.evalKey));
+    const keys = async (ev: string) => new Set((await plan(ev)).points.map((p) => p.evalKey));
+    const a = await keys('  backend: {type: openai, serve: "vllm serve {model} --port {port}"}');
+    const aSlow = await keys('  backend: {type: openai, serve: "vllm serve {model} --port {port}", ready_timeout: 5, concurrency: 2}');
+    const b = await keys('  backend: {type: openai, serve: "vllm serve {model} --port {port} --dtype float16"}');
+    const all = new Set(builtin.points.map((p) => p.evalKey));
+    expect(aSlow).toEqual(a);
+    for (const k of a) {
+      expect(all.has(k)).toBe(false);
+      expect(b.has(k)).toBe(false);
+    }
+  });
+
+  it('the experiment files of the README\'s "Sweeping real checkpoints" parse and plan', async () => {
+    const readme = await fs.readFile(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Sweeping real checkpoints'), readme.indexOf('\n## ', readme.indexOf('## Sweeping real checkpoints') + 5));
+    const files = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).filter((t) => t.startsWith('name:'));
+    expect(files.length).toBe(2);
+    const backends: string[] = [];
+    for (const text of files) {
+      const exp = await parseExperiment(text, 'README.md', { checkModels: false });
+      backends.push(exp.eval.backend.type);
+      expect(exp.resources.gpus.length).toBeGreaterThan(0);
+      expect(exp.maxModelsOnDisk).toBeGreaterThan(0);
+      // No 7B folders here: the recipes are checked as for models that are not available.
+      const { problems, points } = await checkPlan(exp, { checkHeaders: false, prior: { problems: [], unavailableModels: new Set(Object.keys(exp.models)) } });
+      expect(problems).toEqual([]);
+      expect(points).toBeGreaterThan(1);
+    }
+    expect(backends).toEqual(['openai', 'lm-eval']);
   });
 
   it('loads every shipped experiment file', async () => {

@@ -18,11 +18,19 @@ describe('Ctrl-C during a local run', () => {
     const args = ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', file, '--zoo', zoo, '--reports', reports, '--jobs', '2', '--progress', 'lines', '--no-report'];
     // Its own process group, as a terminal's foreground job: Ctrl-C reaches the workers too.
     const child = execa('node', args, { cwd: REPO, reject: false, all: true, detached: true });
+    let seen = '';
+    child.all!.on('data', (d: Buffer) => (seen += d.toString()));
     const evals = path.join(reports, 'int', 'cache', 'evals');
     for (let i = 0; i < 1200 && (await fs.readdir(evals).catch(() => [])).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    // Ctrl-C twice: the first only starts nothing more (running tasks would finish), the second
+    // stops the workers in the middle of their tasks. The second is sent once the first is
+    // acknowledged, so the two cannot merge into one pending signal.
     process.kill(-child.pid!, 'SIGINT');
+    for (let i = 0; i < 1200 && child.exitCode === null && !/Ctrl-C: starting no new task/.test(seen); i++) await new Promise((r) => setTimeout(r, 10));
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
     const res = await child;
     expect(res.exitCode, res.all).toBe(130);
+    expect(res.all).toMatch(/Ctrl-C again: /);
     expect(res.all).toMatch(/interrupted: workers stopped; run again to resume from the cache/);
     const partial = await readJsonl(path.join(reports, 'int', 'results.jsonl'));
     expect(partial.length).toBeLessThan(reference.length);

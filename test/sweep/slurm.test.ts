@@ -143,8 +143,9 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
     const again = await cli(['task', expDir, '--id', taskId], { env });
     expect(again.exitCode, again.all).toBe(0);
     expect(again.all).toMatch(new RegExp(`mergelab task ${taskId}: end \\S+: already done`));
+    // An unknown id is a mistake in the input: exit 1, as every command exits for one.
     const unknown = await cli(['task', expDir, '--id', 'eval:nope'], { env });
-    expect(unknown.exitCode).toBe(2);
+    expect(unknown.exitCode).toBe(1);
     expect(unknown.all).toMatch(/slurm\/tasks\.json: no task 'eval:nope'/);
     // The campaign is over: the next run starts a new one.
     await fs.access(path.join(expDir, 'slurm', 'last-jobs.json'));
@@ -284,17 +285,71 @@ describe.skipIf(!!unavailable)('mergelab run --executor slurm on a real single-n
     }
   });
 
+  it('an evaluation through a started server gets its GPU from Slurm (--gres) and a port of its own on the node', { timeout: 600_000 }, async () => {
+    const standIn = path.join(REPO, 'test/fixtures/openai-servers/stand-in.mjs');
+    const file = path.join(work, 'served.yaml');
+    const variant = (n: string, w: number) => `  ${n}:\n    recipe: |\n      merge_method: linear\n      models:\n        - model: math\n          parameters: {weight: ${w}}\n        - model: chat\n          parameters: {weight: 1}\n      dtype: float32\n`;
+    // No executor.eval.gres: a served evaluation asks for gpus_per_eval GPUs by itself.
+    await fs.writeFile(
+      file,
+      `name: served
+models: {math: zoo:math, chat: zoo:chat}
+eval:
+  suites: [math]
+  limit: 2
+  backend: {type: openai, serve: "node ${standIn} --model {model} --port {port} --delay 500", concurrency: 1}
+executor: {poll_seconds: 0.5}
+variants:
+${variant('a', 0.5)}${variant('b', 1)}`,
+    );
+    const reports = path.join(work, 'served');
+    const expDir = path.join(reports, 'served');
+    const r = await cli(['run', file, '--zoo', zoo, '--reports', reports, '--executor', 'slurm', '--progress', 'lines', '--no-report'], { env });
+    expect(r.exitCode, r.all).toBe(0);
+    const rs = (await readJsonl(path.join(expDir, 'results.jsonl'))) as Array<{ point: string; status: string; scoredBy: { server: { port: number; gpus: string; pid: number } } }>;
+    expect(rs.map((x) => [x.point, x.status])).toEqual([['ref math', 'ok'], ['ref chat', 'ok'], ['a', 'ok'], ['b', 'ok']]);
+    const scripts = await fs.readdir(path.join(expDir, 'slurm'));
+    expect(scripts.some((f) => f.startsWith('eval-'))).toBe(true);
+    // Each server saw the one GPU Slurm gave its job, as CUDA_VISIBLE_DEVICES.
+    for (const x of rs) {
+      expect(['0', '1']).toContain(x.scoredBy.server.gpus);
+      const log = await fs.readFile(path.join(expDir, 'logs', `${x.point.replace(/[^A-Za-z0-9._=-]+/g, '_')}.log`), 'utf8');
+      expect(log).toContain(`port ${x.scoredBy.server.port} CUDA_VISIBLE_DEVICES=${x.scoredBy.server.gpus}`);
+    }
+    // Evaluations that ran at once on the node had their own GPUs and ports (each task's log says which).
+    const evals = await intervals(expDir, 'eval');
+    expect(evals.length).toBe(4);
+    const served = new Map<string, { port: number; cuda: string }>();
+    for (const f of (await fs.readdir(path.join(expDir, 'slurm', 'logs'))).filter((x) => x.startsWith('eval-'))) {
+      const text = await fs.readFile(path.join(expDir, 'slurm', 'logs', f), 'utf8');
+      const task = /mergelab task (\S+): start/.exec(text)?.[1];
+      const m = /server pid \d+ on port (\d+) \(CUDA_VISIBLE_DEVICES=([^)]*)\)/.exec(text);
+      if (task && m) served.set(task, { port: Number(m[1]), cuda: m[2] });
+    }
+    expect(served.size).toBe(4);
+    for (const e of evals) expect(served.get(e.task)!.cuda).toBe(e.gpus);
+    let overlapping = 0;
+    for (const a of evals) for (const b of evals) if (a.task < b.task && a.start < b.end && b.start < a.end) {
+      overlapping++;
+      expect(a.gpus).not.toBe(b.gpus);
+      expect(served.get(a.task)!.port).not.toBe(served.get(b.task)!.port);
+    }
+    console.log(`served evaluations on Slurm: ${evals.length}, ${overlapping} pair(s) at once, GPUs ${evals.map((e) => e.gpus).join(' ')}, ports ${[...served.values()].map((x) => x.port).join(' ')}`);
+    expect(await fs.readdir(path.join(expDir, 'servers'))).toEqual([]);
+  });
+
   it('refuses up front a partition whose nodes cannot see the experiment folder, and an unknown partition', async () => {
     const file = path.join(work, 'far.yaml');
     await fs.writeFile(file, small('partition: far'));
     const r = await cli(['run', file, '--zoo', zoo, '--reports', path.join(work, 'far'), '--executor', 'slurm', '--progress', 'none'], { env, timeoutMs: 60_000 });
-    expect(r.exitCode).toBe(2);
+    // Problems with the experiment's settings: exit 1, the code of a problem with the user's input.
+    expect(r.exitCode).toBe(1);
     expect(r.all).toMatch(/the experiment folder \(cache and results\) \S+far\/small is on a \S+ filesystem of this machine \(\S+\), but the jobs run on far1: it must be on storage every node sees/);
     expect(r.all).not.toMatch(/\n\s+at /);
     const bad = path.join(work, 'nopart.yaml');
     await fs.writeFile(bad, small('partition: nope'));
     const r2 = await cli(['run', bad, '--zoo', zoo, '--reports', path.join(work, 'nopart'), '--executor', 'slurm', '--progress', 'none'], { env, timeoutMs: 60_000 });
-    expect(r2.exitCode).toBe(2);
+    expect(r2.exitCode).toBe(1);
     expect(r2.all).toMatch(/nopart\.yaml:\d+:\d+: field executor\.partition \(for merge tasks\): no partition 'nope' on this cluster \(partitions: (debug, far|far, debug)\)/);
     expect((await elementsOf(path.join(work, 'far', 'small'))).length).toBe(0);
   });

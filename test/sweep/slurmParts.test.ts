@@ -1,12 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../src/sweep/experiment.js';
 import { jobEnds, parseScontrolLine, parseSqueue } from '../../src/sweep/executors/slurm/parse.js';
 import { arraySpec, batchScript, resourceFlags, shellQuote } from '../../src/sweep/executors/slurm/script.js';
 import { sharedFsProblems } from '../../src/sweep/executors/slurm/sharedfs.js';
 import { UserError } from '../../src/util/errors.js';
-import { tempDir } from './helpers.js';
+import { gpusGiven } from '../../src/sweep/taskCommand.js';
+import { REPO, tempDir } from './helpers.js';
 
 /** Lines captured from Slurm 22.05 (Debian 12) on the test cluster. */
 const JOB_LINE =
@@ -55,11 +57,39 @@ describe('job arrays', () => {
     expect(shellQuote('a b')).toBe(`'a b'`);
   });
 
+  it('a task takes its GPUs as Slurm names them for the job: CUDA_VISIBLE_DEVICES first, UUIDs kept', () => {
+    // Under cgroups Slurm renumbers the job's GPUs from 0; the physical indices would name devices the job cannot see.
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '2,3' })).toEqual([0, 1]);
+    expect(gpusGiven({ SLURM_JOB_GPUS: '2,3' })).toEqual([2, 3]);
+    expect(gpusGiven({ CUDA_VISIBLE_DEVICES: 'MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab' })).toEqual(['MIG-1f2e3d4c-aaaa-bbbb-cccc-0123456789ab']);
+    expect(gpusGiven({})).toEqual([]);
+  });
+
   it('asks for GPUs a task needs unless the settings say otherwise', () => {
-    const r = { cpus: 1, gpus: 1, diskBytes: 0 };
+    const r = { cpus: 1, gpus: 1, evals: 0, ports: 0, diskBytes: 0 };
     expect(resourceFlags({ sbatch: [], setup: [] }, r)).toEqual(['--cpus-per-task=1', '--gres=gpu:1']);
     expect(resourceFlags({ sbatch: ['--qos=x'], setup: [], gres: null, partition: 'p', account: 'a', time: '1:00:00', mem: '8G', cpusPerTask: 4 }, r)).toEqual(['--partition=p', '--account=a', '--time=1:00:00', '--cpus-per-task=4', '--mem=8G', '--qos=x']);
     expect(resourceFlags({ sbatch: [], setup: [], gres: 'gpu:a100:2' }, { ...r, gpus: 0 })).toEqual(['--cpus-per-task=1', '--gres=gpu:a100:2']);
+  });
+});
+
+describe('the array element entry point', () => {
+  it("is the build's taskMain.js when mergelab runs from dist/, and exits as `mergelab task` does: 1 for a usage mistake or a folder without a task list, no stack", async () => {
+    // What a Slurm job runs when mergelab itself runs from the build (bin/mergelab.js).
+    const shown = await execa('node', ['--input-type=module', '-e', "const m = await import('./dist/sweep/executors/slurm/script.js'); console.log(JSON.stringify(m.taskCommand()))"], { cwd: REPO });
+    const cmd = JSON.parse(shown.stdout) as string[];
+    expect(cmd).toEqual([process.execPath, path.join(REPO, 'dist', 'sweep', 'taskMain.js')]);
+    await fs.access(cmd[1]);
+    const usage = await execa(cmd[0], [cmd[1], '/tmp'], { reject: false });
+    expect(usage.exitCode).toBe(1);
+    expect(usage.stderr).toBe('usage: taskMain EXPDIR --id ID (the same as `mergelab task EXPDIR --id ID`)');
+    const dir = await tempDir('task-main');
+    const element = await execa(cmd[0], [cmd[1], dir, '--id', 'eval:x'], { reject: false });
+    const byHand = await execa('node', [path.join(REPO, 'bin', 'mergelab.js'), 'task', dir, '--id', 'eval:x'], { reject: false });
+    expect(element.exitCode).toBe(1);
+    expect(element.stderr).toMatch(new RegExp(`^mergelab: ${path.join(dir, 'slurm', 'tasks.json')}: not found on \\S+: \`mergelab run --executor slurm\` writes it before submitting`));
+    expect(element.stderr).not.toMatch(/\n\s+at /);
+    expect([byHand.exitCode, byHand.stderr]).toEqual([element.exitCode, element.stderr]);
   });
 });
 

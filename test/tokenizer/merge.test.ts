@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/checkpoint/reader.js';
 import { TypedKernels } from '../../src/kernels/typed.js';
 import { checkRecipe, runRecipe } from '../../src/merge/engine.js';
+import { formatProblem } from '../../src/util/errors.js';
 import { tmpDir } from '../merge/tiny-llama.js';
 import { BASE_VOCAB, SPECIALS, addedEntry, writeTokenizedModel } from './fixtures.js';
 
@@ -183,13 +184,16 @@ describe('the tokenizer: block', () => {
 });
 
 describe('validate', () => {
+  // Problems are data; the assertions read them as the command line renders them.
+  const problemsOf = async (text: string) => (await checkRecipe({ text, file: 'v.yaml', dir: root })).problems.map(formatProblem);
+
   it('different vocabularies and no tokenizer setting: one problem that says what to add', async () => {
-    const r = await checkRecipe({ text: 'merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: chat\n    parameters: {weight: 1}\n', file: 'v.yaml', dir: root });
-    expect(r.problems).toHaveLength(1);
-    expect(r.problems[0]).toMatch(/^v\.yaml:1:1: the models' vocabularies differ from 'base's \(8 tokens\): 'chat' \(10 tokens\) adds "<\|im_start\|>", "<\|im_end\|>"/);
-    expect(r.problems[0]).toContain("Add 'tokenizer_source: union'");
+    const problems = await problemsOf('merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: chat\n    parameters: {weight: 1}\n');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^v\.yaml:1:1: the models' vocabularies differ from 'base's \(8 tokens\): 'chat' \(10 tokens\) adds "<\|im_start\|>", "<\|im_end\|>"/);
+    expect(problems[0]).toContain("Add 'tokenizer_source: union'");
     // Tokens past a model's vocab_size have no rows and do not count: the padded model's vocabulary is the base's.
-    expect((await checkRecipe({ text: 'merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: padded\n    parameters: {weight: 1}\n', file: 'v.yaml', dir: root })).problems).toEqual([]);
+    expect(await problemsOf('merge_method: linear\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: padded\n    parameters: {weight: 1}\n')).toEqual([]);
   });
 
   it('tokenizer settings are checked before any tensor is read, every problem at once', async () => {
@@ -207,15 +211,15 @@ describe('validate', () => {
       '    parameters: {weight: 1}',
       '',
     ].join('\n');
-    const r = await checkRecipe({ text, file: 'v.yaml', dir: root });
-    expect(r.problems.join('\n')).toContain("v.yaml:4:11: tokenizer source 'nowhere' is not one of this stage's models ('base', 'chat')");
-    const both = await checkRecipe({ text: 'merge_method: linear\ntokenizer_source: union\ntokenizer: {source: base}\nmodels:\n  - model: base\n    parameters: {weight: 1}\n', file: 'v.yaml', dir: root });
-    expect(both.problems.join('\n')).toContain('`tokenizer_source` and `tokenizer` cannot both be given');
-    const bad = await checkRecipe({ text: 'merge_method: linear\ntokenizer:\n  source: union\n  tokens:\n    c: {source: {kind: model_token, model: chat}}\n  pad_to: 3\nmodels:\n  - model: base\n    parameters: {weight: 1}\n', file: 'v.yaml', dir: root });
-    expect(bad.problems.join('\n')).toMatch(/give exactly one of token_id or token/);
-    expect(bad.problems.join('\n')).toMatch(/unknown field 'pad_to'/);
-    const tokSrc = await checkRecipe({ text: 'merge_method: linear\nbase_model: base\ntokenizer:\n  tokens:\n    c: {source: elsewhere}\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: chat\n    parameters: {weight: 1}\n', file: 'v.yaml', dir: root });
-    expect(tokSrc.problems.join('\n')).toContain("model 'elsewhere' is not one of this stage's models");
+    const r = await problemsOf(text);
+    expect(r.join('\n')).toContain("v.yaml:4:11: tokenizer source 'nowhere' is not one of this stage's models ('base', 'chat')");
+    const both = await problemsOf('merge_method: linear\ntokenizer_source: union\ntokenizer: {source: base}\nmodels:\n  - model: base\n    parameters: {weight: 1}\n');
+    expect(both.join('\n')).toContain('`tokenizer_source` and `tokenizer` cannot both be given');
+    const bad = await problemsOf('merge_method: linear\ntokenizer:\n  source: union\n  tokens:\n    c: {source: {kind: model_token, model: chat}}\n  pad_to: 3\nmodels:\n  - model: base\n    parameters: {weight: 1}\n');
+    expect(bad.join('\n')).toMatch(/give exactly one of token_id or token/);
+    expect(bad.join('\n')).toMatch(/unknown field 'pad_to'/);
+    const tokSrc = await problemsOf('merge_method: linear\nbase_model: base\ntokenizer:\n  tokens:\n    c: {source: elsewhere}\nmodels:\n  - model: base\n    parameters: {weight: 1}\n  - model: chat\n    parameters: {weight: 1}\n');
+    expect(tokSrc.join('\n')).toContain("model 'elsewhere' is not one of this stage's models");
   });
 });
 

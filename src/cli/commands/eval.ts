@@ -3,23 +3,8 @@ import type { Command } from 'commander';
 import type { EvalResult } from '../../eval/evaluate.js';
 import { UserError } from '../../util/errors.js';
 import { EXIT } from '../exit.js';
+import { wholeNumber } from '../flags.js';
 import { stopChildren, trapInterrupts } from '../interrupt.js';
-
-function positiveInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UserError(`${flag}: expected a positive integer, got "${v}"`, { field: flag });
-    return n;
-  };
-}
-
-function count(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag}: expected a whole number >= 0, got "${v}"`, { field: flag });
-    return n;
-  };
-}
 
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
 
@@ -39,11 +24,11 @@ export function register(program: Command): void {
     .description('evaluate a model on eval suites (evals/NAME.yaml): math exact match, chat IFEval accuracy, lm perplexity')
     .argument('<model_dir>', 'model folder (Hugging Face layout), or the name passed to --delegate-cmd/--endpoint')
     .option('--suite <names>', 'comma-separated suites (yaml names in the evals folder)', 'math,chat,lm')
-    .option('--limit <n>', 'evaluate the first N items of each suite', positiveInt('--limit'))
-    .option('--batch-size <n>', 'generation batch size', positiveInt('--batch-size'), 32)
-    .option('--samples <n>', 'samples kept per suite in the JSON result', count('--samples'), 5)
+    .option('--limit <n>', 'evaluate the first N items of each suite', wholeNumber('--limit', 1))
+    .option('--batch-size <n>', 'generation batch size', wholeNumber('--batch-size', 1), 32)
+    .option('--samples <n>', 'samples kept per suite in the JSON result', wholeNumber('--samples', 0), 5)
     .option('--runner <name>', 'built-in runner for zoo models: fast, or tfjs (the reference; the same outputs)', 'fast')
-    .option('--threads <n>', 'worker threads of the fast runner (default: the cores)', positiveInt('--threads'))
+    .option('--threads <n>', 'worker threads of the fast runner (default: the cores)', wholeNumber('--threads', 1))
     .option('--evals-dir <dir>', 'folder of suite yamls (default: the repository evals/)')
     .option('--delegate-cmd <cmd>', 'run generation/scoring through a command: "cmd {model} {task_file}" printing JSONL')
     .option('--endpoint <url>', 'run generation/scoring through an OpenAI-compatible completions endpoint')

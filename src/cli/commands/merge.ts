@@ -1,5 +1,4 @@
 /** `mergelab merge RECIPE OUT_PATH` (or `--out DIR`): one recipe (one or several stages) into a Hugging Face folder. */
-import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { SingleBar } from 'cli-progress';
@@ -34,7 +33,7 @@ export function parseSeed(s: string): number {
 
 const gb = (b: number) => (b / 1e9).toFixed(2);
 
-type MergeFlags = MergekitOptionValues & { out?: string; seed?: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean };
+type MergeFlags = MergekitOptionValues & { out?: string; seed?: string; backend: string; modelDir: string[]; outShardSize: string; keepIntermediate?: boolean; force?: boolean };
 
 export function register(program: Command): void {
   const cmd = program
@@ -43,12 +42,13 @@ export function register(program: Command): void {
     .argument('<recipe>', 'mergekit YAML recipe; a later stage may name an earlier one as a model')
     .argument('[out_path]', 'output model folder, as mergekit-yaml CONFIG OUT_PATH takes it (required unless --out is given)')
     .usage('<recipe> <out_path> [options]  (or <recipe> --out <dir> [options])')
-    .option('--out <dir>', 'output model folder, required unless OUT_PATH is given (written atomically; replaced if it exists)')
+    .option('--out <dir>', 'output model folder, required unless OUT_PATH is given (written atomically; an existing one is replaced only if mergelab wrote it, see --force)')
     .option('--seed <n>', 'seed of every random mask (DARE, della); recorded in the output (default 0)')
     .option('--backend <name>', 'kernel backend: auto, typed, tfjs, tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', 'auto')
     .option('--model-dir <name=path>', 'folder for a model named in the recipe (repeatable), e.g. mistralai/Mistral-7B-v0.1=/models/mistral', collect, [])
     .option('--out-shard-size <bytes>', 'largest output shard in bytes (5B as in mergekit, 500M, 5e9, 2GB, 500MiB; 0 = one shard)', '5B')
-    .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>');
+    .option('--keep-intermediate', 'keep intermediate stage outputs in <out>.stages/<name>')
+    .option('--force', 'replace the output folder even if mergelab did not write it (deleting what is in it)');
   addMergekitOptions(cmd).action(async (recipe: string, outPath: string | undefined, o: MergeFlags) => {
     const mk = resolveMergekitOptions(o, outPath);
     const seed = parseSeed(mk.seed);
@@ -69,15 +69,9 @@ export function register(program: Command): void {
       onSoft: () => 'stopping the merge after the tensor being merged',
       onForcedExit: () => `interrupted: nothing written to ${out}; run the same command again to merge from the start`,
       cleanup: () => {
-        // The writer's temporary folders and the intermediate stages, all hidden siblings of the output.
+        // The writer's temporary folders and the intermediate stages: hidden siblings of the output
+        // named with this process's id (another merge's are left alone).
         removeTempsOf(path.dirname(out), new Set([process.pid]), 0);
-        let siblings: string[] = [];
-        try {
-          siblings = readdirSync(path.dirname(out));
-        } catch {
-          // no parent folder: nothing was written
-        }
-        for (const name of siblings.filter((n) => n.startsWith(`.${path.basename(out)}.stage-`))) rmSync(path.join(path.dirname(out), name), { recursive: true, force: true });
       },
     });
     try {
@@ -92,6 +86,7 @@ export function register(program: Command): void {
         modelDirs,
         outShardSize,
         keepIntermediate: o.keepIntermediate,
+        force: o.force,
         signal: stop.soft,
         onStage: ({ stage, index, count }) => {
           bar?.stop();

@@ -1,26 +1,9 @@
 /** `mergelab report EXP`: the CSV/JSON exports, charts/*.svg and the offline index.html of one experiment. */
 import type { Command } from 'commander';
-import { UserError } from '../../util/errors.js';
 import type { ReportOptions } from '../../report/options.js';
 import { trapInterrupts } from '../interrupt.js';
+import { commaList, numberIn, wholeNumber } from '../flags.js';
 
-function number(flag: string, lo: number, hi: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < lo || n > hi) throw new UserError(`${flag}: expected a number from ${lo} to ${hi}, got "${v}"`, { field: flag });
-    return n;
-  };
-}
-
-function count(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag}: expected a whole number >= 0, got "${v}"`, { field: flag });
-    return n;
-  };
-}
-
-const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 export function register(program: Command): void {
   program
@@ -28,13 +11,13 @@ export function register(program: Command): void {
     .description('write reports/EXP/index.html (offline, self-contained), results.csv, results.json and charts/*.svg from results.jsonl')
     .argument('<exp>', 'experiment name under reports/, its folder, or its experiments/NAME.yaml')
     .option('--out <dir>', 'write the report here instead of the experiment folder')
-    .option('--select <points>', 'comma-separated point ids whose per-layer diagnostics are charted (repeatable)', list)
-    .option('--parent-fraction <x>', 'collapse when a skill score < x times the best parent (default 0.5)', number('--parent-fraction', 0, 10))
-    .option('--perplexity-factor <x>', "collapse when perplexity > x times the base's (default 1.5)", number('--perplexity-factor', 1e-9, 1e9))
-    .option('--degenerate-rate <x>', 'collapse when the degenerate-output rate > x (default 0.2)', number('--degenerate-rate', 0, 1))
-    .option('--base-margin <x>', 'slack for the below-base rule (default 0)', number('--base-margin', 0, 1e9))
-    .option('--samples <n>', 'generations shown per collapsed point (default 3)', count('--samples'))
-    .option('--max-diagnostics <n>', 'points in the per-layer diagnostics chart at most (default 40)', count('--max-diagnostics'))
+    .option('--select <points>', 'comma-separated point ids whose per-layer diagnostics are charted (repeatable)', commaList)
+    .option('--parent-fraction <x>', 'collapse when a skill score < x times the best parent (default 0.5)', numberIn('--parent-fraction', 0, 10))
+    .option('--perplexity-factor <x>', "collapse when perplexity > x times the base's (default 1.5)", numberIn('--perplexity-factor', 1e-9, 1e9))
+    .option('--degenerate-rate <x>', 'collapse when the degenerate-output rate > x (default 0.2)', numberIn('--degenerate-rate', 0, 1))
+    .option('--base-margin <x>', 'slack for the below-base rule (default 0)', numberIn('--base-margin', 0, 1e9))
+    .option('--samples <n>', 'generations shown per collapsed point (default 3)', wholeNumber('--samples', 0))
+    .option('--max-diagnostics <n>', 'points in the per-layer diagnostics chart at most (default 40)', wholeNumber('--max-diagnostics', 0))
     .option('--no-svg', 'skip charts/*.svg')
     .option('--json', 'print the summary as JSON')
     .action(async (exp: string, o: { out?: string; select?: string[]; parentFraction?: number; perplexityFactor?: number; degenerateRate?: number; baseMargin?: number; samples?: number; maxDiagnostics?: number; svg: boolean; json?: boolean }) => {

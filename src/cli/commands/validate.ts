@@ -39,7 +39,7 @@ export function register(program: Command): void {
     .argument('<file>', 'mergekit YAML recipe, or experiment file (experiments/NAME.yaml)')
     .option('--model-dir <name=path>', 'folder for a model named in a recipe (repeatable)', collect, [])
     .option('--zoo <dir>', 'folder that an experiment\'s zoo:NAME models are read from (default: data/zoo)')
-    .option('--allow-crimes', 'accept models whose config.json names different architectures (as merge --allow-crimes)')
+    .option('--allow-crimes', 'accept what merge --allow-crimes accepts (different architectures, tensors that differ in shape, vocabularies that differ with no tokenizer setting): warnings instead of problems')
     .action(async (file: string, o: { modelDir: string[]; zoo?: string; allowCrimes?: boolean }) => {
       if (await isExperimentFile(file)) {
         if (o.modelDir.length) throw new UserError(`--model-dir: ${file} is an experiment file, which names its models under \`models:\`; --model-dir is for recipes`, { field: '--model-dir' });

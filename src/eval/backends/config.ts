@@ -12,13 +12,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { UserErrors } from '../../util/errors.js';
+import { nearest } from '../../util/suggest.js';
 
 /** lm-evaluation-harness, as its README runs it on a Hugging Face folder; `--limit` is added when the experiment sets one. */
 export const DEFAULT_LM_EVAL_COMMAND = 'lm_eval --model hf --model_args pretrained={model},dtype=bfloat16 --tasks {tasks} --output_path {out} --log_samples';
 /** Our suites as lm-eval tasks; a suite not in the map cannot be scored by lm-eval. */
 export const DEFAULT_LM_EVAL_TASKS: Record<string, string> = { math: 'gsm8k', chat: 'ifeval' };
 
-const seconds = (what: string, dflt: number) => z.number({ error: `${what}: expected seconds (a number > 0)` }).positive({ error: `${what}: expected seconds > 0` }).default(dflt);
+const seconds = (dflt: number) => z.number({ error: 'expected seconds (a number > 0)' }).positive({ error: 'expected seconds > 0' }).default(dflt);
 
 const commandTemplate = (field: string, required: string[]) =>
   z.string({ error: `expected the command line as a string` }).min(1, { error: 'the command is empty' }).superRefine((s, ctx) => {
@@ -37,7 +38,7 @@ const CommandSchema = z.strictObject({
   type: z.literal('command'),
   /** `cmd {model} {task_file}`: the JSONL protocol of `mergelab eval --delegate-cmd`. */
   cmd: commandTemplate('cmd', ['{task_file}']),
-  timeout: seconds('timeout', 3600),
+  timeout: seconds(3600),
 });
 
 const OpenAISchema = z
@@ -50,16 +51,16 @@ const OpenAISchema = z
     /** The `model` sent with each request; default: the first id the server lists at /v1/models. */
     model: z.string().min(1).optional(),
     host: z.string().min(1).default('127.0.0.1'),
-    ready_timeout: seconds('ready_timeout', 900),
-    request_timeout: seconds('request_timeout', 600),
+    ready_timeout: seconds(900),
+    request_timeout: seconds(600),
     /** Requests in flight at once. */
     concurrency: z.number().int().positive().max(1024).default(16),
     /** Further tries of a request that got HTTP 5xx, 429 or a dropped connection. */
     retries: z.number().int().nonnegative().max(20).default(4),
     /** First backoff; each retry doubles it. */
-    backoff: seconds('backoff', 1),
+    backoff: seconds(1),
     /** Seconds between SIGTERM and SIGKILL when the server is stopped. */
-    stop_grace: seconds('stop_grace', 15),
+    stop_grace: seconds(15),
     /** Send suites that define chat turns to /v1/chat/completions (false: always /v1/completions). */
     chat: z.boolean().default(true),
     env,
@@ -75,16 +76,30 @@ const LmEvalSchema = z.strictObject({
   tasks: z.record(z.string(), z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected an lm-eval task name' })).default(DEFAULT_LM_EVAL_TASKS),
   /** Adds `--apply_chat_template` (lm-eval renders prompts with the model's chat template). */
   apply_chat_template: z.boolean().default(false),
-  timeout: seconds('timeout', 48 * 3600),
+  timeout: seconds(48 * 3600),
   env,
 });
 
+const BACKEND_TYPES = ['builtin', 'command', 'openai', 'lm-eval'];
+
+/**
+ * `builtin`, or a mapping with a `type`. A bare type name is read as `{type: NAME}`, so `backend:
+ * openai` is told what an openai backend still needs rather than that it is not a mapping.
+ */
 export const EvalBackendSchema = z
-  .union([z.literal('builtin'), z.discriminatedUnion('type', [BuiltinSchema, CommandSchema, OpenAISchema, LmEvalSchema], { error: 'expected type builtin, command, openai or lm-eval' })], {
-    error: 'expected `builtin` or a mapping {type: builtin | command | openai | lm-eval, ...}',
-  })
-  .default('builtin')
-  .transform((b) => (b === 'builtin' ? { type: 'builtin' as const } : b));
+  .preprocess(
+    (v) => (typeof v === 'string' ? { type: v } : v),
+    z.discriminatedUnion('type', [BuiltinSchema, CommandSchema, OpenAISchema, LmEvalSchema], {
+      error: (iss) => {
+        const t = (iss.input as { type?: unknown } | undefined)?.type;
+        if (iss.input === null || typeof iss.input !== 'object' || Array.isArray(iss.input)) return 'expected `builtin` or a mapping {type: builtin | command | openai | lm-eval, ...}';
+        if (t === undefined) return `expected a field \`type\` (${BACKEND_TYPES.join(', ')})`;
+        const near = typeof t === 'string' ? nearest(t, BACKEND_TYPES) : undefined;
+        return `unknown backend type ${JSON.stringify(t)} (expected ${BACKEND_TYPES.join(', ')})${near ? ` (did you mean '${near}'?)` : ''}`;
+      },
+    }),
+  )
+  .default({ type: 'builtin' as const });
 export type EvalBackendConfig = z.output<typeof EvalBackendSchema>;
 export type OpenAIConfig = Extract<EvalBackendConfig, { type: 'openai' }>;
 export type LmEvalConfig = Extract<EvalBackendConfig, { type: 'lm-eval' }>;
@@ -108,7 +123,7 @@ export const ResourcesSchema = z
 export type Resources = z.output<typeof ResourcesSchema>;
 
 /** Merged models kept on disk at once (a merge waits for an evaluated one to be deleted); absent = no bound. */
-export const MaxModelsOnDiskSchema = z.number().int().positive({ error: 'max_models_on_disk: expected a whole number >= 1' }).nullish();
+export const MaxModelsOnDiskSchema = z.number({ error: 'expected a whole number >= 1' }).int({ error: 'expected a whole number >= 1' }).positive({ error: 'expected a whole number >= 1' }).nullish();
 
 /** Parses `eval.backend` alone, naming the file and field of each problem (for callers outside the experiment parser). */
 export function parseBackendConfig(raw: unknown, file: string, field = 'eval.backend'): EvalBackendConfig {

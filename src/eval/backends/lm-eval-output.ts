@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ITEMS_UNIT, aggregate, type Aggregation, type MetricSpec, type SuiteItems } from '../../results/metric.js';
 import { EvalBackendError } from './process.js';
 
 export interface EvalSampleOut { suite: string; id: string; prompt: string; output: string; correct?: boolean }
@@ -36,6 +37,8 @@ export function metricName(key: string): string | null {
 
 const resultsFile = z.object({
   results: z.record(z.string(), z.record(z.string(), z.unknown())),
+  /** Task -> metric (no filter) -> direction. */
+  higher_is_better: z.record(z.string(), z.record(z.string(), z.boolean().nullable())).optional(),
   'n-samples': z.record(z.string(), z.object({ original: z.number(), effective: z.number() })).optional(),
   lm_eval_version: z.string().optional(),
   model_name: z.string().optional(),
@@ -141,4 +144,119 @@ export async function findOutput(outDir: string): Promise<{ results: string; sam
     samples.set(b.slice('samples_'.length, -(`_${stamp}.jsonl`).length), f);
   }
   return { results: newest, samples };
+}
+
+/** lm-eval's per-document value of a metric, as `samples_*.jsonl` writes it, in our terms: item value, weight and how they add up. */
+type ItemValue = { value: number; weight: number; aggregation: Aggregation };
+
+/**
+ * One document's value of `metric`: a 0/1 or a number (mean over documents); a list of verdicts
+ * (IFEval's instruction-level accuracy: instructions followed over instructions); a
+ * `[loglikelihood, size]` pair (lm-eval's weighted perplexities and bits per byte). Null for
+ * other shapes (a metric aggregated by its own function over raw pairs, such as SQuAD's F1).
+ */
+function itemValue(metric: string, v: unknown): ItemValue | null {
+  if (typeof v === 'boolean') return { value: Number(v), weight: 1, aggregation: 'proportion' };
+  if (typeof v === 'number' && Number.isFinite(v)) return { value: v, weight: 1, aggregation: v === 0 || v === 1 ? 'proportion' : 'ratio' };
+  if (!Array.isArray(v) || v.length === 0) return null;
+  if (v.every((x) => typeof x === 'boolean')) return { value: v.filter(Boolean).length, weight: v.length, aggregation: 'ratio' };
+  if (v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    const [ll, size] = v as [number, number];
+    if (metric.endsWith('perplexity')) return { value: -ll, weight: size, aggregation: 'exp_ratio' };
+    if (metric === 'bits_per_byte') return { value: -ll / Math.LN2, weight: size, aggregation: 'ratio' };
+  }
+  return null;
+}
+
+export interface TaskOutcomes {
+  /** Per-document outcomes by our metric name, documents in doc_id order. */
+  items: SuiteItems;
+  /** How each metric with per-document outcomes adds up. */
+  aggregation: Record<string, Aggregation>;
+}
+
+/**
+ * Per-document outcomes of one task from its samples file: for each line (one document under one
+ * filter), each metric it lists, keyed by doc_id; the value lm-eval computed from that line's
+ * `filtered_resps` against its `target`. A metric is kept only if every document has it in one
+ * shape and its outcomes add up to the score of the results file (`reported`), so the report's
+ * intervals and paired comparisons describe the number shown.
+ */
+export function taskOutcomes(text: string, reported: Record<string, number>, file: string): TaskOutcomes {
+  const perDoc = new Map<number, Map<string, ItemValue>>();
+  const bad = new Set<string>();
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(line) as Record<string, unknown>;
+    } catch (e) {
+      throw new EvalBackendError(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+    }
+    const r = sampleLine.safeParse(raw);
+    if (!r.success) throw new EvalBackendError(`${file}:${i + 1}: not an lm-eval sample: ${r.error.issues.map((x) => `field "${x.path.join('.')}": ${x.message}`).join('; ')}`);
+    const doc = perDoc.get(r.data.doc_id) ?? new Map<string, ItemValue>();
+    perDoc.set(r.data.doc_id, doc);
+    for (const m of r.data.metrics ?? []) {
+      const name = metricName(`${m},${r.data.filter ?? 'none'}`);
+      if (name === null) continue;
+      const v = itemValue(m, raw[m]);
+      if (v === null) bad.add(name);
+      else doc.set(name, v);
+    }
+  });
+  const docs = [...perDoc.keys()].sort((a, b) => a - b);
+  const names = new Set([...perDoc.values()].flatMap((d) => [...d.keys()]));
+  const items: SuiteItems = { ids: docs.map(String), values: {}, weights: {} };
+  const aggregation: Record<string, Aggregation> = {};
+  for (const name of names) {
+    if (bad.has(name) || !(name in reported)) continue;
+    const vs = docs.map((d) => perDoc.get(d)!.get(name));
+    if (vs.some((v) => v === undefined)) continue;
+    const all = vs as ItemValue[];
+    // A mix of 0/1 and other numbers is a mean; a mix of anything else is not one metric.
+    const kinds = new Set(all.map((v) => v.aggregation));
+    const agg: Aggregation | null = kinds.size === 1 ? all[0].aggregation : [...kinds].every((k) => k === 'proportion' || k === 'ratio') && all.every((v) => v.weight === 1) ? 'ratio' : null;
+    if (agg === null) continue;
+    const values = all.map((v) => v.value);
+    const weights = all.map((v) => v.weight);
+    const score = aggregate({ aggregation: agg }, values, weights);
+    if (!(Math.abs(score - reported[name]) <= 1e-6 * Math.max(1, Math.abs(reported[name])))) continue;
+    items.values[name] = values;
+    if (agg !== 'proportion') items.weights[name] = weights;
+    aggregation[name] = agg;
+  }
+  return { items, aggregation };
+}
+
+const STDERR: MetricSpec = { role: 'count', unit: 'standard error (lm-eval)' };
+
+/**
+ * What each metric of one task is, from the results file's `higher_is_better` (a metric lm-eval
+ * gives no direction stays undeclared): a higher-is-better metric is a skill, a lower-is-better
+ * one (perplexity, bits per byte) a quality; aggregation as the samples show it, else a
+ * proportion for a score in [0, 1] and a mean otherwise; each `_stderr` beside it as a count
+ * (recorded, neither charted nor judged).
+ */
+export function taskSpecs(res: LmEvalResults, task: string, metrics: Record<string, number>, aggregation: Record<string, Aggregation>): Record<string, MetricSpec> {
+  const hib = res.higher_is_better?.[task] ?? {};
+  const specs: Record<string, MetricSpec> = {};
+  if ('n' in metrics) specs.n = { role: 'count', unit: ITEMS_UNIT };
+  const raw = res.results[task] ?? {};
+  for (const key of Object.keys(raw)) {
+    const name = metricName(key);
+    if (name === null || !(name in metrics)) continue;
+    const metric = key.slice(0, key.indexOf(','));
+    if (metric.endsWith('_stderr')) {
+      specs[name] = STDERR;
+      continue;
+    }
+    const higher = hib[metric];
+    if (typeof higher !== 'boolean') continue;
+    const v = metrics[name];
+    const agg = aggregation[name] ?? (v >= 0 && v <= 1 ? 'proportion' : 'ratio');
+    const unit = agg === 'proportion' ? 'share of documents' : agg === 'exp_ratio' ? 'perplexity' : metric === 'bits_per_byte' ? 'bits per byte' : metric.startsWith('inst_level') ? 'share of instructions' : 'mean per document';
+    specs[name] = { role: higher ? 'skill' : 'quality', higherIsBetter: higher, aggregation: agg, unit };
+  }
+  return specs;
 }

@@ -177,7 +177,7 @@ export async function waitReady(baseUrl: string, o: { timeoutMs: number; signal?
   for (;;) {
     o.signal?.throwIfAborted();
     const gone = o.exited();
-    if (gone) throw new EvalBackendError(`server ${gone} before it was ready`);
+    if (gone) throw new EvalBackendError(`${gone} before it was ready`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(Math.min(5000, Math.max(200, deadline - Date.now()))) });
       await res.arrayBuffer();

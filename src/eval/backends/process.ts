@@ -4,7 +4,9 @@
  * group: SIGTERM, then SIGKILL after a grace period. A pid file outlives a mergelab killed with
  * SIGKILL, so the next run's `reapServers` can stop what it left behind.
  */
-import { promises as fs, closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, accessSync, closeSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -19,6 +21,8 @@ export class EvalBackendError extends Error {
 
 export interface PidRecord {
   pid: number;
+  /** The machine it runs on: a pid folder on shared storage holds servers of several nodes. */
+  host?: string;
   /** Field 22 of /proc/PID/stat: tells our process from a later one that got the same pid. */
   startTicks: string | null;
   owner: number;
@@ -175,7 +179,7 @@ export async function startProcess(o: StartOptions): Promise<ServerProcess> {
   track(pid);
   const pidFile = o.pidDir ? path.join(o.pidDir, `server-${pid}.json`) : null;
   if (pidFile) {
-    const rec: PidRecord = { pid, startTicks: await startTicks(pid), owner: process.pid, ownerStartTicks: await startTicks(process.pid), command: line, port: o.port, gpus, logFile: path.resolve(o.logFile), startedAt: new Date().toISOString() };
+    const rec: PidRecord = { pid, host: os.hostname(), startTicks: await startTicks(pid), owner: process.pid, ownerStartTicks: await startTicks(process.pid), command: line, port: o.port, gpus, logFile: path.resolve(o.logFile), startedAt: new Date().toISOString() };
     await writeFileAtomic(pidFile, JSON.stringify(rec, null, 2) + '\n');
   }
   let stopping: Promise<void> | null = null;
@@ -217,6 +221,8 @@ export async function reapServers(pidDir: string, opts: { graceMs?: number } = {
       await fs.rm(file, { force: true });
       continue;
     }
+    // Another node's server is its node's business (Slurm ends it with its job); its pid means nothing here.
+    if (rec.host !== undefined && rec.host !== os.hostname()) continue;
     const ownerAlive = rec.owner !== process.pid && rec.ownerStartTicks !== null && (await startTicks(rec.owner)) === rec.ownerStartTicks;
     if (ownerAlive) continue;
     const same = rec.startTicks === null || (await startTicks(rec.pid)) === rec.startTicks;
@@ -229,6 +235,18 @@ export async function reapServers(pidDir: string, opts: { graceMs?: number } = {
   return stopped;
 }
 
+/** A port nothing listens on at `host` now (the OS picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 /** The last `n` lines of a log, for failure messages. */
 export async function logTail(file: string, n = 3): Promise<string> {
   try {
@@ -237,4 +255,36 @@ export async function logTail(file: string, n = 3): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/** Words a command may start with that run the next word. */
+const RUNS_NEXT = new Set(['exec', 'env', 'nohup', 'time', 'command', 'nice']);
+
+/**
+ * The program a command template starts, when it can be read off the template: its first word
+ * after `VAR=value` assignments and wrappers such as `env` or `exec`; null when the shell would
+ * have to expand something to know it (quotes, `$`, a builtin such as `cd`) or a wrapper takes
+ * options (`env -u X ...`).
+ */
+export function programOf(template: string): string | null {
+  for (const w of template.trim().split(/\s+/)) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w) || RUNS_NEXT.has(w)) continue;
+    if (!/^[A-Za-z0-9_./+][A-Za-z0-9_./+-]*$/.test(w)) return null;
+    return ['cd', 'source', '.', 'eval', 'set', 'export'].includes(w) ? null : w;
+  }
+  return null;
+}
+
+/** Whether `program` can be run: a path that is an executable file, or a name found on `PATH`. */
+export function canRun(program: string, envPath: string | undefined): boolean {
+  const ok = (f: string): boolean => {
+    try {
+      accessSync(f, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes('/')) return ok(path.resolve(program));
+  return (envPath ?? '').split(':').some((d) => d !== '' && ok(path.join(d, program)));
 }

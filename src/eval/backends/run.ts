@@ -5,16 +5,19 @@
  * process started here is stopped (its whole process group) on success, on failure and on abort.
  */
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_EVALS_DIR, evaluateBackend, evaluateModel, loadSuites, type EvalResult } from '../evaluate.js';
 import { UserError } from '../../util/errors.js';
 import { backendKey, type EvalBackendConfig, type Gpu, type LmEvalConfig, type OpenAIConfig } from './config.js';
 import { DelegateBackend } from './delegate.js';
-import { findOutput, parseResults, parseSamples, taskMetrics, type EvalSampleOut } from './lm-eval-output.js';
+import { findOutput, parseResults, parseSamples, taskMetrics, taskOutcomes, taskSpecs, type EvalSampleOut } from './lm-eval-output.js';
+import type { MetricSpec, SuiteItems } from '../../results/metric.js';
+import type { ScoredBy } from '../../results/record.js';
 import { OpenAIClient, waitReady } from './openai.js';
-import { EvalBackendError, fillTemplate, logTail, startProcess, type ServerProcess } from './process.js';
+import { EvalBackendError, fillTemplate, freePort, logTail, startProcess, type ServerProcess } from './process.js';
+
+export { freePort } from './process.js';
 
 /** The evaluation settings of an experiment (`eval:`), backend included. */
 export interface BackendEvalConfig {
@@ -41,44 +44,23 @@ export interface BackendRunOptions {
   log?: (line: string) => void;
 }
 
-/** Who scored a record. */
-export interface Provenance {
-  backend: EvalBackendConfig['type'];
-  /** What cache keys carry (see backendKey). */
-  key: string;
-  /** The command line run (placeholders filled), for served, delegated and lm-eval backends. */
-  command?: string;
-  endpoint?: string;
-  /** The `model` name the server was asked for. */
-  servedModel?: string;
-  server?: { pid: number; port: number; gpus: string; logFile: string };
-  lmEvalVersion?: string;
-  /** Requests that were retried, with why (HTTP 5xx, dropped connections). */
-  retries?: number;
-}
+/** Who scored a record (the record's `scoredBy`). */
+export type Provenance = ScoredBy;
 
 export interface BackendEvalOutput {
   backend: string;
   metrics: Record<string, Record<string, number>>;
+  /** What each metric is (direction, role, aggregation), by suite. */
+  metricSpecs: Record<string, Record<string, MetricSpec>>;
+  /** Per-item outcomes by suite, where the backend gives them. */
+  items: Record<string, SuiteItems>;
   samples: EvalSampleOut[];
   timings: Record<string, number>;
   provenance: Provenance;
 }
 
-/** A port nothing listens on now (the OS picks it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function fromResult(r: EvalResult, provenance: Provenance): BackendEvalOutput {
-  return { backend: r.backend, metrics: r.metrics, samples: r.samples, timings: r.timings, provenance };
+  return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings, provenance };
 }
 
 export async function evaluateWithBackend(modelDir: string, cfg: BackendEvalConfig, opts: BackendRunOptions = {}): Promise<BackendEvalOutput> {
@@ -92,7 +74,7 @@ export async function evaluateWithBackend(modelDir: string, cfg: BackendEvalConf
       const tasks = await loadSuites(evalOpts);
       const backend = new DelegateBackend(b.cmd, modelDir, b.timeout * 1000);
       const r = await evaluateBackend(backend, modelDir, evalOpts, tasks);
-      return fromResult(r, { backend: 'command', key: backendKey(b), command: b.cmd.replaceAll('{model}', modelDir) });
+      return fromResult(r, { backend: 'command', key: backendKey(b), template: b.cmd, command: b.cmd.replaceAll('{model}', modelDir) });
     }
     case 'openai':
       return b.endpoint ? evaluateEndpoint(modelDir, b, b.endpoint, cfg, evalOpts, opts) : evaluateServed(modelDir, b, cfg, evalOpts, opts);
@@ -105,6 +87,9 @@ type EvalOpts = Parameters<typeof evaluateBackend>[2];
 
 async function evaluateEndpoint(modelDir: string, b: OpenAIConfig, endpoint: string, cfg: BackendEvalConfig, evalOpts: EvalOpts, opts: BackendRunOptions, served?: { proc: ServerProcess; port: number; logFile: string }): Promise<BackendEvalOutput> {
   const tasks = await loadSuites(evalOpts);
+  // Once one request fails the evaluation, the others in flight or queued are dropped, not left
+  // retrying against a server that is being stopped.
+  const done = new AbortController();
   const client = await OpenAIClient.connect({
     baseUrl: endpoint,
     model: b.model,
@@ -113,13 +98,20 @@ async function evaluateEndpoint(modelDir: string, b: OpenAIConfig, endpoint: str
     backoffMs: b.backoff * 1000,
     requestTimeoutMs: b.request_timeout * 1000,
     chat: b.chat,
-    signal: opts.signal,
+    signal: opts.signal ? AbortSignal.any([opts.signal, done.signal]) : done.signal,
     serverGone: served ? () => exitText(served.proc) : undefined,
     name: served ? `openai-serve:${b.serve}` : `openai:${endpoint}`,
   });
-  const r = await evaluateBackend(client, modelDir, evalOpts, tasks);
+  let r: EvalResult;
+  try {
+    r = await evaluateBackend(client, modelDir, evalOpts, tasks);
+  } finally {
+    client.dispose();
+    done.abort(new EvalBackendError('evaluation over'));
+  }
   const provenance: Provenance = { backend: 'openai', key: backendKey(b), endpoint, servedModel: client.servedModel, retries: client.retried.length };
   if (served) {
+    provenance.template = b.serve;
     provenance.command = served.proc.line;
     provenance.server = { pid: served.proc.pid, port: served.port, gpus: served.proc.gpus, logFile: served.logFile };
   }
@@ -184,6 +176,8 @@ async function evaluateLmEval(modelDir: string, b: LmEvalConfig, cfg: BackendEva
   const logFile = opts.logFile ?? path.join(work, 'lm_eval.log');
   let line = fillTemplate(b.command, { model: modelDir, tasks: tasks.join(','), out, limit: String(cfg.limit ?? ''), gpu: (opts.gpus ?? []).join(',') });
   if (cfg.limit !== null && !b.command.includes('{limit}')) line += ` --limit ${cfg.limit}`;
+  // Per-document outcomes and generations come from the samples files only it writes.
+  if (!/(^|\s)--log_samples(\s|$)/.test(b.command)) line += ' --log_samples';
   if (b.apply_chat_template) line += ' --apply_chat_template';
   const t0 = performance.now();
   try {
@@ -205,18 +199,33 @@ async function evaluateLmEval(modelDir: string, b: LmEvalConfig, cfg: BackendEva
     const found = await findOutput(out);
     const res = parseResults(await fs.readFile(found.results, 'utf8'), found.results);
     const metrics: Record<string, Record<string, number>> = {};
+    const metricSpecs: Record<string, Record<string, MetricSpec>> = {};
+    const items: Record<string, SuiteItems> = {};
     const samples: EvalSampleOut[] = [];
     for (const [i, suite] of cfg.suites.entries()) {
       metrics[suite] = taskMetrics(res, tasks[i], found.results);
       const sf = found.samples.get(tasks[i]);
-      if (sf) samples.push(...parseSamples(await fs.readFile(sf, 'utf8'), suite, cfg.samples, sf));
+      let aggregation = {};
+      if (sf) {
+        const text = await fs.readFile(sf, 'utf8');
+        samples.push(...parseSamples(text, suite, cfg.samples, sf));
+        const o = taskOutcomes(text, metrics[suite], sf);
+        if (Object.keys(o.items.values).length) items[suite] = o.items;
+        aggregation = o.aggregation;
+      }
+      metricSpecs[suite] = taskSpecs(res, tasks[i], metrics[suite], aggregation);
     }
+    const provenance: Provenance = { backend: 'lm-eval', key: backendKey(b), template: b.command, command: line, logFile, ...(opts.gpus?.length ? { gpus: opts.gpus.join(',') } : {}) };
+    if (opts.workDir) provenance.outputDir = out;
+    if (res.lm_eval_version) provenance.lmEvalVersion = res.lm_eval_version;
     return {
       backend: `lm-eval:${b.command}`,
       metrics,
+      metricSpecs,
+      items,
       samples,
       timings: { lm_eval: elapsed, total: (performance.now() - t0) / 1000 },
-      provenance: { backend: 'lm-eval', key: backendKey(b), command: line, lmEvalVersion: res.lm_eval_version },
+      provenance,
     };
   } finally {
     if (!opts.workDir) await fs.rm(work, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import type { Executor, ExecutorName } from '../executor.js';
 import type { Experiment } from '../experiment.js';
 import type { InterruptPolicy } from './slurm/executor.js';
 import { LocalExecutor } from './local.js';
+import { evalCapacity } from '../slots.js';
 
 /** The executor a run asked for, checked and ready (Slurm's cluster checks happen here, before any planning). */
 
@@ -18,7 +19,7 @@ export interface ExecutorRequest {
 }
 
 export async function createExecutor(r: ExecutorRequest): Promise<Executor> {
-  if (r.name === 'local') return new LocalExecutor({ jobs: r.jobs, backend: r.backend, log: r.log });
+  if (r.name === 'local') return new LocalExecutor({ jobs: r.jobs, backend: r.backend, log: r.log, gpus: r.exp.resources.gpus, evals: evalCapacity(r.exp, r.jobs) });
   const { SlurmExecutor } = await import('./slurm/executor.js');
   const { slurmClient } = await import('./slurm/commands.js');
   const { checkCluster } = await import('./slurm/check.js');

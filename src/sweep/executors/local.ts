@@ -4,19 +4,26 @@ import type { ExecutionContext, ExecutionEnd, Executor } from '../executor.js';
 import { WorkerPool } from '../pool.js';
 import type { Outcome, Scheduler } from '../scheduler.js';
 import { Slots } from '../slots.js';
+import { PortPool } from '../ports.js';
 import type { Task } from '../tasks.js';
+import type { WorkNode } from '../graph.js';
+import type { Gpu } from '../../eval/backends/config.js';
 
 /**
- * The local executor: N worker processes on this machine (tfjs wasm runs one thread per process).
- * Ready nodes start as slots free up, evaluations first; a node that needs GPUs is given device
- * indices from `gpus`. A CPU slot that nothing ready can take (the tail of a run, or work waiting
- * on a running stage) is lent to the running evaluations, which may then use one more thread
- * each; the slot is taken back as soon as a node can start.
+ * The local executor: worker processes on this machine (tfjs wasm runs one thread per process).
+ * Ready nodes start as slots free up, evaluations first: merges and built-in evaluations take a
+ * CPU slot; an evaluation by a server or a program of its own takes an evaluation slot instead
+ * (its worker only waits), with its GPUs from `gpus` and a port from the sweep's port pool, so
+ * the next points' merges run beside it. A merge also waits for the disk bound
+ * (max_models_on_disk, the scheduler's gate). A CPU slot that nothing ready can take (the tail of
+ * a run, work waiting on a running stage or on the disk bound) is lent to the running built-in
+ * evaluations, which may then use one more thread each; the slot is taken back as soon as a node
+ * can start. Evaluations by another backend hold no CPU slot and are lent none.
  */
 
 /** What runs a task: the worker pool (a test may hand in its own). */
 export interface TaskRunner {
-  run(task: Task, opts: { gpus: number[] }): Promise<{ seconds: number; alreadyDone: boolean }>;
+  run(task: Task, opts: { gpus: Gpu[]; port?: number }): Promise<{ seconds: number; alreadyDone: boolean }>;
   /** The running task may use this many threads from now on (1: its own slot only). */
   setThreads?(task: Task, threads: number): void;
   close(): Promise<void>;
@@ -31,11 +38,15 @@ export function lendIdle(evals: number, idleCpus: number): number[] {
 
 export interface LocalOptions {
   jobs: number;
-  /** Device indices of this machine's GPUs that tasks may be given (none by default). */
-  gpus?: readonly number[];
+  /** The GPUs tasks may be given (CUDA_VISIBLE_DEVICES names; none by default). */
+  gpus?: readonly Gpu[];
+  /** Evaluations by other backends than the built-in one at once (0 when the sweep has none). */
+  evals?: number;
   backend: string;
   log?: Writable;
   runner?: TaskRunner;
+  /** Where ports for started servers come from (default: the OS, never one a running task holds). */
+  ports?: PortPool;
 }
 
 export class LocalExecutor implements Executor {
@@ -50,19 +61,23 @@ export class LocalExecutor implements Executor {
 
   async run(s: Scheduler, ctx: ExecutionContext = { log() {}, changed() {} }): Promise<ExecutionEnd> {
     const signal = ctx.signal;
-    const slots = new Slots({ cpus: this.opts.jobs, gpus: this.opts.gpus ?? [] });
+    const evals = this.opts.evals ?? 0;
+    const slots = new Slots({ cpus: this.opts.jobs, evals, gpus: this.opts.gpus ?? [] });
+    const ports = this.opts.ports ?? new PortPool();
     const drain = ctx.drain;
     const tooBig = [...s.graph.work.values()].find((n) => !slots.admits(n.resources));
     if (tooBig) {
-      throw new UserError(`${tooBig.label} needs ${tooBig.resources.gpus} GPU(s) and ${tooBig.resources.cpus} CPU slot(s); this machine offers ${slots.capacity.gpus.length} GPU(s) and ${slots.capacity.cpus} worker(s) (--jobs)`);
+      const r = tooBig.resources;
+      throw new UserError(`${tooBig.label} needs ${r.gpus} GPU(s), ${r.cpus} CPU slot(s) and ${r.evals} evaluation slot(s); this machine offers ${slots.capacity.gpus.length} GPU(s) (resources.gpus), ${slots.capacity.cpus} worker(s) (--jobs) and ${evals} evaluation slot(s)`);
     }
-    const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs, { backend: this.opts.backend, log: this.opts.log, onTokens: (n) => ctx.tokens?.(n) });
+    // A worker per CPU slot, and one per evaluation slot to wait on its server or program.
+    const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs + evals, { backend: this.opts.backend, log: this.opts.log, onTokens: (n) => ctx.tokens?.(n) });
     let aborted = signal?.aborted ?? false;
-    /** Running evaluations, in start order, with the threads each was last told it may use. */
-    const evals = new Map<string, { task: Task; threads: number }>();
+    /** Running built-in evaluations (they hold a CPU slot), in start order, with the threads each was last told it may use. */
+    const lendable = new Map<string, { task: Task; threads: number }>();
     const lend = (): void => {
       if (!pool.setThreads) return;
-      const running = [...evals.values()];
+      const running = [...lendable.values()];
       const threads = lendIdle(running.length, aborted ? 0 : slots.freeCpus);
       running.forEach((r, i) => {
         if (r.threads === threads[i]) return;
@@ -78,30 +93,48 @@ export class LocalExecutor implements Executor {
         void pool.close().then(() => resolveAll());
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      const start = (n: WorkNode): void => {
+        const alloc = slots.take(n.resources);
+        s.markRunning(n.id);
+        ctx.changed();
+        inFlight++;
+        if (n.kind === 'eval' && n.resources.cpus > 0) lendable.set(n.id, { task: n.task, threads: 1 });
+        (async (): Promise<Outcome> => {
+          const port = n.resources.ports > 0 ? await ports.take() : undefined;
+          try {
+            const r = await pool.run(n.task, { gpus: alloc.gpus, ...(port !== undefined ? { port } : {}) });
+            return { ok: true, seconds: r.seconds, alreadyDone: r.alreadyDone };
+          } finally {
+            if (port !== undefined) ports.give(port);
+          }
+        })()
+          .catch((e: Error): Outcome => ({ ok: false, error: e.message }))
+          .then(async (outcome) => {
+            lendable.delete(n.id);
+            if (aborted) return;
+            slots.give(alloc);
+            await s.settle(n.id, outcome);
+            inFlight--;
+            pump();
+          });
+      };
       const pump = (): void => {
         if (aborted) return;
+        let gated: WorkNode | null = null;
         for (const n of s.ready()) {
-          if (slots.full || drain?.aborted) break;
+          if (drain?.aborted) break;
           if (!slots.fits(n.resources)) continue;
-          const alloc = slots.take(n.resources);
-          s.markRunning(n.id);
-          ctx.changed();
-          inFlight++;
-          if (n.task.type === 'eval') evals.set(n.id, { task: n.task, threads: 1 });
-          pool
-            .run(n.task, { gpus: alloc.gpus })
-            .then(
-              (r): Outcome => ({ ok: true, seconds: r.seconds, alreadyDone: r.alreadyDone }),
-              (e: Error): Outcome => ({ ok: false, error: e.message }),
-            )
-            .then(async (outcome) => {
-              evals.delete(n.id);
-              if (aborted) return;
-              slots.give(alloc);
-              await s.settle(n.id, outcome);
-              inFlight--;
-              pump();
-            });
+          if (!s.admits(n)) {
+            gated ??= n;
+            continue;
+          }
+          start(n);
+        }
+        // Checkpoints left on disk by an interrupted run can fill the bound with folders whose
+        // readers are merges: with nothing running, nothing would ever free a place.
+        if (inFlight === 0 && gated && !drain?.aborted) {
+          ctx.log(`max_models_on_disk ${s.disk?.limit}: ${s.disk?.used} checkpoints already on disk; starting ${gated.label} beyond the bound, as nothing else can run`);
+          start(gated);
         }
         lend();
         if (inFlight === 0 && (drain?.aborted || s.ready().length === 0)) {

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../../util/atomic.js';
 import { UserError } from '../../../util/errors.js';
 import type { ExecutionContext, ExecutionEnd, Executor } from '../../executor.js';
 import type { ExecutorConfig } from '../../executorConfig.js';
-import { kindDepthGroups, type WorkNode } from '../../graph.js';
+import { CPU_TASK, kindDepthGroups, type WorkNode } from '../../graph.js';
 import type { Scheduler } from '../../scheduler.js';
 import { taskDone } from '../../tasks.js';
 import { SlurmCommandError, slurmClient, type SlurmClient } from './commands.js';
@@ -212,7 +212,7 @@ export class SlurmExecutor implements Executor {
     const sub: Submission = { token, name: `mergelab.${this.opts.experiment}.${group}.${token}`, kind, group, tasks, indices, script, jobId: null, dependency, submittedAt: new Date().toISOString() };
     // Written before sbatch runs: a mergelab killed in between finds the job by its name.
     await store.add(sub);
-    const resources = nodes.reduce((r, n) => ({ cpus: Math.max(r.cpus, n.resources.cpus), gpus: Math.max(r.gpus, n.resources.gpus), diskBytes: Math.max(r.diskBytes, n.resources.diskBytes) }), { cpus: 1, gpus: 0, diskBytes: 0 });
+    const resources = nodes.reduce((r, n) => ({ ...r, cpus: Math.max(r.cpus, n.resources.cpus), gpus: Math.max(r.gpus, n.resources.gpus), diskBytes: Math.max(r.diskBytes, n.resources.diskBytes) }), CPU_TASK);
     const args = [
       `--job-name=${sub.name}`,
       `--array=${arraySpec(indices)}`,
