@@ -5,7 +5,9 @@
  * of the commit that added the lending), alternately, back to back, so load from other processes
  * falls on both sides alike. Each side runs its built CLI (`node bin/mergelab.js`, as `npm start`
  * does; built before timing). Prints each run's wall time, the medians and their ratio, and checks
- * that both sides wrote the same records apart from timings.
+ * that both sides wrote the same records apart from timings. The default `--before` also lacks
+ * everything merged after it (cache checks, external backends); pass a commit nearer to this one
+ * with the lending reverted to measure the lending alone on newer code.
  *   npx tsx bench/sweep-tail.ts [--before REF] [--reps 2] [--jobs 2] [--limit 40] [--densities 0.3,0.7] [--weightings 3] [--out bench/out/sweep-tail.json]
  * `--densities 0.5 --weightings 2` makes 5 evaluations (2 points, 3 references): with equal
  * lengths the last one runs alone, the longest tail a 2-worker sweep can have.
