@@ -16,6 +16,7 @@ import { renderTemplate } from './template.js';
 import { cutAtStop, type ChatMessage, type EvalBackend, type Generation } from './backends/types.js';
 import { DelegateBackend } from './backends/delegate.js';
 import { HttpBackend } from './backends/http.js';
+import type { FastThreads } from './runner-typed/runner.js';
 
 export interface EvalSample { suite: string; id: string; prompt: string; output: string; correct: boolean }
 export interface EvalResult {
@@ -51,8 +52,8 @@ export interface EvalOptions {
    * `backend` names the one used.
    */
   runner?: ZooRunner;
-  /** Worker threads of the fast runner (default: the machine's cores). */
-  threads?: number;
+  /** Worker threads of the fast runner (default: the machine's cores); 'elastic': the process's thread budget, which may change while it runs (sweep workers). */
+  threads?: FastThreads;
   /** Tokens processed by the built-in runner, as work proceeds (progress displays). */
   onTokens?: (n: number) => void;
   /** Progress lines (suite started/finished). */

@@ -31,8 +31,10 @@ export async function evaluatorVersion(): Promise<string> {
 export type ExternalRunOptions = Pick<BackendRunOptions, 'gpus' | 'port' | 'logFile' | 'pidDir' | 'workDir' | 'log'>;
 
 /**
- * A built-in evaluation takes one thread: the sweep's worker processes (one per core) are its
- * parallelism, and threads started per task would cost more than they give.
+ * A built-in evaluation takes one thread while every worker process (one per core) is busy: they
+ * are the sweep's parallelism. The fast runner's threads are 'elastic': when the parent lends
+ * this worker an idle CPU slot (`setEvalThreads`), the running evaluation takes a second thread at
+ * its next model call. An evaluation by another backend waits on its own program and is lent none.
  */
 export async function runEvaluation(modelDir: string, cfg: EvalConfig, where: ExternalRunOptions = {}, onTokens?: (n: number) => void): Promise<EvalOutput> {
   if (cfg.backend.type !== 'builtin') {
@@ -41,6 +43,12 @@ export async function runEvaluation(modelDir: string, cfg: EvalConfig, where: Ex
     return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings, provenance: r.provenance };
   }
   const { evaluateModel } = await load();
-  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 1, onTokens });
+  const r = await evaluateModel(modelDir, { suites: cfg.suites, limit: cfg.limit ?? undefined, batchSize: cfg.batchSize, samples: cfg.samples, threads: 'elastic', onTokens });
   return { backend: r.backend, metrics: r.metrics, metricSpecs: r.metricSpecs, items: r.items, samples: r.samples, timings: r.timings };
+}
+
+/** Threads this process's evaluations may use from now on, the running one included. */
+export async function setEvalThreads(threads: number): Promise<void> {
+  const { setThreadBudget } = await import('../eval/runner-typed/pool.js');
+  setThreadBudget(threads);
 }

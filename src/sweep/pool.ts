@@ -23,7 +23,7 @@ export class TaskError extends Error {
 
 interface Slot {
   child: ChildProcess;
-  busy: { id: number; resolve: (r: { seconds: number; alreadyDone: boolean }) => void; reject: (e: Error) => void; onProgress?: (f: number) => void } | null;
+  busy: { id: number; task: Task; resolve: (r: { seconds: number; alreadyDone: boolean }) => void; reject: (e: Error) => void; onProgress?: (f: number) => void } | null;
   stderrTail: string;
 }
 
@@ -103,6 +103,12 @@ export class WorkerPool {
     });
   }
 
+  /** Tells the worker running `task` how many threads it may use now (a task not running is left alone). */
+  setThreads(task: Task, threads: number): void {
+    const slot = this.slots.find((s) => s.busy?.task === task);
+    if (slot?.child.connected) slot.child.send({ kind: 'threads', threads } satisfies ToWorker);
+  }
+
   get busyCount(): number {
     return this.slots.filter((s) => s.busy).length;
   }
@@ -117,8 +123,8 @@ export class WorkerPool {
       }
       const job = this.queue.shift()!;
       const id = this.nextId++;
-      slot.busy = { id, resolve: job.resolve, reject: job.reject, onProgress: job.onProgress };
-      const msg: ToWorker = { id, task: job.task, gpus: job.gpus, ...(job.port !== undefined ? { port: job.port } : {}) };
+      slot.busy = { id, task: job.task, resolve: job.resolve, reject: job.reject, onProgress: job.onProgress };
+      const msg: ToWorker = { kind: 'task', id, task: job.task, gpus: job.gpus, ...(job.port !== undefined ? { port: job.port } : {}) };
       slot.child.send(msg);
     }
   }

@@ -45,6 +45,11 @@ export class Slots {
     return r.cpus <= this.cpusFree && r.evals <= this.evalsFree && r.gpus <= this.gpusFree.length;
   }
 
+  /** CPU slots not taken. */
+  get freeCpus(): number {
+    return this.cpusFree;
+  }
+
   take(r: Resources): Allocation {
     if (!this.fits(r)) throw new Error('internal: took slots that are not free');
     this.cpusFree -= r.cpus;

@@ -1,6 +1,7 @@
 import type { Kernels } from '../kernels/types.js';
 import { isUserError } from '../util/errors.js';
 import { runTask, type Task } from './tasks.js';
+import { setEvalThreads } from './evaluator.js';
 import type { Gpu } from '../eval/backends/config.js';
 
 /**
@@ -8,7 +9,10 @@ import type { Gpu } from '../eval/backends/config.js';
  * evaluations need processes) that runs one task at a time for the parent over IPC.
  */
 
-export type ToWorker = { id: number; task: Task; gpus: Gpu[]; port?: number };
+export type ToWorker =
+  | { kind: 'task'; id: number; task: Task; gpus: Gpu[]; port?: number }
+  /** The running task may use this many threads from now on (the parent lends idle slots). */
+  | { kind: 'threads'; threads: number };
 export type FromWorker =
   | { id: number; kind: 'done'; seconds: number; alreadyDone: boolean }
   | { id: number; kind: 'error'; message: string; userError: boolean }
@@ -32,7 +36,17 @@ process.on('disconnect', () => process.exit(0));
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
+/** Threads lent to this worker's running task (the parent lends idle slots, then takes them back). */
+let lent = 1;
+
 process.on('message', (msg: ToWorker) => {
+  if (msg.kind === 'threads') {
+    lent = msg.threads;
+    void setEvalThreads(lent);
+    return;
+  }
+  // A loan ends with the task it was made to.
+  if (lent !== 1) void setEvalThreads((lent = 1));
   const { id, task, gpus, port } = msg;
   let lastSent = 0;
   let tokens = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalExecutor, type TaskRunner } from '../../src/sweep/executors/local.js';
+import { LocalExecutor, lendIdle, type TaskRunner } from '../../src/sweep/executors/local.js';
 import type { RecordNode, TaskGraph, WorkKind, WorkNode } from '../../src/sweep/graph.js';
 import type { PointNode } from '../../src/sweep/plan.js';
 import { Scheduler, type Outcome } from '../../src/sweep/scheduler.js';
@@ -161,6 +161,51 @@ describe('LocalExecutor slots', () => {
     expect(new Set(t.devicesSeen.flat())).toEqual(new Set([2, 5]));
   });
 
+  it('lends idle CPU slots to running evaluations and takes them back when a node can start', async () => {
+    // jobs 3: e0 runs long; e1 ends early (a slot idles: lent to e0); m1 ends next and readies
+    // e2 and e3, which take both free slots (e0 back to 1); as they end, e0 gets the first slot
+    // freed (it started first), then both.
+    const ms: Record<string, number> = { e0: 400, e1: 20, m1: 120, e2: 60, e3: 60 };
+    const g = graph(
+      [
+        ['e0', 'eval', []],
+        ['e1', 'eval', []],
+        ['m1', 'merge', []],
+        ['e2', 'eval', ['m1']],
+        ['e3', 'eval', ['m1']],
+      ],
+      [
+        ['p0', ['e0']],
+        ['p1', ['e1']],
+        ['p2', ['m1', 'e2']],
+        ['p3', ['m1', 'e3']],
+      ],
+    );
+    const s = new Scheduler(g, recorder().listener);
+    const calls: string[] = [];
+    const runner: TaskRunner = {
+      async run(task) {
+        await new Promise((r) => setTimeout(r, ms[task.key]));
+        return { seconds: 0, alreadyDone: false };
+      },
+      setThreads(task, threads) {
+        calls.push(`${task.key}:${threads}`);
+      },
+      async close() {},
+    };
+    await new LocalExecutor({ jobs: 3, backend: 'auto', runner }).run(s);
+    expect(calls.filter((c) => c.startsWith('e0:'))).toEqual(['e0:2', 'e0:1', 'e0:2', 'e0:3']);
+    // A merge is never lent threads; e2 and e3 never had a spare slot.
+    expect(calls.every((c) => c.startsWith('e0:'))).toBe(true);
+  });
+
+  it('shares idle slots evenly between running evaluations', () => {
+    expect(lendIdle(0, 3)).toEqual([]);
+    expect(lendIdle(2, 0)).toEqual([1, 1]);
+    expect(lendIdle(1, 1)).toEqual([2]);
+    expect(lendIdle(2, 3)).toEqual([3, 2]);
+  });
+
   it('refuses up front a task that needs more GPUs than the machine has', async () => {
     const g = graph([['e', 'eval', [], 1]], [['p', ['e']]]);
     const s = new Scheduler(g, recorder().listener);
@@ -229,6 +274,37 @@ describe('evaluation slots and ports', () => {
     expect(peak.merges).toBe(2);
     expect(peak.both).toBe(2);
     expect(clashes).toEqual([]);
+  });
+
+  it('idle CPU slots are lent to built-in evaluations only: a served one holds no CPU slot and is lent none', async () => {
+    // jobs 2: the built-in evaluation b holds one CPU slot, the served x an evaluation slot; the
+    // other CPU slot idles throughout.
+    const g = graph(
+      [
+        ['x', 'eval', [], 1],
+        ['b', 'eval', []],
+      ],
+      [
+        ['px', ['x']],
+        ['pb', ['b']],
+      ],
+    );
+    g.work.get('x')!.resources = { cpus: 0, gpus: 1, evals: 1, ports: 0, diskBytes: 0 };
+    const s = new Scheduler(g, recorder().listener);
+    const calls: string[] = [];
+    const runner: TaskRunner = {
+      async run(task) {
+        await new Promise((r) => setTimeout(r, task.key === 'x' ? 150 : 60));
+        return { seconds: 0, alreadyDone: false };
+      },
+      setThreads(task, threads) {
+        calls.push(`${task.key}:${threads}`);
+      },
+      async close() {},
+    };
+    const end = await new LocalExecutor({ jobs: 2, gpus: [0], evals: 1, backend: 'auto', runner }).run(s);
+    expect(end.interrupted).toBe(false);
+    expect(calls).toEqual(['b:2']);
   });
 
   it('a port pool never hands out a port a running task holds, even when the OS offers it again', async () => {

@@ -1,7 +1,13 @@
 /**
  * Greedy generation and text scoring on a FastModel, for any set of independent rows. A row
  * carries the left padding the reference would have given it (plan.ts), nothing else ties it to
- * other rows, so rows can be split across threads in any way without changing a bit.
+ * other rows, so rows can be split across threads, and batched with any others, in any way
+ * without changing a bit.
+ *
+ * Rows are taken one at a time from a `Claim` (a counter, shared between threads when several
+ * run one job) and decoded side by side: when a row ends, the next one is admitted in its place,
+ * its prompt fed in the same call as the others' next tokens, so calls stay full until the rows
+ * run out (continuous batching) and no thread waits for another's slowest row.
  */
 import { EOS_ID } from '../../zoo/tokenizer.js';
 import { argmax, type FastModel, type FeedRow, type RowState } from './model.js';
@@ -25,6 +31,20 @@ export interface GenOut {
 
 export interface ScoreRow { ids: number[]; tk: number }
 
+/** Hands out the index of the next row to run, each row once; undefined when none is left. */
+export type Claim = () => number | undefined;
+
+/** Row indices, costliest first (ties by index): claimed in this order, the last rows are short ones. */
+export function claimOrder(costs: readonly number[]): Int32Array {
+  return Int32Array.from(costs.map((_, i) => i).sort((a, b) => costs[b] - costs[a] || a - b));
+}
+
+/** A claim over `order` in this thread alone. */
+export function sequentialClaim(order: ArrayLike<number>): Claim {
+  let next = 0;
+  return () => (next < order.length ? order[next++] : undefined);
+}
+
 /**
  * True when the first stop string in `text` is settled: no stop string starting earlier can
  * still be completed by more text, so cutting at it gives what cutting the full generation would.
@@ -42,78 +62,169 @@ export function stopSettled(text: string, stops: readonly string[]): boolean {
   return true;
 }
 
-/** Rows decoded in lockstep per chunk (the rows of one matmul), enough to keep the kernels' 4-row tiles full. */
-const CHUNK = 48;
+/** Rows decoded side by side: enough to keep the kernels' 4-row tiles full and spread a call's fixed costs. */
+export const MAX_ACTIVE = 48;
+/** New prompts join a call while it has fewer tokens than this. */
+export const MAX_TOKENS = 512;
+
+interface Active { i: number; row: RowState; out: GenOut; text: string }
 
 /**
- * Greedy continuation of every row. `decode` turns one id into its text (for stop strings);
- * `onTokens` hears how many tokens were produced (prompt tokens included) as work proceeds.
+ * Greedy continuation of the rows `claim` hands out; `onRow` hears each one's output as it ends.
+ * `decode` turns one id into its text (for stop strings); `onTokens` hears how many tokens were
+ * processed (prompt tokens included) as work proceeds.
  */
-export function generateRows(model: FastModel, rows: readonly GenRow[], decode: (id: number) => string, earlyStop: boolean, onTokens?: (n: number) => void): GenOut[] {
-  const out: GenOut[] = rows.map(() => ({ ids: [], stopped: false }));
-  for (let c0 = 0; c0 < rows.length; c0 += CHUNK) {
-    const idx = rows.map((_, i) => i).slice(c0, c0 + CHUNK);
-    const mark = model.mark();
-    try {
-      const state = new Map<number, RowState>();
-      for (const i of idx) state.set(i, model.newRow(rows[i].pad, rows[i].ids.length + rows[i].maxNew));
-      const text = new Map<number, string>(idx.map((i) => [i, '']));
-      let active = idx.filter((i) => rows[i].maxNew > 0);
-      let feeds: FeedRow[] = active.map((i) => {
-        const L = rows[i].pad + rows[i].ids.length;
-        return { row: state.get(i)!, ids: rows[i].ids, tk: () => L, logits: 'last' };
-      });
-      while (active.length) {
-        const logits = model.feed(feeds);
-        onTokens?.(feeds.reduce((s, f) => s + f.ids.length, 0));
-        const next: number[] = [];
-        active.forEach((i, j) => {
-          const id = argmax(logits[j]);
-          const o = out[i];
-          if (id === EOS_ID) return;
-          o.ids.push(id);
-          if (o.ids.length >= rows[i].maxNew) return;
-          if (earlyStop && rows[i].stop.length) {
-            const t = text.get(i)! + decode(id);
-            text.set(i, t);
-            if (stopSettled(t, rows[i].stop)) {
-              o.stopped = true;
-              return;
-            }
-          }
-          next.push(i);
-        });
-        active = next;
-        feeds = active.map((i) => {
-          const row = state.get(i)!;
-          return { row, ids: [out[i].ids[out[i].ids.length - 1]], tk: () => row.pad + row.len + 1, logits: 'last' };
-        });
-      }
-    } finally {
-      model.release(mark);
-    }
-  }
-  return out;
+export function generateRows(
+  model: FastModel,
+  rows: readonly GenRow[],
+  claim: Claim,
+  decode: (id: number) => string,
+  earlyStop: boolean,
+  onRow: (i: number, out: GenOut) => void,
+  onTokens?: (n: number) => void,
+): void {
+  const steps = generateSteps(model, rows, claim, decode, earlyStop, onRow, onTokens);
+  while (!steps.next().done);
 }
 
 /**
- * Logits [tokens - 1][vocab] of each row's positions that have a next token. `tk` is the
- * reference batch's query length (its longest text minus one).
+ * generateRows one model call at a time: the caller may let other work run between steps (the
+ * calling thread of a pooled job hears that its thread budget changed). Releasing the job's
+ * buffers needs the generator to finish or be returned.
  */
-export function scoreRows(model: FastModel, rows: readonly ScoreRow[], onTokens?: (n: number) => void): Float32Array[] {
+export function* generateSteps(
+  model: FastModel,
+  rows: readonly GenRow[],
+  claim: Claim,
+  decode: (id: number) => string,
+  earlyStop: boolean,
+  onRow: (i: number, out: GenOut) => void,
+  onTokens?: (n: number) => void,
+): Generator<void, void, void> {
+  if (rows.length === 0) return;
+  let cap = 0;
+  let longest = 0;
+  for (const r of rows) {
+    cap = Math.max(cap, model.capFor(r.pad, r.ids.length + r.maxNew));
+    longest = Math.max(longest, r.ids.length);
+  }
   const V = model.cfg.vocabSize;
-  return rows.map((r) => {
-    if (r.ids.length < 2) return new Float32Array(0);
-    const mark = model.mark();
-    try {
-      const row = model.newRow(0, r.ids.length);
-      const logits = model.feed([{ row, ids: r.ids.slice(0, -1), tk: () => r.tk, logits: 'all' }]);
-      onTokens?.(r.ids.length - 1);
-      const out = new Float32Array(logits.length * V);
-      logits.forEach((lg, j) => out.set(lg, j * V));
-      return out;
-    } finally {
-      model.release(mark);
+  const ld = model.ldV;
+  const mark = model.mark();
+  try {
+    model.reserve(MAX_TOKENS + longest, cap);
+    const free: RowState[] = [];
+    let active: Active[] = [];
+    let exhausted = false;
+    for (;;) {
+      const feeds: FeedRow[] = [];
+      let tokens = 0;
+      for (const a of active) {
+        feeds.push({ row: a.row, ids: [a.out.ids[a.out.ids.length - 1]], tk: a.row.pad + a.row.len + 1, logits: 'last' });
+        tokens++;
+      }
+      while (!exhausted && active.length < MAX_ACTIVE && tokens < MAX_TOKENS) {
+        const i = claim();
+        if (i === undefined) {
+          exhausted = true;
+          break;
+        }
+        const r = rows[i];
+        if (r.maxNew <= 0) {
+          onRow(i, { ids: [], stopped: false });
+          continue;
+        }
+        const row = free.pop() ?? model.newRow(cap);
+        model.reset(row, r.pad);
+        active.push({ i, row, out: { ids: [], stopped: false }, text: '' });
+        feeds.push({ row, ids: r.ids, tk: r.pad + r.ids.length, logits: 'last' });
+        tokens += r.ids.length;
+      }
+      if (feeds.length === 0) return;
+      const lg = model.feed(feeds);
+      onTokens?.(tokens);
+      const next: Active[] = [];
+      active.forEach((a, j) => {
+        const id = argmax(lg, j * ld, V);
+        const r = rows[a.i];
+        let done = id === EOS_ID;
+        if (!done) {
+          a.out.ids.push(id);
+          done = a.out.ids.length >= r.maxNew;
+        }
+        if (!done && earlyStop && r.stop.length) {
+          a.text += decode(id);
+          if (stopSettled(a.text, r.stop)) done = a.out.stopped = true;
+        }
+        if (done) {
+          onRow(a.i, a.out);
+          free.push(a.row);
+        } else next.push(a);
+      });
+      active = next;
+      yield;
     }
-  });
+  } finally {
+    model.release(mark);
+  }
+}
+
+/**
+ * Logits [tokens - 1][vocab] of the positions that have a next token, for each row `claim` hands
+ * out (to `onRow`). `tk` is the reference batch's query length (its longest text minus one).
+ */
+export function scoreRows(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): void {
+  const steps = scoreSteps(model, rows, claim, onRow, onTokens);
+  while (!steps.next().done);
+}
+
+/** scoreRows one model call at a time (see generateSteps). */
+export function* scoreSteps(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): Generator<void, void, void> {
+  if (rows.length === 0) return;
+  let cap = 0;
+  let longest = 0;
+  for (const r of rows) {
+    cap = Math.max(cap, model.capFor(0, r.ids.length));
+    longest = Math.max(longest, r.ids.length);
+  }
+  const V = model.cfg.vocabSize;
+  const ld = model.ldV;
+  const mark = model.mark();
+  try {
+    model.reserve(MAX_TOKENS + longest, cap);
+    let pending = claim();
+    while (pending !== undefined) {
+      const batch: number[] = [];
+      const feeds: FeedRow[] = [];
+      let tokens = 0;
+      const inner = model.mark();
+      try {
+        while (pending !== undefined && tokens < MAX_TOKENS) {
+          const r = rows[pending];
+          if (r.ids.length < 2) onRow(pending, new Float32Array(0));
+          else {
+            batch.push(pending);
+            feeds.push({ row: model.newRow(cap), ids: r.ids.slice(0, -1), tk: r.tk, logits: 'all' });
+            tokens += r.ids.length - 1;
+          }
+          pending = claim();
+        }
+        if (feeds.length === 0) continue;
+        const lg = model.feed(feeds);
+        onTokens?.(tokens);
+        let o = 0;
+        batch.forEach((i, b) => {
+          const n = feeds[b].ids.length;
+          const out = new Float32Array(n * V);
+          for (let t = 0; t < n; t++, o++) out.set(lg.subarray(o * ld, o * ld + V), t * V);
+          onRow(i, out);
+        });
+      } finally {
+        model.release(inner);
+      }
+      yield;
+    }
+  } finally {
+    model.release(mark);
+  }
 }

@@ -1,28 +1,28 @@
 /**
- * Loads the committed kernels (kernels.wasm, assembled from kernels.wat) and hands out float
- * buffers inside one instance's memory. Each thread has its own instance; the compiled module is
- * shared.
+ * Loads the kernels (kernels.wat, assembled into kernelsBinary.ts) and hands out buffers inside one
+ * instance's memory. Each thread has its own instance; the compiled module is shared.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { KERNELS_WASM_BASE64 } from './kernelsBinary.js';
 
 export interface KernelExports {
   memory: WebAssembly.Memory;
-  fc(a: number, lda: number, w: number, ldw: number, out: number, ldo: number, M: number, K: number, N: number): void;
+  fc(a: number, lda: number, w: number, out: number, ldo: number, M: number, K: number, N: number, pk: number): void;
   swiglu(gu: number, ldgu: number, out: number, ldo: number, rows: number, ff: number): void;
-  attend(q: number, kt: number, ldk: number, v: number, sc: number, out: number, p0: number, qt: number, tk: number, scale: number, hd: number): void;
+  rmsnorm(x: number, ldx: number, y: number, ldy: number, rows: number, w: number, d: number, eps: number): void;
+  add(x: number, o: number, ldo: number, rows: number, d: number): void;
+  attend(q0: number, q1: number, kt: number, ldk: number, v: number, sc: number, out0: number, out1: number, p0: number, qt: number, tk: number, scale: number, hd: number): void;
+  attention(qkv: number, ldq: number, tab: number, M: number, layer: number, H: number, KVH: number, hd: number, cos: number, sin: number, sc: number, out: number, ldo: number, scale: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
 
 export function kernelModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'kernels.wasm')));
+  compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
   return compiled;
 }
 
-/** A float buffer in the instance's memory: `off` is its byte offset, `f` a view (refreshed after growth). */
-export interface Buf { off: number; n: number; f: Float32Array }
+/** A buffer in the instance's memory: `off` its byte offset, `n` its length in 4-byte words, `f`/`i` views (refreshed after growth). */
+export interface Buf { off: number; n: number; f: Float32Array; i: Int32Array }
 
 /**
  * One kernel instance with a bump allocator. Views are re-made whenever memory grows (growth
@@ -36,16 +36,16 @@ export class KernelArena {
     this.k = new WebAssembly.Instance(mod).exports as unknown as KernelExports;
   }
 
-  /** n floats, 16-byte aligned, zeroed, with 16 bytes of slack for the kernels' vector over-reads. */
+  /** n words, 16-byte aligned, zeroed, with 16 bytes of slack for the kernels' vector over-reads. */
   alloc(n: number): Buf {
     const off = this.top;
     this.top = off + ((n * 4 + 16 + 15) & ~15);
     const need = this.top - this.k.memory.buffer.byteLength;
     if (need > 0) {
       this.k.memory.grow(Math.ceil(need / 65536));
-      for (const b of this.bufs) b.f = new Float32Array(this.k.memory.buffer, b.off, b.n);
+      for (const b of this.bufs) (b.f = new Float32Array(this.k.memory.buffer, b.off, b.n)), (b.i = new Int32Array(this.k.memory.buffer, b.off, b.n));
     }
-    const buf: Buf = { off, n, f: new Float32Array(this.k.memory.buffer, off, n) };
+    const buf: Buf = { off, n, f: new Float32Array(this.k.memory.buffer, off, n), i: new Int32Array(this.k.memory.buffer, off, n) };
     buf.f.fill(0);
     this.bufs.push(buf);
     return buf;

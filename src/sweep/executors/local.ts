@@ -15,13 +15,25 @@ import type { Gpu } from '../../eval/backends/config.js';
  * CPU slot; an evaluation by a server or a program of its own takes an evaluation slot instead
  * (its worker only waits), with its GPUs from `gpus` and a port from the sweep's port pool, so
  * the next points' merges run beside it. A merge also waits for the disk bound
- * (max_models_on_disk, the scheduler's gate).
+ * (max_models_on_disk, the scheduler's gate). A CPU slot that nothing ready can take (the tail of
+ * a run, work waiting on a running stage or on the disk bound) is lent to the running built-in
+ * evaluations, which may then use one more thread each; the slot is taken back as soon as a node
+ * can start. Evaluations by another backend hold no CPU slot and are lent none.
  */
 
 /** What runs a task: the worker pool (a test may hand in its own). */
 export interface TaskRunner {
   run(task: Task, opts: { gpus: Gpu[]; port?: number }): Promise<{ seconds: number; alreadyDone: boolean }>;
+  /** The running task may use this many threads from now on (1: its own slot only). */
+  setThreads?(task: Task, threads: number): void;
   close(): Promise<void>;
+}
+
+/** Threads for each running evaluation: 1, plus an even share of the idle CPU slots (the first ones get the remainder). */
+export function lendIdle(evals: number, idleCpus: number): number[] {
+  if (evals === 0) return [];
+  const share = Math.floor(idleCpus / evals);
+  return Array.from({ length: evals }, (_, i) => 1 + share + (i < idleCpus % evals ? 1 : 0));
 }
 
 export interface LocalOptions {
@@ -61,6 +73,18 @@ export class LocalExecutor implements Executor {
     // A worker per CPU slot, and one per evaluation slot to wait on its server or program.
     const pool: TaskRunner = this.opts.runner ?? new WorkerPool(this.opts.jobs + evals, { backend: this.opts.backend, log: this.opts.log, onTokens: (n) => ctx.tokens?.(n) });
     let aborted = signal?.aborted ?? false;
+    /** Running built-in evaluations (they hold a CPU slot), in start order, with the threads each was last told it may use. */
+    const lendable = new Map<string, { task: Task; threads: number }>();
+    const lend = (): void => {
+      if (!pool.setThreads) return;
+      const running = [...lendable.values()];
+      const threads = lendIdle(running.length, aborted ? 0 : slots.freeCpus);
+      running.forEach((r, i) => {
+        if (r.threads === threads[i]) return;
+        r.threads = threads[i];
+        pool.setThreads!(r.task, r.threads);
+      });
+    };
     await new Promise<void>((resolveAll) => {
       let inFlight = 0;
       const onAbort = (): void => {
@@ -74,6 +98,7 @@ export class LocalExecutor implements Executor {
         s.markRunning(n.id);
         ctx.changed();
         inFlight++;
+        if (n.kind === 'eval' && n.resources.cpus > 0) lendable.set(n.id, { task: n.task, threads: 1 });
         (async (): Promise<Outcome> => {
           const port = n.resources.ports > 0 ? await ports.take() : undefined;
           try {
@@ -85,6 +110,7 @@ export class LocalExecutor implements Executor {
         })()
           .catch((e: Error): Outcome => ({ ok: false, error: e.message }))
           .then(async (outcome) => {
+            lendable.delete(n.id);
             if (aborted) return;
             slots.give(alloc);
             await s.settle(n.id, outcome);
@@ -110,6 +136,7 @@ export class LocalExecutor implements Executor {
           ctx.log(`max_models_on_disk ${s.disk?.limit}: ${s.disk?.used} checkpoints already on disk; starting ${gated.label} beyond the bound, as nothing else can run`);
           start(gated);
         }
+        lend();
         if (inFlight === 0 && (drain?.aborted || s.ready().length === 0)) {
           signal?.removeEventListener('abort', onAbort);
           resolveAll();
