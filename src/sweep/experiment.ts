@@ -303,7 +303,7 @@ function makeTemplate(loc: Locator, p: Array<string | number>, text: string, isK
 }
 
 function resolveModelDir(source: string, fileDir: string, zooDir: string): string {
-  if (source.startsWith('zoo:')) return path.join(zooDir, source.slice(4));
+  if (source.startsWith('zoo:')) return path.resolve(zooDir, source.slice(4)); // a relative --zoo is relative to where the command runs
   return path.resolve(fileDir, source);
 }
 

@@ -118,6 +118,16 @@ describe('every mistake at once, where it is', () => {
     expect(r.stdout).toContain("stage 2: model 'mistral-wizardmath-dare-0.7-density' (models[0]): missing required parameter 'weight'");
   });
 
+  it('a relative --zoo is read from where the command runs, wherever the experiment file is', async () => {
+    // The experiment sits outside the repository; --zoo names the committed zoo relative to it.
+    const file = path.join(work, 'elsewhere', 'seed-repro.yaml');
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.copyFile(path.join(REPO, 'experiments/seed-repro.yaml'), file);
+    const r = await mergelab(['validate', file, '--zoo', 'data/zoo'], { cwd: REPO });
+    expect(r.all).toMatch(/^ok: experiment seed-repro: 133 points/m);
+    expect(r.exitCode).toBe(0);
+  });
+
   it('nearest: typos within a third of the length, not other names', () => {
     expect(editDistance('dare_tie', 'dare_ties')).toBe(1);
     expect(editDistance('desnity', 'density')).toBe(1); // a swap costs one edit
