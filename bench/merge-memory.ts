@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/merge-memory.ts [--dir /tmp/mergelab-bench-merge] [--layers 15] [--methods task_arithmetic,ties,dare_ties] [--threads N] [--no-copy]
  *
- * Targets (issue 2): task_arithmetic >= 0.5x the copy, ties and dare_ties >= 0.25x, peak RSS < 2 GB.
+ * Targets: task_arithmetic >= 0.5x the copy, ties and dare_ties >= 0.25x, peak RSS < 2 GB.
  */
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';

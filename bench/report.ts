@@ -3,7 +3,7 @@
  * weight x rescale rule x seed, plus alternatives, with per-tensor diagnostics and samples) is
  * generated in Node (exports, charts/*.svg, index.html), then opened in headless Chromium; the
  * figure is the time from navigation until every chart has rendered, median of --runs, against
- * the issue's 5 s target. Both page renderers are measured in the same run for comparison.
+ * a 5 s target. Both page renderers are measured in the same run for comparison.
  *   npx tsx bench/report.ts [--points 200] [--runs 3]
  */
 import { mkdtemp, rm, writeFile, stat } from 'node:fs/promises';

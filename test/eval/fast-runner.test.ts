@@ -2,7 +2,7 @@
  * The fast runner against the tfjs reference. On the committed zoo, every item of the full math
  * and chat sets for base, math and chat gives the reference's greedy output (raw, before stop
  * strings are cut; and after cutting when the fast runner stops early) and every lm text the
- * same log-likelihood, to the bit (the issue asks for 1e-4). The reference's outputs there are a fixture (test/eval/fixtures/,
+ * same log-likelihood, to the bit (agreement to 1e-4 would be enough). The reference's outputs there are a fixture (test/eval/fixtures/,
  * written and checked live by test/eval/reference-fixture.ts), since running it takes minutes;
  * a merge of two zoo models at the sweep's setting (first 40 items, batch 40) is compared with
  * the reference run live.

@@ -8,7 +8,7 @@ import { renderTemplate } from '../../src/eval/template.js';
 const REPO = path.resolve(__dirname, '../..');
 
 describe('shipped eval suites', () => {
-  it('load and validate, with the sizes the issue asks for', async () => {
+  it('load and validate, with the sizes the sets are meant to have', async () => {
     const evals = path.join(REPO, 'evals');
     const math = await loadTask('math', evals);
     const chat = await loadTask('chat', evals);
