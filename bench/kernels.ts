@@ -4,7 +4,8 @@
  * (wasm here), all in the same run; then magnitude top-k by radix selection against sorting a copy.
  * GB/s counts float32 input bytes (base + models). Ratios are against typed x1 in this run.
  *   npx tsx bench/kernels.ts [--m 16] [--threads N] [--skip-tfjs] [--reps 2]
- * --m is millions of elements per tensor (64 is the reference size: a 7B model's largest tensors).
+ * --m is millions of elements per tensor (64 is the reference size: between a 7B Llama's MLP
+ * matrices, 45 M, and its embeddings, 131 M).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
