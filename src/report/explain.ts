@@ -282,17 +282,21 @@ export function effectSentence(variant: string, points: number, effects: readonl
   if (sorted.every((e) => e.levels.every((l) => !l.change || l.change.interval === undefined))) {
     return `In '${variant}' (${points} points), ${m.key} has no interval (its records carry neither per-item outcomes nor an item count); largest gaps between levels: ${join(sorted.map(gap))}.`;
   }
-  const moving = sorted.filter((e) => e.levels.some((l) => l.change?.verdict === 'worse'));
+  // A change the page prints as zero is not claimed, however consistent: paired on the same items a
+  // difference in the fourth decimal can exclude zero, and "worse beyond noise" beside 0.000 reads as nonsense.
+  const visible = (v: number): boolean => fmtChange(m, v) !== fmtScore(m, 0);
+  const worse = (l: FactorEffect['levels'][number]): boolean => l.change?.verdict === 'worse' && visible(l.change.value);
+  const moving = sorted.filter((e) => e.levels.some(worse));
   const still = sorted.filter((e) => !moving.includes(e));
   const describe = (e: FactorEffect): string => {
     const sign = m.higherIsBetter ? 1 : -1;
     const worst = e.levels.reduce((a, b) => (sign * (b.change?.value ?? 0) < sign * (a.change?.value ?? 0) ? b : a));
     const bestL = e.levels.find((l) => l.level === e.best)!;
-    const beyond = e.levels.filter((l) => l.change?.verdict === 'worse').length;
+    const beyond = e.levels.filter(worse).length;
     return `${e.factor.name}: ${fmtScore(m, bestL.score.value)} at ${e.best} against ${fmtScore(m, worst.score.value)} at ${worst.level} (${fmtChange(m, worst.change?.value ?? 0)} ${fmtInterval(m, worst.change?.interval)}; ${beyond} of ${e.levels.length - 1} other level${e.levels.length > 2 ? 's' : ''} worse beyond noise${e.balanced ? '' : '; not fully crossed with the other factors'})`;
   };
   const head = moving.length ? `depends most on ${describe(moving[0])}${moving.slice(1).map((e) => `; then ${describe(e)}`).join('')}` : 'moves only within the noise of every factor';
-  const tail = moving.length && still.length ? `. Within noise: ${join(still.map((e) => `${e.factor.name} (largest gap ${fmtScore(m, e.range)})`))}` : '';
+  const tail = moving.length && still.length ? `. Within noise: ${join(still.map((e) => `${e.factor.name} (largest gap ${fmtScore(m, e.range)}${e.range === 0 || visible(e.range) ? '' : ', below the printed precision'})`))}` : '';
   return `In '${variant}' (${points} points), ${m.key} ${head}${tail}.`;
 }
 
