@@ -47,9 +47,9 @@ export interface EvalOptions {
   /** Run suites through an OpenAI-compatible completions endpoint. */
   endpoint?: string;
   /**
-   * Built-in runner for zoo models: `fast` (wasm SIMD kernels over worker threads, the default) or
-   * `tfjs` (the reference it is tested against). Both give the same greedy outputs; the result's
-   * `backend` names the one used.
+   * Built-in runner for zoo models: `fast` (wasm SIMD kernels over worker threads) or `tfjs` (the
+   * reference it is tested against). Both give the same greedy outputs; the result's `backend`
+   * names the one used. Unset: the fast runner where it can take the model, else the reference.
    */
   runner?: ZooRunner;
   /** Worker threads of the fast runner (default: the machine's cores); 'elastic': the process's thread budget, which may change while it runs (sweep workers). */
@@ -152,8 +152,14 @@ export async function openBackend(modelDir: string, opts: Pick<EvalOptions, 'del
   if (!ZOO_RUNNERS.includes(runner)) throw new UserError(`runner "${runner}": expected one of ${ZOO_RUNNERS.join(', ')}`, { field: 'runner' });
   // Loaded lazily: delegated runs must not pay for (or depend on) either runtime.
   if (runner === 'fast') {
-    const { FastZooBackend } = await import('./backends/fast.js');
-    return FastZooBackend.open(modelDir, { threads: opts.threads, onTokens: opts.onTokens });
+    const { FastZooBackend, FastRunnerUnsupported } = await import('./backends/fast.js');
+    try {
+      return await FastZooBackend.open(modelDir, { threads: opts.threads, onTokens: opts.onTokens });
+    } catch (e) {
+      // Asked for by name, the fast runner's refusal stands; by default the reference scores the
+      // model instead (same outputs by contract, and the result's backend says which ran).
+      if (opts.runner === 'fast' || !(e instanceof FastRunnerUnsupported)) throw e;
+    }
   }
   const { ZooBackend } = await import('./backends/zoo.js');
   return ZooBackend.open(modelDir, opts.onTokens);

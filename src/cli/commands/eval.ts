@@ -27,14 +27,14 @@ export function register(program: Command): void {
     .option('--limit <n>', 'evaluate the first N items of each suite', wholeNumber('--limit', 1))
     .option('--batch-size <n>', 'generation batch size', wholeNumber('--batch-size', 1), 32)
     .option('--samples <n>', 'samples kept per suite in the JSON result', wholeNumber('--samples', 0), 5)
-    .option('--runner <name>', 'built-in runner for zoo models: fast, or tfjs (the reference; the same outputs)', 'fast')
+    .option('--runner <name>', 'built-in runner for zoo models: fast, or tfjs (the reference; the same outputs); default: fast where it can take the model, else tfjs')
     .option('--threads <n>', 'worker threads of the fast runner (default: the cores)', wholeNumber('--threads', 1))
     .option('--evals-dir <dir>', 'folder of suite yamls (default: the repository evals/)')
     .option('--delegate-cmd <cmd>', 'run generation/scoring through a command: "cmd {model} {task_file}" printing JSONL')
     .option('--endpoint <url>', 'run generation/scoring through an OpenAI-compatible completions endpoint')
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--out <file>', 'write the full result as JSON (atomically)')
-    .action(async (modelDir: string, o: { suite: string; runner: string; threads?: number; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
+    .action(async (modelDir: string, o: { suite: string; runner?: string; threads?: number; limit?: number; batchSize: number; samples: number; evalsDir?: string; delegateCmd?: string; endpoint?: string; json?: boolean; out?: string }) => {
       // An evaluation keeps nothing until it ends: an interrupt stops a delegated command at once
       // (the backend then removes its temporary task files); a built-in one is given 2 s to notice.
       const lost = `evaluation of ${modelDir} stopped; nothing was saved${o.out ? ` (${o.out} is written only when the evaluation completes)` : ''}; run the same command again`;
@@ -42,8 +42,8 @@ export function register(program: Command): void {
       try {
         const [{ evaluateModel, ZOO_RUNNERS }, { writeFileAtomic }] = await Promise.all([import('../../eval/evaluate.js'), import('../../util/atomic.js')]);
         const suites = o.suite.split(',').map((s) => s.trim()).filter(Boolean);
-        const runner = ZOO_RUNNERS.find((r) => r === o.runner);
-        if (!runner) throw new UserError(`--runner: expected ${ZOO_RUNNERS.join(' or ')}, got "${o.runner}"`, { field: '--runner' });
+        const runner = o.runner === undefined ? undefined : ZOO_RUNNERS.find((r) => r === o.runner);
+        if (o.runner !== undefined && !runner) throw new UserError(`--runner: expected ${ZOO_RUNNERS.join(' or ')}, got "${o.runner}"`, { field: '--runner' });
         const res = await evaluateModel(modelDir, {
           suites,
           limit: o.limit,

@@ -14,6 +14,9 @@ import type { EvalBackend, GenerateRequest, Generation, Score, ScoreRequest } fr
 
 export const FAST_BACKEND_NAME = 'zoo/fast-wasm';
 
+/** A model whose shapes the fast kernels do not take (the reference runner takes every zoo model). */
+export class FastRunnerUnsupported extends UserError {}
+
 export class FastZooBackend implements EvalBackend {
   readonly name = FAST_BACKEND_NAME;
   private constructor(
@@ -24,7 +27,7 @@ export class FastZooBackend implements EvalBackend {
   static async open(modelDir: string, opts: FastRunnerOptions = {}): Promise<FastZooBackend> {
     const { config, arrays } = await readZooArrays(modelDir);
     const why = fastRunnerUnsupported(config);
-    if (why) throw new UserError(`${path.join(modelDir, 'config.json')}: the fast runner cannot run this model (${why}); use --runner tfjs`, { file: modelDir, field: 'runner' });
+    if (why) throw new FastRunnerUnsupported(`${path.join(modelDir, 'config.json')}: the fast runner cannot run this model (${why}); use --runner tfjs`, { file: modelDir, field: 'runner' });
     const tokenizer = await readZooTokenizer(modelDir, config);
     return new FastZooBackend(new FastRunner(config, arrays, tokenizer, opts), tokenizer);
   }
