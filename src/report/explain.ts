@@ -114,7 +114,7 @@ export function factorEffects(records: readonly ResultRecord[], factors: readonl
       if (s === best) return { level: s.level, points: s.rs.length, score };
       const d = s.reps && best.reps ? combine([s.reps, best.reps], (a, b) => a - b) : undefined;
       const interval = d ? noise.spread(d) : undefined;
-      return { level: s.level, points: s.rs.length, score, change: { value: s.value - best.value, interval, verdict: interval ? verdict(interval, m.higherIsBetter) : undefined } };
+      return { level: s.level, points: s.rs.length, score, change: { value: s.value - best.value, interval, verdict: judge(m, s.value - best.value, interval) } };
     });
     const values = stats.map((s) => s.value);
     const others = factors.filter((g) => g !== f);
@@ -164,7 +164,7 @@ export function stageLoss(variant: string, records: readonly ResultRecord[], met
         label: g.label, setting, seeds: full.map(seedOf), metric: m,
         earlier: { value: mean(ve as number[]), interval: re ? noise.spread(re) : undefined },
         full: { value: mean(vf as number[]), interval: rf ? noise.spread(rf) : undefined },
-        change: { value, interval, verdict: interval ? verdict(interval, m.higherIsBetter) : undefined },
+        change: { value, interval, verdict: judge(m, value, interval) },
       });
     }
   }
@@ -271,6 +271,15 @@ function rhoInterval(xs: readonly number[], ys: readonly number[], seed: number,
   return percentileInterval(reps, level);
 }
 
+/**
+ * The verdict on a change, claimed only where the page can print it: paired on the same items, a
+ * difference in the fourth decimal can exclude zero, and "worse" beside 0.000 reads as nonsense.
+ */
+export function judge(m: MetricInfo, value: number, interval: Interval | undefined): Verdict | undefined {
+  if (!interval) return undefined;
+  return fmtChange(m, value) === fmtScore(m, 0) ? 'within noise' : verdict(interval, m.higherIsBetter);
+}
+
 const join = (xs: readonly string[]): string => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
 
 /** A sentence about which factors move a metric, largest effect first; what moves only within the noise is named as such. */
@@ -282,8 +291,6 @@ export function effectSentence(variant: string, points: number, effects: readonl
   if (sorted.every((e) => e.levels.every((l) => !l.change || l.change.interval === undefined))) {
     return `In '${variant}' (${points} points), ${m.key} has no interval (its records carry neither per-item outcomes nor an item count); largest gaps between levels: ${join(sorted.map(gap))}.`;
   }
-  // A change the page prints as zero is not claimed, however consistent: paired on the same items a
-  // difference in the fourth decimal can exclude zero, and "worse beyond noise" beside 0.000 reads as nonsense.
   const visible = (v: number): boolean => fmtChange(m, v) !== fmtScore(m, 0);
   const worse = (l: FactorEffect['levels'][number]): boolean => l.change?.verdict === 'worse' && visible(l.change.value);
   const moving = sorted.filter((e) => e.levels.some(worse));

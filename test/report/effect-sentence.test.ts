@@ -3,7 +3,7 @@
  * noise", however tight its paired interval.
  */
 import { describe, expect, it } from 'vitest';
-import { effectSentence, type FactorEffect } from '../../src/report/explain.js';
+import { effectSentence, judge, type FactorEffect } from '../../src/report/explain.js';
 import type { Factor } from '../../src/report/factors.js';
 import type { MetricInfo } from '../../src/report/metrics.js';
 
@@ -38,5 +38,13 @@ describe('effect sentences', () => {
   it('a factor whose only changes print as zero moves only within the noise', () => {
     const s = effectSentence('ties', 4, [effect('rescale', ['l1', 'inverse_density'], [0.0002])]);
     expect(s).toBe("In 'ties' (4 points), lm.perplexity moves only within the noise of every factor.");
+  });
+
+  it('the verdict on a change: within noise when it prints as zero, else what its interval says', () => {
+    expect(judge(ppl, 0.0002, { lo: 0.0001, hi: 0.0003 })).toBe('within noise');
+    expect(judge(ppl, 0.013, { lo: 0.01, hi: 0.016 })).toBe('worse');
+    expect(judge(ppl, -0.013, { lo: -0.016, hi: -0.01 })).toBe('better');
+    expect(judge(ppl, 0.013, { lo: -0.001, hi: 0.02 })).toBe('within noise');
+    expect(judge(ppl, 0.013, undefined)).toBeUndefined();
   });
 });
