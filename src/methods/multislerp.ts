@@ -65,7 +65,8 @@ export const multislerp = defineMethod({
     const { tensor, kernels, base } = input;
     const g = input.global;
     const warnings: string[] = [];
-    const listed = input.models.filter((m) => m.ref !== input.baseRef);
+    // The base is the origin here, never among the models (src/merge/plan.ts keeps it apart).
+    const listed = input.models;
     if (listed.length === 0) {
       if (base) return { data: base.slice(), shape: [...input.shape], diagnostics: null, warnings };
       throw new UserError(`multislerp: no model provides tensor ${tensor}`);
