@@ -56,8 +56,7 @@ export const nuslerp = defineMethod({
     const { tensor, kernels, base } = input;
     const g = input.global;
     const warnings: string[] = [];
-    // The base is the origin here, never among the models (src/merge/plan.ts keeps it apart).
-    const listed = input.models;
+    const listed = input.models; // the two models; a base is only the origin of their task vectors
     if (listed.length === 1 && !base) return { data: listed[0].data.slice(), shape: [...listed[0].shape], diagnostics: null, warnings };
     if (listed.length !== 2) {
       throw new UserError(`nuslerp merges exactly two models${base ? ' besides base_model' : ''}; tensor ${tensor} got ${listed.length}`);

@@ -74,17 +74,8 @@ interface Active { i: number; row: RowState; out: GenOut; text: string }
  * `decode` turns one id into its text (for stop strings); `onTokens` hears how many tokens were
  * processed (prompt tokens included) as work proceeds.
  */
-export function generateRows(
-  model: FastModel,
-  rows: readonly GenRow[],
-  claim: Claim,
-  decode: (id: number) => string,
-  earlyStop: boolean,
-  onRow: (i: number, out: GenOut) => void,
-  onTokens?: (n: number) => void,
-): void {
-  const steps = generateSteps(model, rows, claim, decode, earlyStop, onRow, onTokens);
-  while (!steps.next().done);
+export function generateRows(...args: Parameters<typeof generateSteps>): void {
+  runToEnd(generateSteps(...args));
 }
 
 /**
@@ -173,8 +164,11 @@ export function* generateSteps(
  * Logits [tokens - 1][vocab] of the positions that have a next token, for each row `claim` hands
  * out (to `onRow`). `tk` is the reference batch's query length (its longest text minus one).
  */
-export function scoreRows(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): void {
-  const steps = scoreSteps(model, rows, claim, onRow, onTokens);
+export function scoreRows(...args: Parameters<typeof scoreSteps>): void {
+  runToEnd(scoreSteps(...args));
+}
+
+function runToEnd(steps: Generator<void, void, void>): void {
   while (!steps.next().done);
 }
 
