@@ -93,12 +93,7 @@ export function* generateSteps(
   onTokens?: (n: number) => void,
 ): Generator<void, void, void> {
   if (rows.length === 0) return;
-  let cap = 0;
-  let longest = 0;
-  for (const r of rows) {
-    cap = Math.max(cap, model.capFor(r.pad, r.ids.length + r.maxNew));
-    longest = Math.max(longest, r.ids.length);
-  }
+  const { cap, longest } = jobSize(rows, (r) => model.capFor(r.pad, r.ids.length + r.maxNew));
   const V = model.cfg.vocabSize;
   const ld = model.ldV;
   const mark = model.mark();
@@ -168,6 +163,17 @@ export function scoreRows(...args: Parameters<typeof scoreSteps>): void {
   runToEnd(scoreSteps(...args));
 }
 
+/** What a job's buffers must hold: its longest prompt, and the largest KV cache one of its rows needs. */
+function jobSize<R extends { ids: ArrayLike<number> }>(rows: readonly R[], capOf: (r: R) => number): { cap: number; longest: number } {
+  let cap = 0;
+  let longest = 0;
+  for (const r of rows) {
+    cap = Math.max(cap, capOf(r));
+    longest = Math.max(longest, r.ids.length);
+  }
+  return { cap, longest };
+}
+
 function runToEnd(steps: Generator<void, void, void>): void {
   while (!steps.next().done);
 }
@@ -175,12 +181,7 @@ function runToEnd(steps: Generator<void, void, void>): void {
 /** scoreRows one model call at a time (see generateSteps). */
 export function* scoreSteps(model: FastModel, rows: readonly ScoreRow[], claim: Claim, onRow: (i: number, logits: Float32Array) => void, onTokens?: (n: number) => void): Generator<void, void, void> {
   if (rows.length === 0) return;
-  let cap = 0;
-  let longest = 0;
-  for (const r of rows) {
-    cap = Math.max(cap, model.capFor(0, r.ids.length));
-    longest = Math.max(longest, r.ids.length);
-  }
+  const { cap, longest } = jobSize(rows, (r) => model.capFor(0, r.ids.length));
   const V = model.cfg.vocabSize;
   const ld = model.ldV;
   const mark = model.mark();
