@@ -120,3 +120,25 @@ ${indent(stage1, 6)}
         w: [0.5, 1]
 `;
 }
+
+async function dirHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of (await fs.readdir(dir)).sort()) {
+    h.update(f + '\0');
+    h.update(await fs.readFile(path.join(dir, f)));
+  }
+  return h.digest('hex');
+}
+
+/** A digest of each cache stage folder's files (none when the folder does not exist yet). */
+export async function stageHashes(stagesDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(stagesDir);
+  } catch {
+    return out;
+  }
+  for (const n of names) out.set(n, await dirHash(path.join(stagesDir, n)));
+  return out;
+}

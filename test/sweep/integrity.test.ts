@@ -1,13 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CacheLayout } from '../../src/sweep/cache.js';
 import { loadExperiment } from '../../src/sweep/experiment.js';
 import { FolderHasher } from '../../src/sweep/hash.js';
 import { buildPlan, type Plan } from '../../src/sweep/plan.js';
 import { evalVersion } from '../../src/sweep/suites.js';
-import { cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
+import { cli, readJsonl, seedShapedExperiment, stageHashes, tempDir, tinyZoo, withoutTimings } from './helpers.js';
 
 /**
  * Fault injection: every kind of cache entry (a stage checkpoint, stage diagnostics, an
@@ -29,21 +28,6 @@ async function damage(file: string, fault: Fault): Promise<void> {
     for (let i = at; i < at + 3; i++) buf[i] ^= 0x04;
     await fs.writeFile(file, buf);
   }
-}
-
-async function dirHash(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const f of (await fs.readdir(dir)).sort()) {
-    h.update(f + '\0');
-    h.update(await fs.readFile(path.join(dir, f)));
-  }
-  return h.digest('hex');
-}
-
-async function stageHashes(stagesDir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const n of await fs.readdir(stagesDir)) out.set(n, await dirHash(path.join(stagesDir, n)));
-  return out;
 }
 
 describe('a damaged cache entry is named, removed and recomputed', () => {

@@ -1,36 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../../src/results/store.js';
 import { STAGE_MARKER } from '../../src/sweep/cache.js';
-import { REPO, cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
+import { REPO, cli, readJsonl, seedShapedExperiment, stageHashes, tempDir, tinyZoo, withoutTimings } from './helpers.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 /** The kill moments are random but the same on every run of the test. */
 const rng = mulberry32;
-
-async function dirHash(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const f of (await fs.readdir(dir)).sort()) {
-    h.update(f + '\0');
-    h.update(await fs.readFile(path.join(dir, f)));
-  }
-  return h.digest('hex');
-}
-
-async function stageHashes(stagesDir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  let names: string[] = [];
-  try {
-    names = await fs.readdir(stagesDir);
-  } catch {
-    return out;
-  }
-  for (const n of names) out.set(n, await dirHash(path.join(stagesDir, n)));
-  return out;
-}
 
 /** Processes (workers included) that carry our tag in their environment. */
 async function taggedProcesses(tag: string): Promise<number[]> {
