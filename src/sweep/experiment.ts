@@ -92,7 +92,7 @@ const ExperimentSchema = z
       baselines: z.array(z.string(), { error: 'expected a list of model names' }).optional(),
       /** Merge models whose tensors differ in shape (mergekit's --allow-crimes); marked on each point's record. */
       allow_crimes: z.boolean({ error: 'expected true or false' }).optional(),
-      // The report engineer's schema; snake_case keys are accepted like the rest of the file.
+      // The report options' own schema (src/report/options.ts); snake_case keys are accepted like the rest of the file.
       report: z.unknown().transform(camelizeKeys).pipe(ReportConfigSchema).optional(),
       executor: ExecutorSchema.optional(),
       /** GPUs handed to concurrent evaluations. */
