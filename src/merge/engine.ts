@@ -21,6 +21,8 @@ import { planStage, plannedOutputView, type HeaderView, type ShapeMismatch, type
 import { summarizeDiagnostics } from './summary.js';
 import { architectureProblem } from './architecture.js';
 import { modelCard } from './card.js';
+import { chatTemplateFiles } from './chat-template-stage.js';
+import { TOKENIZER_CONFIG } from '../tokenizer/files.js';
 
 /**
  * The merge engine: streams a stage tensor by tensor (read each input tensor, merge, write, drop),
@@ -302,15 +304,27 @@ export async function executePlan(plan: StagePlan, readers: Record<string, Check
       warnings,
     };
     const configDir = opts.inputs[plan.configFrom];
+    // mergekit writes the tokenizer it built whatever --copy-tokenizer says; the flag only stops the copy.
+    const tokenizerFrom = opts.tokenizer || opts.copyTokenizer !== false ? configDir : undefined;
+    const chatTemplate =
+      stage.chatTemplate === null
+        ? {}
+        : await chatTemplateFiles(stage.chatTemplate, {
+            stage: stage.name,
+            built: opts.tokenizer?.files[TOKENIZER_CONFIG] ?? null,
+            copiedFrom: opts.tokenizer ? null : (tokenizerFrom ?? null),
+            inputs: Object.keys(stage.inputs).map((ref) => opts.inputs[ref]).filter((d): d is string => d !== undefined),
+            warnings,
+          });
     await writer.finish({
       config: plan.config,
-      // mergekit writes the tokenizer it built whatever --copy-tokenizer says; the flag only stops the copy.
-      tokenizerFrom: opts.tokenizer || opts.copyTokenizer !== false ? configDir : undefined,
+      tokenizerFrom,
       skipTokenizerFile: opts.tokenizer ? isReplacedTokenizerFile : undefined,
       recipe: opts.recipeText ?? stage.text,
       extraFiles: {
         ...(opts.extraFiles ?? {}),
         ...(opts.tokenizer?.files ?? {}),
+        ...chatTemplate,
         [DIAGNOSTICS_FILE]: JSON.stringify({ engineVersion: ENGINE_VERSION, seed: opts.seed, backend: opts.kernels.name, stages: [...(opts.priorStages ?? []), diagnostics] } satisfies DiagnosticsFile, null, 1) + '\n',
       },
     });

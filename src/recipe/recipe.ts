@@ -53,6 +53,8 @@ export interface ResolvedStage {
   tokenizerSource: string | null;
   /** `tokenizer_source` or the `tokenizer:` block, normalised; null when the recipe has neither. */
   tokenizer: TokenizerSetting | null;
+  /** `chat_template` as written (a checked name, auto, or Jinja text); null when absent. */
+  chatTemplate: string | null;
   /** Every model reference of the stage, resolved. */
   inputs: Record<string, InputRef>;
   /** Names of the stages whose outputs this stage reads. */
@@ -260,6 +262,7 @@ export function resolveParsed(parsed: ParsedFile, opts: LoadOptions = {}): LoadR
       outDtype: v.out_dtype ?? null,
       tokenizerSource: v.tokenizer_source ?? null,
       tokenizer: tokenizerSetting(v.tokenizer_source ?? null, v.tokenizer ?? null),
+      chatTemplate: v.chat_template ?? null,
       inputs,
       dependsOn: [...dependsOn],
       text: d.text,

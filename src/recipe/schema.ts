@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TokenizerBlock } from '../tokenizer/config.js';
 import { nearest } from '../util/suggest.js';
 import { knownKeysAt } from '../util/zodKeys.js';
+import { chatTemplateProblem } from '../tokenizer/chat-template.js';
 
 /**
  * mergekit's recipe format (one YAML document = one merge stage), as zod schemas. We accept the
@@ -78,7 +79,14 @@ export const StageDoc = z.strictObject(
       // union | base | a model: the output vocabulary and how embeddings are permuted into it (src/tokenizer).
       tokenizer_source: z.union([z.string(), z.null()]).optional(),
       tokenizer: TokenizerBlock.nullish(),
-      chat_template: z.string().nullish(),
+      // A name, auto, or a Jinja template (src/tokenizer/chat-template.ts); the output's tokenizer_config.json takes it.
+      chat_template: z
+        .string()
+        .superRefine((v, ctx) => {
+          const problem = chatTemplateProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .nullish(),
     },
     { error: 'a stage must be a YAML mapping' },
   );
