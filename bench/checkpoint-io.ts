@@ -11,11 +11,7 @@ import path from 'node:path';
 import { bf16ToF32, f32ToBf16, f16ToF32, f32ToF16 } from '../src/checkpoint/dtype.js';
 import { openCheckpoint } from '../src/checkpoint/reader.js';
 import { CheckpointWriter } from '../src/checkpoint/writer.js';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
+import { numArg as arg } from './args.js';
 
 async function time<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
   const t0 = performance.now();

@@ -13,11 +13,7 @@ import path from 'node:path';
 import { createBLAKE3, createCRC32, createXXHash128, createXXHash3, createXXHash64 } from 'hash-wasm';
 import xxhash from 'xxhash-wasm';
 import { CHECKSUM_ALGORITHM, newHasher } from '../src/util/checksum.js';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
+import { numArg as arg } from './args.js';
 
 const MB = 2 ** 20;
 const CHUNK = 4 * MB;

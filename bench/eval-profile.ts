@@ -10,15 +10,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { argOr as arg } from './args.js';
 
 interface Frame { functionName: string; url: string }
 interface Node { id: number; callFrame: Frame; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
 
 /** The category of a sample, from its stack (innermost first). */
 function categorize(stack: Frame[]): string {

@@ -10,11 +10,7 @@ import path from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { evaluateModel, type EvalResult, type ZooRunner } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { arg } from './args.js';
 
 const zoo = path.resolve(arg('zoo') ?? 'data/zoo');
 const limit = arg('limit') ? Number(arg('limit')) : undefined;

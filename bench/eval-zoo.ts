@@ -12,11 +12,7 @@ import { execa } from 'execa';
 import pLimit from 'p-limit';
 import { evaluateModel, type EvalResult } from '../src/eval/evaluate.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { arg } from './args.js';
 
 const zoo = path.resolve(arg('zoo') ?? 'data/zoo');
 const limit = arg('limit') ? Number(arg('limit')) : undefined;

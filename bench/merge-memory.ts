@@ -16,11 +16,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { f32ToBf16 } from '../src/checkpoint/dtype.js';
 import { CheckpointWriter } from '../src/checkpoint/writer.js';
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
+import { argOr as arg } from './args.js';
 
 const dir = path.resolve(arg('dir', path.join(os.tmpdir(), 'mergelab-bench-merge')));
 const LAYERS = Number(arg('layers', '15'));

@@ -12,11 +12,7 @@ import path from 'node:path';
 import { generateReport } from '../src/report/generate.js';
 import { syntheticResults } from '../test/report/synthetic.js';
 import { checkReportInChromium, chromiumAvailable, CHROMIUM_PATH } from '../test/report/browser.js';
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
+import { numArg as arg } from './args.js';
 
 const TARGET_MS = 5000;
 const points = arg('points', 200);

@@ -19,11 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { comparable, loadResults } from '../src/results/store.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
+import { argOr as arg } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const before = arg('before', 'b024030~1');
