@@ -292,7 +292,8 @@ export function effectSentence(variant: string, points: number, effects: readonl
     return `In '${variant}' (${points} points), ${m.key} has no interval (its records carry neither per-item outcomes nor an item count); largest gaps between levels: ${join(sorted.map(gap))}.`;
   }
   const visible = (v: number): boolean => fmtChange(m, v) !== fmtScore(m, 0);
-  const worse = (l: FactorEffect['levels'][number]): boolean => l.change?.verdict === 'worse' && visible(l.change.value);
+  // judge() already calls a change that prints as zero within noise.
+  const worse = (l: FactorEffect['levels'][number]): boolean => l.change?.verdict === 'worse';
   const moving = sorted.filter((e) => e.levels.some(worse));
   const still = sorted.filter((e) => !moving.includes(e));
   const describe = (e: FactorEffect): string => {

@@ -23,8 +23,11 @@ function effect(name: string, levels: string[], changes: number[]): FactorEffect
     balanced: true,
     levels: [
       { level: best, points: 6, score: { value: 1.3 } },
-      // Every other level: worse beyond noise by its interval (tight, as pairing on the same items makes it).
-      ...rest.map((level, i) => ({ level, points: 6, score: { value: 1.3 + changes[i] }, change: { value: changes[i], interval: { lo: changes[i] * 0.8, hi: changes[i] * 1.2 }, verdict: 'worse' as const } })),
+      // Every other level: an interval that excludes zero (tight, as pairing on the same items makes it), judged as the report does.
+      ...rest.map((level, i) => {
+        const interval = { lo: changes[i] * 0.8, hi: changes[i] * 1.2 };
+        return { level, points: 6, score: { value: 1.3 + changes[i] }, change: { value: changes[i], interval, verdict: judge(ppl, changes[i], interval) } };
+      }),
     ],
   };
 }
