@@ -1,33 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, readJsonl, tempDir, tinyZoo } from './helpers.js';
+import { cli, failingExperiment, readJsonl, tempDir, tinyZoo } from './helpers.js';
 
 describe('a failing point', () => {
   it('is recorded with status failed and its error while the other points go on', async () => {
     const zoo = await tinyZoo();
     const work = await tempDir('sweep-fail');
     const file = path.join(work, 'failing.yaml');
-    // TIES at density 0.001 keeps floor(0.001 * 16) = 0 elements of a norm weight: mergekit's
-    // "k = 0" error, raised while merging (the recipe itself is valid).
-    await fs.writeFile(
-      file,
-      `name: failing
-models: {base: zoo:base, math: zoo:math, chat: zoo:chat}
-eval: {suites: [lm], limit: 2}
-recipe: |
-  merge_method: ties
-  base_model: base
-  models:
-    - model: math
-      parameters: {weight: 1, density: \${density}}
-    - model: chat
-      parameters: {weight: 1, density: \${density}}
-sweep:
-  grid:
-    density: [0.001, 0.5]
-`,
-    );
+    await fs.writeFile(file, failingExperiment());
     const reports = path.join(work, 'reports');
     const r = await cli(['run', file, '--zoo', zoo, '--reports', reports, '--jobs', '1', '--progress', 'lines', '--no-report']);
     expect(r.exitCode, r.all).toBe(1);

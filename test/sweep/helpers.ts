@@ -142,3 +142,26 @@ export async function stageHashes(stagesDir: string): Promise<Map<string, string
   for (const n of names) out.set(n, await dirHash(path.join(stagesDir, n)));
   return out;
 }
+
+/**
+ * Two TIES points of the tiny zoo, one of which fails while merging: at density 0.001, TIES keeps
+ * floor(0.001 * 16) = 0 elements of a norm weight (mergekit's "k = 0" error; the recipe is valid).
+ * `extra` is appended as more top-level fields.
+ */
+export function failingExperiment(extra = ''): string {
+  return `name: failing
+models: {base: zoo:base, math: zoo:math, chat: zoo:chat}
+eval: {suites: [lm], limit: 2}
+recipe: |
+  merge_method: ties
+  base_model: base
+  models:
+    - model: math
+      parameters: {weight: 1, density: \${density}}
+    - model: chat
+      parameters: {weight: 1, density: \${density}}
+sweep:
+  grid:
+    density: [0.001, 0.5]
+${extra}`;
+}

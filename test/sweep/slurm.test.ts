@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, cli, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
+import { REPO, cli, failingExperiment, readJsonl, seedShapedExperiment, tempDir, tinyZoo, withoutTimings } from './helpers.js';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './slurmCluster.js';
 
 /**
@@ -14,22 +14,7 @@ const unavailable = await slurmUnavailable();
 if (unavailable) console.warn(`slurm.test.ts skipped: ${unavailable}`);
 
 const TASKS = 18;
-const FAILING = `name: failing
-models: {base: zoo:base, math: zoo:math, chat: zoo:chat}
-eval: {suites: [lm], limit: 2}
-recipe: |
-  merge_method: ties
-  base_model: base
-  models:
-    - model: math
-      parameters: {weight: 1, density: \${density}}
-    - model: chat
-      parameters: {weight: 1, density: \${density}}
-sweep:
-  grid:
-    density: [0.001, 0.5]
-executor: {poll_seconds: 0.5, retries: 1}
-`;
+const FAILING = failingExperiment('executor: {poll_seconds: 0.5, retries: 1}\n');
 
 /** The experiment with an executor block (the name stays `small`, so records compare equal). */
 function small(executor: string): string {
